@@ -1,0 +1,266 @@
+//! The auth context: who is calling, for which organization, with which role.
+//!
+//! [`Authenticator`] turns the `authorization` metadata into a [`Principal`]: EdDSA access
+//! tokens are verified locally against identity's published keys ([`token`]), personal
+//! access tokens (`tmpat_...`) are introspected through identity ([`introspect`]).
+//! [`AuthLayer`] runs it for every request and stores the principal in the request
+//! extensions; handlers read it with [`principal`] / [`require_principal`].
+//! Invariants: a request with an invalid credential never reaches a handler (it is answered
+//! UNAUTHENTICATED); a request without a credential reaches it with no principal, and only
+//! public methods accept that; the organization of a call comes from the principal only.
+
+pub mod introspect;
+pub mod layer;
+pub mod token;
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+pub use introspect::{CachedIntrospector, Introspector};
+pub use layer::AuthLayer;
+pub use token::{AccessClaims, JwksCache, KeySource, PublicKey, SigningKey, TokenVerifier};
+
+use crate::error::{ErrorCode, ServiceError};
+use crate::ids::{OrganizationId, SessionId, UserId};
+
+/// Error domain of authentication failures.
+pub const AUTH_DOMAIN: &str = "auth.taskmesh";
+
+/// A member's role in an organization, most powerful first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum OrganizationRole {
+    /// Full control, including deleting the organization and managing owners.
+    Owner,
+    /// Manages members, invitations and settings.
+    Admin,
+    /// Works in projects.
+    Member,
+    /// Reads what is shared with them.
+    Guest,
+}
+
+impl OrganizationRole {
+    /// The lowercase name used in tokens and events.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Owner => "owner",
+            Self::Admin => "admin",
+            Self::Member => "member",
+            Self::Guest => "guest",
+        }
+    }
+
+    /// True when this role is at least as powerful as `other`.
+    pub fn at_least(&self, other: OrganizationRole) -> bool {
+        *self <= other
+    }
+}
+
+impl fmt::Display for OrganizationRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for OrganizationRole {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "owner" => Ok(Self::Owner),
+            "admin" => Ok(Self::Admin),
+            "member" => Ok(Self::Member),
+            "guest" => Ok(Self::Guest),
+            other => Err(format!("unknown role {other:?}")),
+        }
+    }
+}
+
+/// How the caller proved who they are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenKind {
+    /// A short-lived EdDSA JWT from Login/RefreshToken/SwitchOrganization.
+    Access,
+    /// A long-lived, revocable, scoped `tmpat_` token.
+    PersonalAccessToken,
+}
+
+/// What a credential allows, independent of role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Read methods only.
+    ReadOnly,
+    /// Everything the role allows.
+    ReadWrite,
+}
+
+/// The verified caller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    /// The user.
+    pub user_id: UserId,
+    /// The organization the credential is scoped to, if any.
+    pub organization_id: Option<OrganizationId>,
+    /// The user's role in that organization, as of token issuance.
+    pub role: Option<OrganizationRole>,
+    /// Access token or personal access token.
+    pub token_kind: TokenKind,
+    /// Read-only or read-write.
+    pub scope: Scope,
+    /// The login session (access tokens only).
+    pub session_id: Option<SessionId>,
+    /// The token's unique id (`jti`, or the personal access token id).
+    pub token_id: String,
+}
+
+impl Principal {
+    /// The organization of this call, or PERMISSION_DENIED when the credential is not
+    /// scoped to one.
+    pub fn organization(&self) -> Result<OrganizationId, ServiceError> {
+        self.organization_id.ok_or_else(|| {
+            ServiceError::new(
+                ErrorCode::PermissionDenied,
+                AUTH_DOMAIN,
+                "ORGANIZATION_REQUIRED",
+                "this call needs a token scoped to an organization (SwitchOrganization)",
+            )
+        })
+    }
+
+    /// Checks that a request naming `organization_id` names the caller's organization.
+    pub fn ensure_organization(&self, organization_id: OrganizationId) -> Result<(), ServiceError> {
+        if self.organization()? == organization_id {
+            Ok(())
+        } else {
+            Err(ServiceError::new(
+                ErrorCode::PermissionDenied,
+                AUTH_DOMAIN,
+                "ORGANIZATION_MISMATCH",
+                "the request names another organization than the token",
+            ))
+        }
+    }
+
+    /// Checks that the caller's role is at least `minimum`.
+    pub fn ensure_role(&self, minimum: OrganizationRole) -> Result<OrganizationRole, ServiceError> {
+        match self.role {
+            Some(role) if role.at_least(minimum) => Ok(role),
+            _ => Err(ServiceError::new(
+                ErrorCode::PermissionDenied,
+                AUTH_DOMAIN,
+                "ROLE_INSUFFICIENT",
+                format!("this call needs the {minimum} role or higher"),
+            )),
+        }
+    }
+
+    /// Checks that the credential may write.
+    pub fn ensure_can_write(&self) -> Result<(), ServiceError> {
+        match self.scope {
+            Scope::ReadWrite => Ok(()),
+            Scope::ReadOnly => Err(ServiceError::new(
+                ErrorCode::PermissionDenied,
+                AUTH_DOMAIN,
+                "SCOPE_INSUFFICIENT",
+                "this token is read-only",
+            )),
+        }
+    }
+}
+
+/// Why a credential was refused. Every variant becomes UNAUTHENTICATED, except a failing
+/// key source, which is UNAVAILABLE (the caller may retry).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// The `authorization` value is not `Bearer <token>`.
+    #[error("malformed authorization header")]
+    Malformed,
+    /// Signature, algorithm, type or claims are wrong.
+    #[error("invalid token")]
+    Invalid,
+    /// The token has expired.
+    #[error("token expired")]
+    Expired,
+    /// No published key has the token's `kid`.
+    #[error("unknown signing key")]
+    UnknownKey,
+    /// The personal access token is unknown, expired or revoked.
+    #[error("token revoked or unknown")]
+    Revoked,
+    /// The key source or introspection endpoint could not be reached.
+    #[error("token verification unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl From<AuthError> for ServiceError {
+    fn from(error: AuthError) -> Self {
+        let (code, reason) = match &error {
+            AuthError::Malformed => (ErrorCode::Unauthenticated, "AUTHORIZATION_MALFORMED"),
+            AuthError::Invalid => (ErrorCode::Unauthenticated, "TOKEN_INVALID"),
+            AuthError::Expired => (ErrorCode::Unauthenticated, "TOKEN_EXPIRED"),
+            AuthError::UnknownKey => (ErrorCode::Unauthenticated, "TOKEN_INVALID"),
+            AuthError::Revoked => (ErrorCode::Unauthenticated, "TOKEN_REVOKED"),
+            AuthError::Unavailable(_) => (ErrorCode::Unavailable, "AUTH_UNAVAILABLE"),
+        };
+        let message = match &error {
+            // The cause may name internal addresses: log it, do not return it.
+            AuthError::Unavailable(cause) => {
+                tracing::warn!(%cause, "token verification unavailable");
+                "token verification is temporarily unavailable".to_string()
+            }
+            other => other.to_string(),
+        };
+        ServiceError::new(code, AUTH_DOMAIN, reason, message)
+    }
+}
+
+/// Verifies any credential taskmesh accepts.
+#[derive(Clone)]
+pub struct Authenticator {
+    verifier: Arc<TokenVerifier>,
+    introspector: Option<Arc<dyn Introspector>>,
+}
+
+/// The prefix of personal access tokens.
+pub const PERSONAL_ACCESS_TOKEN_PREFIX: &str = "tmpat_";
+
+impl Authenticator {
+    /// An authenticator that verifies access tokens with `verifier` and, when given,
+    /// personal access tokens with `introspector`.
+    pub fn new(verifier: Arc<TokenVerifier>, introspector: Option<Arc<dyn Introspector>>) -> Self {
+        Self { verifier, introspector }
+    }
+
+    /// Verifies the value of an `authorization` header.
+    pub async fn authenticate(&self, authorization: &str) -> Result<Principal, AuthError> {
+        let token = authorization
+            .strip_prefix("Bearer ")
+            .or_else(|| authorization.strip_prefix("bearer "))
+            .map(str::trim)
+            .filter(|token| !token.is_empty())
+            .ok_or(AuthError::Malformed)?;
+        if token.starts_with(PERSONAL_ACCESS_TOKEN_PREFIX) {
+            let introspector = self.introspector.as_ref().ok_or(AuthError::Revoked)?;
+            return introspector.introspect(token).await?.ok_or(AuthError::Revoked);
+        }
+        self.verifier.verify(token).await
+    }
+}
+
+/// The principal of a request, if it carried a valid credential.
+pub fn principal<T>(request: &tonic::Request<T>) -> Option<&Principal> {
+    request.extensions().get::<Principal>()
+}
+
+/// The principal of a request, or UNAUTHENTICATED.
+pub fn require_principal<T>(request: &tonic::Request<T>) -> Result<&Principal, ServiceError> {
+    principal(request).ok_or_else(|| {
+        ServiceError::new(
+            ErrorCode::Unauthenticated,
+            AUTH_DOMAIN,
+            "CREDENTIALS_MISSING",
+            "this call needs an authorization: Bearer <token> header",
+        )
+    })
+}

@@ -1,0 +1,208 @@
+//! Storage pools, migrations and the tenant-scoped transaction helper.
+//!
+//! Each service owns its data: in embedded mode one SQLite file per service under the data
+//! directory (WAL, busy timeout, foreign keys on); on PostgreSQL one schema per service
+//! (`taskmesh_<service>`), selected with `search_path` on every pooled connection.
+//! Invariants: a PostgreSQL tenant transaction always starts with
+//! `select set_config('app.tenant_id', $1, true)` (transaction-local, so a pooled connection
+//! never carries one tenant's context into another's call); pooled PostgreSQL connections are
+//! tested before use, so the pool recovers by itself after a database restart.
+
+use std::path::Path;
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{AssertSqlSafe, Executor, Postgres, Sqlite, Transaction};
+
+use crate::config::{Config, DatabaseConfig};
+use crate::error::{ErrorCode, ServiceError};
+use crate::ids::OrganizationId;
+
+/// Error domain of storage failures.
+pub const STORAGE_DOMAIN: &str = "storage.taskmesh";
+
+/// A service's database: embedded SQLite or PostgreSQL.
+#[derive(Clone, Debug)]
+pub enum Database {
+    /// One SQLite file for this service.
+    Sqlite(SqlitePool),
+    /// One PostgreSQL schema for this service.
+    Postgres {
+        /// The pool; its connections use `schema` as `search_path`.
+        pool: PgPool,
+        /// The service's schema.
+        schema: String,
+    },
+}
+
+/// A service's migrations for both backends, embedded with `sqlx::migrate!`.
+#[derive(Debug)]
+pub struct Migrations {
+    /// Migrations for SQLite.
+    pub sqlite: &'static Migrator,
+    /// The same versions for PostgreSQL.
+    pub postgres: &'static Migrator,
+    /// Table recording applied versions. Distinct per migrator so that the event outbox
+    /// (owned by the events crate) and the service can share one schema.
+    pub table: &'static str,
+}
+
+impl Database {
+    /// Opens the database of `service` as configured: PostgreSQL schema
+    /// `taskmesh_<service>` when a URL is set, else `<data_dir>/<service>.db`.
+    pub async fn for_service(config: &Config, service: &str) -> Result<Self, sqlx::Error> {
+        match &config.database.url {
+            Some(url) => {
+                Self::open_postgres(url.expose(), &schema_name(service), &config.database).await
+            }
+            None => {
+                std::fs::create_dir_all(&config.data_dir)?;
+                Self::open_sqlite(&config.data_dir.join(format!("{service}.db")), &config.database)
+                    .await
+            }
+        }
+    }
+
+    /// Opens (creating if needed) an embedded SQLite database file.
+    pub async fn open_sqlite(path: &Path, config: &DatabaseConfig) -> Result<Self, sqlx::Error> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(config.max_connections.max(1))
+            .acquire_timeout(config.acquire_timeout())
+            .connect_with(options)
+            .await?;
+        Ok(Self::Sqlite(pool))
+    }
+
+    /// Connects to PostgreSQL with `schema` as the search path of every connection.
+    pub async fn open_postgres(
+        url: &str,
+        schema: &str,
+        config: &DatabaseConfig,
+    ) -> Result<Self, sqlx::Error> {
+        if !is_identifier(schema) {
+            return Err(sqlx::Error::Configuration(format!("invalid schema name {schema:?}").into()));
+        }
+        let options: PgConnectOptions = url.parse()?;
+        let search_path = format!("set search_path to \"{schema}\"");
+        let pool = PgPoolOptions::new()
+            .max_connections(config.max_connections.max(1))
+            .acquire_timeout(config.acquire_timeout())
+            // After a server restart every pooled connection is dead (57P01); testing on
+            // acquire lets the pool replace them instead of failing one call per connection.
+            .test_before_acquire(true)
+            .after_connect(move |connection, _meta| {
+                let search_path = search_path.clone();
+                Box::pin(async move {
+                    connection.execute(AssertSqlSafe(search_path)).await?;
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        Ok(Self::Postgres { pool, schema: schema.to_string() })
+    }
+
+    /// Applies `migrations` (creating the PostgreSQL schema first). Run with the owner role.
+    pub async fn migrate(&self, migrations: &Migrations) -> Result<(), sqlx::migrate::MigrateError> {
+        match self {
+            Self::Sqlite(pool) => with_table(migrations.sqlite, migrations.table).run(pool).await,
+            Self::Postgres { pool, schema } => {
+                pool.execute(AssertSqlSafe(format!("create schema if not exists \"{schema}\"")))
+                    .await?;
+                with_table(migrations.postgres, migrations.table).run(pool).await
+            }
+        }
+    }
+
+    /// True for PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Self::Postgres { .. })
+    }
+
+    /// Checks the database answers (readiness probes).
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        match self {
+            Self::Sqlite(pool) => pool.execute("select 1").await.map(|_| ()),
+            Self::Postgres { pool, .. } => pool.execute("select 1").await.map(|_| ()),
+        }
+    }
+
+    /// Closes the pool, waiting for connections to be returned.
+    pub async fn close(&self) {
+        match self {
+            Self::Sqlite(pool) => pool.close().await,
+            Self::Postgres { pool, .. } => pool.close().await,
+        }
+    }
+}
+
+fn with_table(migrator: &'static Migrator, table: &'static str) -> Migrator {
+    let mut migrator = Migrator::with_migrations(migrator.iter().cloned().collect());
+    // Safe here: every migrator has had its own table from its first run.
+    migrator.dangerous_set_table_name(table);
+    migrator
+}
+
+/// The PostgreSQL schema of a service.
+pub fn schema_name(service: &str) -> String {
+    format!("taskmesh_{service}")
+}
+
+fn is_identifier(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// Begins a PostgreSQL transaction bound to one tenant: row-level-security policies see
+/// `app.tenant_id` for exactly this transaction.
+pub async fn begin_tenant(
+    pool: &PgPool,
+    organization_id: OrganizationId,
+) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    let mut transaction = pool.begin().await?;
+    sqlx::query("select set_config('app.tenant_id', $1, true)")
+        .bind(organization_id.to_string())
+        .execute(&mut *transaction)
+        .await?;
+    Ok(transaction)
+}
+
+/// Begins a SQLite write transaction. `BEGIN IMMEDIATE` takes the write lock up front, so
+/// two writers queue on the busy timeout instead of failing with SQLITE_BUSY mid-transaction.
+pub async fn begin_sqlite_write(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+    pool.begin_with("BEGIN IMMEDIATE").await
+}
+
+/// Maps a storage failure to a status: pool exhaustion and lost connections are retryable
+/// (UNAVAILABLE), anything else is INTERNAL with the cause only in the logs.
+pub fn storage_error(error: sqlx::Error) -> ServiceError {
+    match &error {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            tracing::warn!(%error, "storage unavailable");
+            ServiceError::new(
+                ErrorCode::Unavailable,
+                STORAGE_DOMAIN,
+                "STORAGE_UNAVAILABLE",
+                "storage is temporarily unavailable",
+            )
+        }
+        _ => ServiceError::internal(STORAGE_DOMAIN, &error),
+    }
+}
+
+#[cfg(test)]
+#[path = "db_tests.rs"]
+mod tests;

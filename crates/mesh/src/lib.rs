@@ -1,0 +1,27 @@
+//! taskmesh's shared runtime. It knows no service by name: every service crate, the edge
+//! and the binary build on it.
+//!
+//! - [`config`]: typed configuration, parsed once (file, `TASKMESH_*` environment, flags).
+//! - [`telemetry`]: logs, a span per RPC, Prometheus metrics, request ids.
+//! - [`server`]: mounting services with health and reflection; serving with limits and
+//!   graceful shutdown.
+//! - [`error`]: the single domain-error → `tonic::Status` mapping with `ErrorInfo`.
+//! - [`auth`]: access-token verification and the per-request [`auth::Principal`].
+//! - [`db`]: SQLite/PostgreSQL pools, per-service migrations, tenant transactions.
+//! - [`peers`]: typed-client channels to other services, in-process or remote.
+//!
+//! Invariant: nothing here imports a service crate; services depend on each other only
+//! through the generated clients of the `taskmesh` contract crate.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod ids;
+pub mod peers;
+pub mod server;
+pub mod telemetry;
+pub mod testing;
+
+pub use config::Config;
+pub use error::{ErrorCode, ServiceError};

@@ -1,0 +1,234 @@
+//! Service-to-service channels.
+//!
+//! A service calls a peer through the peer's generated client over a [`PeerChannel`], which
+//! is either an in-process HTTP/2 connection over a duplex pipe (all-in-one: the same
+//! encoding, middleware and auth as the network path, no sockets) or a remote address
+//! (mesh: behind a circuit breaker, so a dead peer fails fast with UNAVAILABLE). A service
+//! never knows which. [`CallContext`] carries the caller's deadline, credentials and request
+//! id into outbound calls; [`retry_idempotent`] retries UNAVAILABLE with backoff and is only
+//! for calls that are safe to repeat.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use backon::{ExponentialBuilder, Retryable};
+use hyper_util::rt::TokioIo;
+use tokio::io::DuplexStream;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::body::Body;
+use tonic::transport::Endpoint;
+use tower::ServiceExt;
+use tower::util::BoxCloneSyncService;
+use tower_resilience::circuitbreaker::CircuitBreakerLayer;
+
+/// Errors of a peer channel (transport failures, open circuit).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The channel type every generated client is instantiated with: `XClient<PeerChannel>`.
+pub type PeerChannel = BoxCloneSyncService<http::Request<Body>, http::Response<Body>, BoxError>;
+
+/// In-process connections: the client side dials by sending one half of a duplex pipe to
+/// the serving side, which serves it like an accepted TCP connection.
+#[derive(Clone)]
+pub struct InProcess {
+    sender: mpsc::Sender<DuplexStream>,
+}
+
+/// The serving side of [`InProcess`]: a stream of connections for
+/// [`crate::server::serve_incoming`].
+pub type InProcessIncoming = futures::stream::Map<
+    ReceiverStream<DuplexStream>,
+    fn(DuplexStream) -> Result<DuplexStream, std::io::Error>,
+>;
+
+impl InProcess {
+    /// A connector and the connections it produces.
+    pub fn new() -> (Self, InProcessIncoming) {
+        let (sender, receiver) = mpsc::channel(64);
+        let incoming = futures::StreamExt::map(
+            ReceiverStream::new(receiver),
+            Ok as fn(DuplexStream) -> Result<DuplexStream, std::io::Error>,
+        );
+        (Self { sender }, incoming)
+    }
+
+    /// A lazily connecting channel to the in-process server.
+    pub fn channel(&self) -> PeerChannel {
+        let sender = self.sender.clone();
+        let connector = tower::service_fn(move |_uri: http::Uri| {
+            let sender = sender.clone();
+            async move {
+                let (client, server) = tokio::io::duplex(256 * 1024);
+                sender.send(server).await.map_err(|_| {
+                    std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "in-process server stopped")
+                })?;
+                Ok::<_, std::io::Error>(TokioIo::new(client))
+            }
+        });
+        let channel = Endpoint::from_static("http://in-process.taskmesh")
+            .connect_with_connector_lazy(connector);
+        BoxCloneSyncService::new(channel.map_err(BoxError::from))
+    }
+}
+
+/// Chooses a channel per peer service from configuration.
+#[derive(Clone)]
+pub struct Peers {
+    in_process: Option<InProcess>,
+    remote: BTreeMap<String, String>,
+}
+
+/// A peer that cannot be reached as configured.
+#[derive(Debug, thiserror::Error)]
+pub enum PeerError {
+    /// The configured address does not parse.
+    #[error("invalid address {address:?} for peer {service}")]
+    InvalidAddress {
+        /// The peer.
+        service: String,
+        /// The address.
+        address: String,
+    },
+    /// Neither remote nor in-process.
+    #[error("peer {0} is not configured and no in-process server runs")]
+    NotConfigured(String),
+}
+
+impl Peers {
+    /// Remote addresses by service name, plus the in-process server (all-in-one) if any.
+    pub fn new(remote: BTreeMap<String, String>, in_process: Option<InProcess>) -> Self {
+        Self { in_process, remote }
+    }
+
+    /// True when `service` is reached over the network.
+    pub fn is_remote(&self, service: &str) -> bool {
+        self.remote.contains_key(service)
+    }
+
+    /// The channel to `service`.
+    pub fn channel(&self, service: &str) -> Result<PeerChannel, PeerError> {
+        if let Some(address) = self.remote.get(service) {
+            return remote_channel(service, address);
+        }
+        self.in_process
+            .as_ref()
+            .map(InProcess::channel)
+            .ok_or_else(|| PeerError::NotConfigured(service.to_string()))
+    }
+}
+
+/// A lazily connecting channel to `address` behind a circuit breaker: after 5 consecutive
+/// transport failures calls fail immediately for 10 seconds, then a few probes decide.
+pub fn remote_channel(service: &str, address: &str) -> Result<PeerChannel, PeerError> {
+    let invalid = || PeerError::InvalidAddress { service: service.into(), address: address.into() };
+    let endpoint = Endpoint::from_shared(address.to_string())
+        .map_err(|_| invalid())?
+        .connect_timeout(Duration::from_secs(2))
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(30));
+    let channel = endpoint.connect_lazy();
+    let breaker = CircuitBreakerLayer::builder()
+        .name(format!("peer-{service}"))
+        .failure_rate_threshold(0.5)
+        .minimum_number_of_calls(5)
+        .consecutive_failures(5)
+        .wait_duration_in_open(Duration::from_secs(10))
+        .permitted_calls_in_half_open(2)
+        .build()
+        .map_err(|_| invalid())?;
+    let guarded = breaker.layer_fn(channel);
+    Ok(BoxCloneSyncService::new(guarded.map_err(|error| BoxError::from(error.to_string()))))
+}
+
+/// What an inbound call hands to the outbound calls it makes.
+#[derive(Clone, Debug, Default)]
+pub struct CallContext {
+    deadline: Option<Instant>,
+    authorization: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
+    request_id: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
+}
+
+impl CallContext {
+    /// Captures the deadline (`grpc-timeout`), credentials and request id of `request`.
+    pub fn from_request<T>(request: &tonic::Request<T>) -> Self {
+        let metadata = request.metadata();
+        let deadline = metadata
+            .get("grpc-timeout")
+            .and_then(|value| value.to_str().ok())
+            .and_then(parse_grpc_timeout)
+            .map(|timeout| Instant::now() + timeout);
+        Self {
+            deadline,
+            authorization: metadata.get("authorization").cloned(),
+            request_id: metadata.get(crate::telemetry::REQUEST_ID_HEADER).cloned(),
+        }
+    }
+
+    /// A context with an explicit deadline (background work).
+    pub fn with_deadline(deadline: Instant) -> Self {
+        Self { deadline: Some(deadline), ..Self::default() }
+    }
+
+    /// Time left, if the caller set a deadline.
+    pub fn remaining(&self) -> Option<Duration> {
+        self.deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()))
+    }
+
+    /// Wraps `message` for an outbound call: the remaining deadline as `grpc-timeout`, the
+    /// caller's credentials and request id.
+    pub fn outbound<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        if let Some(remaining) = self.remaining() {
+            request.set_timeout(remaining);
+        }
+        if let Some(authorization) = &self.authorization {
+            request.metadata_mut().insert("authorization", authorization.clone());
+        }
+        if let Some(request_id) = &self.request_id {
+            request.metadata_mut().insert(crate::telemetry::REQUEST_ID_HEADER, request_id.clone());
+        }
+        request
+    }
+}
+
+/// Parses a `grpc-timeout` value (`<digits><unit>`, unit one of H M S m u n).
+pub fn parse_grpc_timeout(value: &str) -> Option<Duration> {
+    if value.len() < 2 || value.len() > 9 {
+        return None;
+    }
+    let (digits, unit) = value.split_at(value.len() - 1);
+    let amount: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(amount.checked_mul(3_600)?),
+        "M" => Duration::from_secs(amount.checked_mul(60)?),
+        "S" => Duration::from_secs(amount),
+        "m" => Duration::from_millis(amount),
+        "u" => Duration::from_micros(amount),
+        "n" => Duration::from_nanos(amount),
+        _ => return None,
+    })
+}
+
+/// Runs an idempotent call, retrying UNAVAILABLE up to 3 times with jittered exponential
+/// backoff (50 ms, doubling). Never use it for calls that must not be repeated.
+pub async fn retry_idempotent<T, F, Fut>(call: F) -> Result<T, tonic::Status>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, tonic::Status>>,
+{
+    call.retry(
+        ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(50))
+            .with_max_delay(Duration::from_secs(1))
+            .with_max_times(3)
+            .with_jitter(),
+    )
+    .when(|status: &tonic::Status| status.code() == tonic::Code::Unavailable)
+    .await
+}
+
+#[cfg(test)]
+#[path = "peers_tests.rs"]
+mod tests;

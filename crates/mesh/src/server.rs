@@ -1,0 +1,231 @@
+//! Server bootstrap shared by every taskmesh process.
+//!
+//! [`GrpcServices`] collects the gRPC services a process mounts; [`GrpcServices::into_router`]
+//! adds `grpc.health.v1` (one status per mounted service plus the overall `""`) and
+//! reflection v1 and v1alpha (listing exactly the mounted services, so nothing a client
+//! discovers answers UNIMPLEMENTED). [`serve`] runs any such service on a listener with the
+//! shared limits: default deadline, per-connection concurrency limit with load shedding
+//! (RESOURCE_EXHAUSTED), HTTP/1.1 accepted beside HTTP/2 (for grpc-web), and graceful
+//! shutdown: health flips to NOT_SERVING, the listener closes, in-flight calls drain for up
+//! to the configured grace period, then the server stops.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use futures::Stream;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::body::Body;
+use tonic::server::NamedService;
+use tonic::service::RoutesBuilder;
+use tonic::transport::server::Connected;
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+use tower::Service;
+
+use crate::config::ServerConfig;
+use crate::telemetry::RpcLayer;
+
+/// Service names that are always served.
+pub const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
+/// Reflection v1.
+pub const REFLECTION_V1: &str = "grpc.reflection.v1.ServerReflection";
+/// Reflection v1alpha (grpcurl 1.8, Python grpcio-reflection).
+pub const REFLECTION_V1ALPHA: &str = "grpc.reflection.v1alpha.ServerReflection";
+
+/// The gRPC services one process mounts.
+#[derive(Default)]
+pub struct GrpcServices {
+    routes: RoutesBuilder,
+    names: Vec<String>,
+}
+
+impl GrpcServices {
+    /// No services yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Mounts a generated tonic server.
+    pub fn add<S>(&mut self, service: S) -> &mut Self
+    where
+        S: Service<http::Request<Body>, Error = Infallible>
+            + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Response: axum::response::IntoResponse,
+        S::Future: Send + 'static,
+    {
+        self.names.push(S::NAME.to_string());
+        self.routes.add_service(service);
+        self
+    }
+
+    /// The fully-qualified names of the mounted taskmesh services.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// Adds health and reflection and returns the router with its health reporter.
+    pub async fn into_router(self) -> Result<(axum::Router, Health), tonic_reflection::server::Error> {
+        let Self { mut routes, names } = self;
+        let (reporter, health_service) = tonic_health::server::health_reporter();
+        let health = Health { reporter, names: Arc::new(names.clone()) };
+        health.set_all(ServingStatus::Serving).await;
+
+        let listed: Vec<String> = names
+            .iter()
+            .cloned()
+            .chain([HEALTH_SERVICE, REFLECTION_V1, REFLECTION_V1ALPHA].map(String::from))
+            .collect();
+        let reflection = || {
+            listed.iter().fold(
+                tonic_reflection::server::Builder::configure()
+                    .include_reflection_service(false)
+                    .register_encoded_file_descriptor_set(taskmesh::FILE_DESCRIPTOR_SET)
+                    .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                    .register_encoded_file_descriptor_set(
+                        tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+                    )
+                    .register_encoded_file_descriptor_set(
+                        tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+                    ),
+                |builder, name| builder.with_service_name(name.clone()),
+            )
+        };
+        routes.add_service(health_service);
+        routes.add_service(reflection().build_v1()?);
+        routes.add_service(reflection().build_v1alpha()?);
+        Ok((routes.routes().prepare().into_axum_router(), health))
+    }
+}
+
+/// The process's health statuses.
+#[derive(Clone)]
+pub struct Health {
+    reporter: HealthReporter,
+    names: Arc<Vec<String>>,
+}
+
+impl Health {
+    /// Sets every mounted service and the overall status (`""`).
+    pub async fn set_all(&self, status: ServingStatus) {
+        for name in self.names.iter() {
+            self.reporter.set_service_status(name, status).await;
+        }
+        self.reporter.set_service_status("", status).await;
+    }
+
+    /// The reporter, for per-service changes (a dependency went away).
+    pub fn reporter(&self) -> &HealthReporter {
+        &self.reporter
+    }
+}
+
+/// A one-shot shutdown signal that many tasks can wait on.
+#[derive(Clone)]
+pub struct Shutdown {
+    sender: Arc<watch::Sender<bool>>,
+}
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Shutdown {
+    /// Not yet triggered.
+    pub fn new() -> Self {
+        Self { sender: Arc::new(watch::channel(false).0) }
+    }
+
+    /// Starts the shutdown.
+    pub fn trigger(&self) {
+        self.sender.send_replace(true);
+    }
+
+    /// True once triggered.
+    pub fn is_triggered(&self) -> bool {
+        *self.sender.borrow()
+    }
+
+    /// Resolves once triggered.
+    pub async fn wait(&self) {
+        let mut receiver = self.sender.subscribe();
+        let _ = receiver.wait_for(|triggered| *triggered).await;
+    }
+}
+
+/// Serves `service` on a TCP listener until `shutdown`, then drains. See [`serve_incoming`].
+pub async fn serve<S>(
+    listener: TcpListener,
+    service: S,
+    config: &ServerConfig,
+    health: Option<Health>,
+    shutdown: Shutdown,
+) -> Result<(), tonic::transport::Error>
+where
+    S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    serve_incoming(TcpListenerStream::new(listener), service, config, health, shutdown).await
+}
+
+/// Serves `service` on any stream of connections (TCP, or in-process duplex pipes).
+///
+/// On `shutdown`: every health status becomes NOT_SERVING, no new connection is accepted,
+/// in-flight calls finish (up to `config.shutdown_grace`), then this returns.
+pub async fn serve_incoming<S, I, IO, IE>(
+    incoming: I,
+    service: S,
+    config: &ServerConfig,
+    health: Option<Health>,
+    shutdown: Shutdown,
+) -> Result<(), tonic::transport::Error>
+where
+    S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    I: Stream<Item = Result<IO, IE>> + Send + 'static,
+    IO: AsyncRead + AsyncWrite + Connected + Unpin + Send + 'static,
+    IE: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let signal = {
+        let shutdown = shutdown.clone();
+        async move {
+            shutdown.wait().await;
+            if let Some(health) = health {
+                health.set_all(ServingStatus::NotServing).await;
+            }
+            tracing::info!("shutting down: draining in-flight calls");
+        }
+    };
+    let server = tonic::transport::Server::builder()
+        .accept_http1(true)
+        .timeout(config.default_deadline())
+        .concurrency_limit_per_connection(config.concurrency_limit.max(1))
+        .load_shed(true)
+        .layer(RpcLayer)
+        .serve_with_incoming_shutdown(service, incoming, signal);
+    tokio::pin!(server);
+    tokio::select! {
+        result = &mut server => result,
+        () = async {
+            shutdown.wait().await;
+            tokio::time::sleep(config.shutdown_grace()).await;
+        } => {
+            tracing::warn!("shutdown grace period over: abandoning in-flight calls");
+            Ok(())
+        }
+    }
+}
