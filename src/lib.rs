@@ -28,8 +28,8 @@ packages! {
     projects => "taskmesh.projects.v1",
     documents => "taskmesh.documents.v1",
     notifications => "taskmesh.notifications.v1",
-    //TMP links => "taskmesh.links.v1",
-    //TMP analytics => "taskmesh.analytics.v1",
+    links => "taskmesh.links.v1",
+    analytics => "taskmesh.analytics.v1",
     events => "taskmesh.events.v1",
 }
 

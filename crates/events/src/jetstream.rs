@@ -1,0 +1,215 @@
+//! The NATS JetStream bus (async-nats).
+//!
+//! One stream per `<namespace>.<service>` (`taskmesh.projects` → stream `TASKMESH_PROJECTS`,
+//! subjects `taskmesh.projects.>`), created on first use, file storage, a 2-minute
+//! duplicate window. Publishes carry `Nats-Msg-Id` = event id and wait for the `PubAck`
+//! (a duplicate ack is a success); a timed-out publish returns `Unavailable` and the relay
+//! retries with the same id, which the broker deduplicates. Consumers are durable pull
+//! consumers with explicit ack; redelivery and dead-lettering are driven by the
+//! [`crate::consumer::Consumer`] through nak/ack.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
+use async_nats::jetstream::stream::{Config as StreamConfig, StorageType};
+use async_nats::jetstream::{self, AckKind, Context};
+use bytes::Bytes;
+use futures::StreamExt;
+use tokio::sync::Mutex;
+
+use crate::bus::{
+    Acker, Bus, BusError, ConsumerConfig, Delivery, EventMessage, Subscription, stream_of,
+};
+
+/// A bus over NATS JetStream.
+#[derive(Clone)]
+pub struct JetStreamBus {
+    context: Context,
+    known_streams: Arc<Mutex<HashSet<String>>>,
+    publish_timeout: Duration,
+}
+
+impl JetStreamBus {
+    /// Connects to `url`. The client reconnects by itself; while disconnected, publishes
+    /// fail with `Unavailable` after `publish_timeout` and the outbox keeps the events.
+    pub async fn connect(url: &str, publish_timeout: Duration) -> Result<Self, BusError> {
+        let client = async_nats::ConnectOptions::new()
+            .name("taskmesh")
+            .retry_on_initial_connect()
+            .connection_timeout(Duration::from_secs(2))
+            .request_timeout(Some(publish_timeout))
+            .connect(url)
+            .await
+            .map_err(|error| BusError::Unavailable(error.to_string()))?;
+        Ok(Self::from_client(client, publish_timeout))
+    }
+
+    /// Wraps an existing client.
+    pub fn from_client(client: async_nats::Client, publish_timeout: Duration) -> Self {
+        let mut context = jetstream::new(client);
+        context.set_timeout(publish_timeout);
+        Self { context, known_streams: Arc::new(Mutex::new(HashSet::new())), publish_timeout }
+    }
+
+    /// The JetStream stream name for a subject's `<namespace>.<service>`.
+    pub fn stream_name(subject: &str) -> String {
+        stream_of(subject)
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+            .collect()
+    }
+
+    async fn ensure_stream(&self, subject: &str) -> Result<jetstream::stream::Stream, BusError> {
+        let prefix = stream_of(subject);
+        if prefix.split('.').count() != 2 {
+            return Err(BusError::Invalid(format!("subject {subject:?} has no service part")));
+        }
+        let name = Self::stream_name(subject);
+        let stream = self
+            .context
+            .get_or_create_stream(StreamConfig {
+                name: name.clone(),
+                subjects: vec![format!("{prefix}.>")],
+                storage: StorageType::File,
+                duplicate_window: Duration::from_secs(120),
+                max_age: Duration::from_secs(7 * 24 * 3_600),
+                ..Default::default()
+            })
+            .await
+            .map_err(|error| BusError::Unavailable(error.to_string()))?;
+        self.known_streams.lock().await.insert(name);
+        Ok(stream)
+    }
+
+    /// Deletes the streams this bus created (tests clean up with this).
+    pub async fn delete_streams(&self) -> Result<(), BusError> {
+        let names: Vec<String> = self.known_streams.lock().await.drain().collect();
+        for name in names {
+            self.context
+                .delete_stream(&name)
+                .await
+                .map_err(|error| BusError::Unavailable(error.to_string()))?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl Bus for JetStreamBus {
+    async fn publish(&self, message: &EventMessage) -> Result<(), BusError> {
+        let name = Self::stream_name(&message.subject);
+        if !self.known_streams.lock().await.contains(&name) {
+            self.ensure_stream(&message.subject).await?;
+        }
+        let mut headers = HeaderMap::new();
+        headers.insert("Nats-Msg-Id", message.id.to_string().as_str());
+        let ack = tokio::time::timeout(self.publish_timeout, async {
+            self.context
+                .publish_with_headers(message.subject.clone(), headers, message.payload.clone())
+                .await
+                .map_err(|error| BusError::Unavailable(error.to_string()))?
+                .await
+                .map_err(|error| BusError::Unavailable(error.to_string()))
+        })
+        .await
+        .map_err(|_| BusError::Unavailable("publish acknowledgement timed out".into()))??;
+        // `ack.duplicate` means the broker already had this id: still a success.
+        let _ = ack.duplicate;
+        Ok(())
+    }
+
+    async fn subscribe(&self, config: &ConsumerConfig) -> Result<Box<dyn Subscription>, BusError> {
+        let first = config
+            .filter_subjects
+            .first()
+            .ok_or_else(|| BusError::Invalid("consumer needs a filter".into()))?;
+        if config.filter_subjects.iter().any(|f| stream_of(f) != stream_of(first)) {
+            return Err(BusError::Invalid("all filters of a consumer must be in one stream".into()));
+        }
+        if config.name.is_empty() || !config.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err(BusError::Invalid(format!("invalid consumer name {:?}", config.name)));
+        }
+        let stream = self.ensure_stream(first).await?;
+        let consumer = stream
+            .get_or_create_consumer(
+                &config.name,
+                pull::Config {
+                    durable_name: Some(config.name.clone()),
+                    filter_subjects: config.filter_subjects.clone(),
+                    ack_policy: AckPolicy::Explicit,
+                    deliver_policy: DeliverPolicy::All,
+                    ack_wait: config.ack_wait,
+                    // The consumer runner decides when to give up (dead letter), so the broker
+                    // never drops a message on its own.
+                    max_deliver: -1,
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|error| BusError::Unavailable(error.to_string()))?;
+        let messages = consumer
+            .messages()
+            .await
+            .map_err(|error| BusError::Unavailable(error.to_string()))?;
+        Ok(Box::new(JetStreamSubscription { messages }))
+    }
+}
+
+struct JetStreamSubscription {
+    messages: pull::Stream,
+}
+
+#[async_trait::async_trait]
+impl Subscription for JetStreamSubscription {
+    async fn next(&mut self) -> Result<Delivery, BusError> {
+        loop {
+            let message = match self.messages.next().await {
+                Some(Ok(message)) => message,
+                Some(Err(error)) => return Err(BusError::Unavailable(error.to_string())),
+                None => return Err(BusError::Closed),
+            };
+            let attempt = message.info().map(|info| info.delivered).unwrap_or(1).max(1) as u32;
+            let id = message
+                .headers
+                .as_ref()
+                .and_then(|headers| headers.get("Nats-Msg-Id"))
+                .and_then(|value| value.as_str().parse().ok());
+            let Some(id) = id else {
+                // Not published by a taskmesh relay: nothing can process it; drop it.
+                tracing::warn!(subject = %message.subject, "message without Nats-Msg-Id; terminating");
+                let _ = message.ack_with(AckKind::Term).await;
+                continue;
+            };
+            let event = EventMessage {
+                id,
+                subject: message.subject.to_string(),
+                payload: Bytes::copy_from_slice(&message.payload),
+            };
+            return Ok(Delivery::new(event, attempt, Box::new(JetStreamAcker { message })));
+        }
+    }
+}
+
+struct JetStreamAcker {
+    message: jetstream::Message,
+}
+
+#[async_trait::async_trait]
+impl Acker for JetStreamAcker {
+    async fn ack(&self) -> Result<(), BusError> {
+        self.message
+            .double_ack()
+            .await
+            .map_err(|error| BusError::Unavailable(error.to_string()))
+    }
+
+    async fn nak(&self, delay: Duration) -> Result<(), BusError> {
+        self.message
+            .ack_with(AckKind::Nak(Some(delay)))
+            .await
+            .map_err(|error| BusError::Unavailable(error.to_string()))
+    }
+}
