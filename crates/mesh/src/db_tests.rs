@@ -6,11 +6,11 @@ use sqlx::migrate::{Migration, MigrationType};
 use super::*;
 use crate::testing;
 
-fn leak_migrator(statements: &[(i64, &str, &'static str)]) -> &'static Migrator {
+fn leak_migrator(statements: &[(i64, &'static str, &'static str)]) -> &'static Migrator {
     let migrations = statements
         .iter()
         .map(|(version, name, sql)| {
-            Migration::new(*version, (*name).into(), MigrationType::Simple, (*sql).into(), false)
+            Migration::new(*version, (*name).into(), MigrationType::Simple, sqlx::SqlSafeStr::into_sql_str(*sql), false)
         })
         .collect();
     Box::leak(Box::new(Migrator::with_migrations(migrations)))

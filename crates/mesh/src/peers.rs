@@ -69,7 +69,9 @@ impl InProcess {
         });
         let channel = Endpoint::from_static("http://in-process.taskmesh")
             .connect_with_connector_lazy(connector);
-        BoxCloneSyncService::new(channel.map_err(BoxError::from))
+        BoxCloneSyncService::new(channel.map_err(|error| {
+            BoxError::from(tonic::Status::unavailable(format!("in-process peer unavailable: {error}")))
+        }))
     }
 }
 
@@ -139,7 +141,11 @@ pub fn remote_channel(service: &str, address: &str) -> Result<PeerChannel, PeerE
         .build()
         .map_err(|_| invalid())?;
     let guarded = breaker.layer_fn(channel);
-    Ok(BoxCloneSyncService::new(guarded.map_err(|error| BoxError::from(error.to_string()))))
+    let service = service.to_string();
+    Ok(BoxCloneSyncService::new(guarded.map_err(move |error| {
+        // tonic turns a `Status` error into that status; anything else would be UNKNOWN.
+        BoxError::from(tonic::Status::unavailable(format!("peer {service} unavailable: {error}")))
+    })))
 }
 
 /// What an inbound call hands to the outbound calls it makes.

@@ -162,19 +162,21 @@ impl Shutdown {
 }
 
 /// Serves `service` on a TCP listener until `shutdown`, then drains. See [`serve_incoming`].
-pub async fn serve<S>(
+pub async fn serve<S, ResBody>(
     listener: TcpListener,
     service: S,
-    config: &ServerConfig,
+    config: ServerConfig,
     health: Option<Health>,
     shutdown: Shutdown,
 ) -> Result<(), tonic::transport::Error>
 where
-    S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+    S: Service<http::Request<Body>, Response = http::Response<ResBody>, Error = Infallible>
         + Clone
         + Send
         + 'static,
     S::Future: Send + 'static,
+    ResBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    ResBody::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     serve_incoming(TcpListenerStream::new(listener), service, config, health, shutdown).await
 }
@@ -183,19 +185,21 @@ where
 ///
 /// On `shutdown`: every health status becomes NOT_SERVING, no new connection is accepted,
 /// in-flight calls finish (up to `config.shutdown_grace`), then this returns.
-pub async fn serve_incoming<S, I, IO, IE>(
+pub async fn serve_incoming<S, ResBody, I, IO, IE>(
     incoming: I,
     service: S,
-    config: &ServerConfig,
+    config: ServerConfig,
     health: Option<Health>,
     shutdown: Shutdown,
 ) -> Result<(), tonic::transport::Error>
 where
-    S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+    S: Service<http::Request<Body>, Response = http::Response<ResBody>, Error = Infallible>
         + Clone
         + Send
         + 'static,
     S::Future: Send + 'static,
+    ResBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    ResBody::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     I: Stream<Item = Result<IO, IE>> + Send + 'static,
     IO: AsyncRead + AsyncWrite + Connected + Unpin + Send + 'static,
     IE: Into<Box<dyn std::error::Error + Send + Sync>>,
