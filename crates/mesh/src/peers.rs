@@ -27,7 +27,9 @@ use tower_resilience::circuitbreaker::CircuitBreakerLayer;
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The channel type every generated client is instantiated with: `XClient<PeerChannel>`.
-pub type PeerChannel = BoxCloneSyncService<http::Request<Body>, http::Response<Body>, BoxError>;
+/// Its error is a concrete `Status` (UNAVAILABLE for transport failures and an open
+/// circuit), which tonic passes through as the call's status.
+pub type PeerChannel = BoxCloneSyncService<http::Request<Body>, http::Response<Body>, tonic::Status>;
 
 /// In-process connections: the client side dials by sending one half of a duplex pipe to
 /// the serving side, which serves it like an accepted TCP connection.
@@ -70,7 +72,7 @@ impl InProcess {
         let channel = Endpoint::from_static("http://in-process.taskmesh")
             .connect_with_connector_lazy(connector);
         BoxCloneSyncService::new(channel.map_err(|error| {
-            BoxError::from(tonic::Status::unavailable(format!("in-process peer unavailable: {error}")))
+            tonic::Status::unavailable(format!("in-process peer unavailable: {error}"))
         }))
     }
 }
@@ -143,8 +145,7 @@ pub fn remote_channel(service: &str, address: &str) -> Result<PeerChannel, PeerE
     let guarded = breaker.layer_fn(channel);
     let service = service.to_string();
     Ok(BoxCloneSyncService::new(guarded.map_err(move |error| {
-        // tonic turns a `Status` error into that status; anything else would be UNKNOWN.
-        BoxError::from(tonic::Status::unavailable(format!("peer {service} unavailable: {error}")))
+        tonic::Status::unavailable(format!("peer {service} unavailable: {error}"))
     })))
 }
 

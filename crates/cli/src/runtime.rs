@@ -1,0 +1,151 @@
+//! Wiring a process together: storage, event bus, auth, peers, services, edge, and the
+//! listener; then serving until a shutdown signal, draining in-flight calls.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use edge::{EdgeOptions, Readiness, RoutingTable};
+use events::Bus;
+use mesh::Config;
+use mesh::auth::identity::{IdentityIntrospector, IdentityKeySource};
+use mesh::auth::{Authenticator, CachedIntrospector, JwksCache, TokenVerifier};
+use mesh::peers::{InProcess, Peers};
+use mesh::server::{GrpcServices, Shutdown, serve_incoming};
+use tokio::net::TcpListener;
+
+use crate::services::Selection;
+
+/// Runs until `shutdown`; `on_listening` is told the bound address (the banner, or a test).
+pub async fn serve(
+    config: Config,
+    selection: Selection,
+    listener: TcpListener,
+    shutdown: Shutdown,
+    on_listening: impl FnOnce(SocketAddr, &Selection),
+) -> anyhow::Result<()> {
+    let _metrics = mesh::telemetry::metrics_handle();
+    let bus = connect_bus(&config).await?;
+    let (in_process, incoming) = InProcess::new();
+    let peers = Peers::new(config.peers.clone(), Some(in_process));
+    let authenticator = authenticator(&config, &peers)?;
+
+    let services = GrpcServices::new();
+    // Implemented services are mounted here (see services::IMPLEMENTED), each with its
+    // database, migrations, outbox relay and consumers.
+    let _ = (&bus, &selection.services);
+    let (grpc, health) = services.into_router().await?;
+
+    let edge = edge::service(
+        grpc,
+        EdgeOptions {
+            config: config.edge.clone(),
+            authenticator: Some(authenticator),
+            routing: RoutingTable::new(&config.peers)?,
+            readiness: Readiness::default(),
+            shutdown: shutdown.clone(),
+        },
+    );
+
+    // Peers in this process reach each other through the same stack, without sockets.
+    let in_process_server =
+        tokio::spawn(serve_incoming(incoming, edge.clone(), config.server.clone(), None, shutdown.clone()));
+
+    on_listening(listener.local_addr()?, &selection);
+    mesh::server::serve(listener, edge, config.server.clone(), Some(health), shutdown).await?;
+    in_process_server.abort();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn connect_bus(config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
+    Ok(match &config.events.nats_url {
+        Some(url) => {
+            let bus = events::jetstream::JetStreamBus::connect(url, Duration::from_secs(5)).await?;
+            tracing::info!(%url, "event bus: NATS JetStream");
+            Arc::new(bus)
+        }
+        None => Arc::new(events::memory::InProcessBus::default()),
+    })
+}
+
+fn authenticator(config: &Config, peers: &Peers) -> anyhow::Result<Arc<Authenticator>> {
+    let identity = peers.channel("identity")?;
+    let keys = JwksCache::new(
+        Arc::new(IdentityKeySource::new(identity.clone())),
+        Duration::from_millis(config.auth.jwks_min_refresh_ms),
+    );
+    let verifier = TokenVerifier::new(
+        &config.auth.issuer,
+        &config.auth.audience,
+        Duration::from_secs(config.auth.leeway_secs),
+        keys,
+    );
+    let introspector = CachedIntrospector::new(
+        Arc::new(IdentityIntrospector::new(identity)),
+        Duration::from_millis(config.auth.introspection_cache_ms),
+        10_000,
+    );
+    Ok(Arc::new(Authenticator::new(Arc::new(verifier), Some(Arc::new(introspector)))))
+}
+
+/// Applies every selected service's migrations.
+pub async fn migrate(config: &Config, selection: &Selection) -> anyhow::Result<()> {
+    if selection.services.is_empty() {
+        println!("nothing to migrate: no service with storage is implemented in this build");
+        return Ok(());
+    }
+    for service in &selection.services {
+        let mut owner = config.clone();
+        if let Some(url) = &config.database.migration_url {
+            owner.database.url = Some(url.clone());
+        }
+        let database = mesh::db::Database::for_service(&owner, service).await?;
+        database.migrate(&events::migrations()).await?;
+        println!("migrated {service}");
+    }
+    Ok(())
+}
+
+/// Prints where the process listens and a first call to try.
+pub fn print_banner(address: SocketAddr, selection: &Selection) {
+    let services = if selection.services.is_empty() {
+        "none yet (health and reflection only)".to_string()
+    } else {
+        selection.services.join(", ")
+    };
+    println!(
+        "taskmesh {} listening on http://{address} (native gRPC, grpc-web, /healthz, /readyz, /metrics)\n\
+         services: {services}\n\
+         try:\n  \
+         grpcurl -plaintext {address} list\n  \
+         grpcurl -plaintext {address} grpc.health.v1.Health/Check\n  \
+         buf curl --protocol grpc --http2-prior-knowledge --list-services http://{address}\n  \
+         curl http://{address}/readyz",
+        env!("CARGO_PKG_VERSION"),
+    );
+}
+
+/// Triggers `shutdown` on Ctrl-C or SIGTERM.
+pub fn spawn_signal_handler(shutdown: Shutdown) {
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {}
+            () = terminate => {}
+        }
+        tracing::info!("shutdown requested");
+        shutdown.trigger();
+    });
+}
