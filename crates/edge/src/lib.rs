@@ -1,9 +1,9 @@
 //! The public door: one listener for native gRPC (HTTP/2, h2c) and grpc-web (HTTP/1.1 and
 //! HTTP/2, binary and text), plus `/healthz`, `/readyz` and `/metrics`.
 //!
-//! Request path, outermost first: request id, span and metrics (mesh's `RpcLayer`) → body
-//! size limit → browser split (only grpc-web and CORS preflight requests go through CORS and
-//! tonic-web; native gRPC skips both) → per-IP rate limit → authentication → per-principal
+//! Request path, outermost first: request id, span and metrics (mesh's `RpcLayer`) → browser
+//! split (only grpc-web and CORS preflight requests go through CORS and
+//! tonic-web; native gRPC skips both) → body size limit → per-IP rate limit → authentication → per-principal
 //! rate limit → the routing table (in-process service, or forwarding to the remote address
 //! configured for that service).
 //! Invariants: the edge holds no state; every service still verifies tokens itself (the
@@ -65,11 +65,15 @@ pub fn service(grpc: axum::Router, options: EdgeOptions) -> EdgeService {
             config.rate_limit.per_ip_burst,
         ));
     }
+    // Install the metrics recorder before the first request is counted.
+    let _ = mesh::telemetry::metrics_handle();
     let app = http_routes::router(readiness, shutdown).merge(grpc);
+    // The body limit sits inside the browser split so that its refusal is translated to
+    // grpc-web for browsers like every other status.
     tower::util::BoxCloneSyncService::new(
         tower::ServiceBuilder::new()
-            .layer(limits::BodyLimitLayer::new(config.max_request_bytes))
             .layer(browser::BrowserLayer::new(&config.cors_allowed_origins))
+            .layer(limits::BodyLimitLayer::new(config.max_request_bytes))
             .service(app),
     )
 }
