@@ -48,11 +48,23 @@ pub async fn serve(
     );
 
     // Peers in this process reach each other through the same stack, without sockets.
-    let in_process_server =
-        tokio::spawn(serve_incoming(incoming, edge.clone(), config.server.clone(), None, shutdown.clone()));
+    let in_process_server = tokio::spawn(serve_incoming(
+        incoming,
+        edge.clone(),
+        config.server.clone(),
+        None,
+        shutdown.clone(),
+    ));
 
     on_listening(listener.local_addr()?, &selection);
-    mesh::server::serve(listener, edge, config.server.clone(), Some(health), shutdown).await?;
+    mesh::server::serve(
+        listener,
+        edge,
+        config.server.clone(),
+        Some(health),
+        shutdown,
+    )
+    .await?;
     in_process_server.abort();
     tracing::info!("stopped");
     Ok(())
@@ -86,7 +98,10 @@ fn authenticator(config: &Config, peers: &Peers) -> anyhow::Result<Arc<Authentic
         Duration::from_millis(config.auth.introspection_cache_ms),
         10_000,
     );
-    Ok(Arc::new(Authenticator::new(Arc::new(verifier), Some(Arc::new(introspector)))))
+    Ok(Arc::new(Authenticator::new(
+        Arc::new(verifier),
+        Some(Arc::new(introspector)),
+    )))
 }
 
 /// Applies every selected service's migrations.

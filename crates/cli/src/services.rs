@@ -4,8 +4,15 @@
 //! reflection never lists a service whose methods would answer UNIMPLEMENTED.
 
 /// Every service the contracts define, in dependency order.
-pub const CONTRACT_SERVICES: [&str; 7] =
-    ["identity", "tenancy", "projects", "documents", "notifications", "links", "analytics"];
+pub const CONTRACT_SERVICES: [&str; 7] = [
+    "identity",
+    "tenancy",
+    "projects",
+    "documents",
+    "notifications",
+    "links",
+    "analytics",
+];
 
 /// The services implemented in this build.
 pub const IMPLEMENTED: [&str; 0] = [];
@@ -24,14 +31,20 @@ pub struct Selection {
 /// Resolves `--service` flags: none means all-in-one.
 pub fn select(requested: &[String]) -> anyhow::Result<Selection> {
     if requested.is_empty() {
-        return Ok(Selection { services: IMPLEMENTED.to_vec(), edge: true });
+        return Ok(Selection {
+            services: IMPLEMENTED.to_vec(),
+            edge: true,
+        });
     }
     let mut services = Vec::new();
     for name in requested {
         if name == "edge" {
             continue;
         }
-        match IMPLEMENTED.iter().find(|implemented| **implemented == name.as_str()) {
+        match IMPLEMENTED
+            .iter()
+            .find(|implemented| **implemented == name.as_str())
+        {
             Some(service) => services.push(*service),
             None if CONTRACT_SERVICES.contains(&name.as_str()) => {
                 anyhow::bail!("service {name:?} is not implemented in this build yet")
@@ -42,7 +55,10 @@ pub fn select(requested: &[String]) -> anyhow::Result<Selection> {
             ),
         }
     }
-    Ok(Selection { services, edge: true })
+    Ok(Selection {
+        services,
+        edge: true,
+    })
 }
 
 #[cfg(test)]

@@ -63,7 +63,10 @@ impl<S> Layer<S> for BrowserLayer {
     type Service = BrowserSplit<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        BrowserSplit { native: inner, cors: self.cors.clone() }
+        BrowserSplit {
+            native: inner,
+            cors: self.cors.clone(),
+        }
     }
 }
 
@@ -88,8 +91,11 @@ pub fn is_browser_request<B>(request: &http::Request<B>) -> bool {
 
 impl<S, B> Service<http::Request<B>> for BrowserSplit<S>
 where
-    S: Service<http::Request<tonic::body::Body>, Response = http::Response<AxumBody>, Error = std::convert::Infallible>
-        + Clone
+    S: Service<
+            http::Request<tonic::body::Body>,
+            Response = http::Response<AxumBody>,
+            Error = std::convert::Infallible,
+        > + Clone
         + Send
         + 'static,
     S::Future: Send + 'static,

@@ -42,7 +42,10 @@ pub fn router(readiness: Readiness, shutdown: Shutdown) -> Router {
                 let shutdown = shutdown.clone();
                 async move {
                     if shutdown.is_triggered() {
-                        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n".to_string());
+                        return (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "shutting down\n".to_string(),
+                        );
                     }
                     let mut report = String::new();
                     let mut ready = true;
@@ -55,10 +58,24 @@ pub fn router(readiness: Readiness, shutdown: Shutdown) -> Router {
                             }
                         }
                     }
-                    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-                    (status, if report.is_empty() { "ok\n".to_string() } else { report })
+                    let status = if ready {
+                        StatusCode::OK
+                    } else {
+                        StatusCode::SERVICE_UNAVAILABLE
+                    };
+                    (
+                        status,
+                        if report.is_empty() {
+                            "ok\n".to_string()
+                        } else {
+                            report
+                        },
+                    )
                 }
             }),
         )
-        .route("/metrics", get(|| async { mesh::telemetry::metrics_handle().render() }))
+        .route(
+            "/metrics",
+            get(|| async { mesh::telemetry::metrics_handle().render() }),
+        )
 }

@@ -21,7 +21,7 @@ use mesh::auth::{AuthLayer, Authenticator};
 use mesh::config::EdgeConfig;
 use mesh::server::Shutdown;
 
-pub use http_routes::{ReadinessCheck, Readiness};
+pub use http_routes::{Readiness, ReadinessCheck};
 pub use routing::RoutingTable;
 
 /// Everything the edge needs besides the in-process services.
@@ -48,7 +48,13 @@ pub type EdgeService = tower::util::BoxCloneSyncService<
 /// Builds the edge around `grpc`, the router of in-process gRPC services (with health and
 /// reflection, from `mesh::server::GrpcServices::into_router`).
 pub fn service(grpc: axum::Router, options: EdgeOptions) -> EdgeService {
-    let EdgeOptions { config, authenticator, routing, readiness, shutdown } = options;
+    let EdgeOptions {
+        config,
+        authenticator,
+        routing,
+        readiness,
+        shutdown,
+    } = options;
     let mut grpc = grpc.fallback_service(routing.into_service());
     if config.rate_limit.per_principal_per_second > 0 {
         grpc = grpc.layer(limits::RateLimitLayer::per_principal(

@@ -40,7 +40,12 @@ impl RateLimitLayer {
     fn new(per_second: u32, burst: u32, kind: KeyKind) -> Self {
         let rate = NonZeroU32::new(per_second.max(1)).expect("at least 1");
         let burst = NonZeroU32::new(burst.max(per_second).max(1)).expect("at least 1");
-        Self { limiter: Arc::new(RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))), kind }
+        Self {
+            limiter: Arc::new(RateLimiter::keyed(
+                Quota::per_second(rate).allow_burst(burst),
+            )),
+            kind,
+        }
     }
 
     /// Limits each source IP (tonic's `TcpConnectInfo`; in-process calls are not limited).
@@ -58,7 +63,10 @@ impl<S> Layer<S> for RateLimitLayer {
     type Service = RateLimit<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RateLimit { inner, layer: self.clone() }
+        RateLimit {
+            inner,
+            layer: self.clone(),
+        }
     }
 }
 
@@ -116,7 +124,9 @@ where
                 .into_status();
                 let mut response = status.into_http::<ResBody>();
                 if let Some(value) = response.headers().get("retry-after").cloned() {
-                    response.headers_mut().insert(http::header::RETRY_AFTER, value);
+                    response
+                        .headers_mut()
+                        .insert(http::header::RETRY_AFTER, value);
                 }
                 return Box::pin(async move { Ok(response) });
             }
@@ -148,7 +158,10 @@ impl<S> Layer<S> for BodyLimitLayer {
     type Service = BodyLimit<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        BodyLimit { inner, max_bytes: self.max_bytes }
+        BodyLimit {
+            inner,
+            max_bytes: self.max_bytes,
+        }
     }
 }
 
@@ -194,7 +207,11 @@ where
             return Box::pin(async move { Ok(response) });
         }
         let max_bytes = self.max_bytes;
-        let future = self.inner.call(request.map(|body| LimitedBody { inner: body, remaining: max_bytes, max_bytes }));
+        let future = self.inner.call(request.map(|body| LimitedBody {
+            inner: body,
+            remaining: max_bytes,
+            max_bytes,
+        }));
         Box::pin(future)
     }
 }

@@ -31,7 +31,9 @@ impl RoutingTable {
 
     /// The services forwarded, with their path prefixes.
     pub fn forwarded(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.remote.iter().map(|(prefix, (service, _))| (service.as_str(), prefix.as_str()))
+        self.remote
+            .iter()
+            .map(|(prefix, (service, _))| (service.as_str(), prefix.as_str()))
     }
 
     /// The fallback service of the gRPC router.

@@ -69,7 +69,11 @@ pub struct Delivery {
 impl Delivery {
     /// A delivery acknowledged through `acker`.
     pub fn new(message: EventMessage, attempt: u32, acker: Box<dyn Acker>) -> Self {
-        Self { message, attempt, acker }
+        Self {
+            message,
+            attempt,
+            acker,
+        }
     }
 
     /// Acknowledges.
@@ -140,13 +144,25 @@ mod tests {
 
     #[test]
     fn wildcards_match_like_nats() {
-        assert!(subject_matches("taskmesh.tenancy.>", "taskmesh.tenancy.member.added"));
-        assert!(subject_matches("taskmesh.*.member.added", "taskmesh.tenancy.member.added"));
+        assert!(subject_matches(
+            "taskmesh.tenancy.>",
+            "taskmesh.tenancy.member.added"
+        ));
+        assert!(subject_matches(
+            "taskmesh.*.member.added",
+            "taskmesh.tenancy.member.added"
+        ));
         assert!(!subject_matches("taskmesh.tenancy.>", "taskmesh.tenancy"));
-        assert!(!subject_matches("taskmesh.tenancy.member.*", "taskmesh.tenancy.member.added.x"));
+        assert!(!subject_matches(
+            "taskmesh.tenancy.member.*",
+            "taskmesh.tenancy.member.added.x"
+        ));
         assert!(subject_matches("a.b", "a.b"));
         assert!(!subject_matches("a.b", "a.c"));
-        assert_eq!(stream_of("taskmesh.tenancy.member.added"), "taskmesh.tenancy");
+        assert_eq!(
+            stream_of("taskmesh.tenancy.member.added"),
+            "taskmesh.tenancy"
+        );
         assert_eq!(stream_of("taskmesh"), "taskmesh");
     }
 }

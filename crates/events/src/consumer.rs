@@ -16,7 +16,9 @@ use mesh::server::Shutdown;
 use sqlx::{PgConnection, SqliteConnection};
 use taskmesh::events::v1::Event;
 
-use crate::bus::{Bus, BusError, ConsumerConfig, Delivery, EventMessage, dead_letter_subject, namespace_of};
+use crate::bus::{
+    Bus, BusError, ConsumerConfig, Delivery, EventMessage, dead_letter_subject, namespace_of,
+};
 use crate::envelope;
 
 /// The transaction a handler applies its effect in.
@@ -78,7 +80,13 @@ impl Consumer {
         handler: Arc<dyn Handler>,
         max_deliver: u32,
     ) -> Self {
-        Self { config, bus, database, handler, max_deliver: max_deliver.max(1) }
+        Self {
+            config,
+            bus,
+            database,
+            handler,
+            max_deliver: max_deliver.max(1),
+        }
     }
 
     /// Processes deliveries until `shutdown`.
@@ -150,7 +158,9 @@ impl Consumer {
                 if inserted == 0 {
                     return Ok(false);
                 }
-                self.handler.handle(EventTx::Sqlite(&mut transaction), event).await?;
+                self.handler
+                    .handle(EventTx::Sqlite(&mut transaction), event)
+                    .await?;
                 transaction.commit().await?;
                 Ok(true)
             }
@@ -168,7 +178,9 @@ impl Consumer {
                 if inserted == 0 {
                     return Ok(false);
                 }
-                self.handler.handle(EventTx::Postgres(&mut transaction), event).await?;
+                self.handler
+                    .handle(EventTx::Postgres(&mut transaction), event)
+                    .await?;
                 transaction.commit().await?;
                 Ok(true)
             }

@@ -51,21 +51,33 @@ impl JetStreamBus {
     pub fn from_client(client: async_nats::Client, publish_timeout: Duration) -> Self {
         let mut context = jetstream::new(client);
         context.set_timeout(publish_timeout);
-        Self { context, known_streams: Arc::new(Mutex::new(HashSet::new())), publish_timeout }
+        Self {
+            context,
+            known_streams: Arc::new(Mutex::new(HashSet::new())),
+            publish_timeout,
+        }
     }
 
     /// The JetStream stream name for a subject's `<namespace>.<service>`.
     pub fn stream_name(subject: &str) -> String {
         stream_of(subject)
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_uppercase()
+                } else {
+                    '_'
+                }
+            })
             .collect()
     }
 
     async fn ensure_stream(&self, subject: &str) -> Result<jetstream::stream::Stream, BusError> {
         let prefix = stream_of(subject);
         if prefix.split('.').count() != 2 {
-            return Err(BusError::Invalid(format!("subject {subject:?} has no service part")));
+            return Err(BusError::Invalid(format!(
+                "subject {subject:?} has no service part"
+            )));
         }
         let name = Self::stream_name(subject);
         let stream = self
@@ -126,19 +138,40 @@ impl Bus for JetStreamBus {
             .filter_subjects
             .first()
             .ok_or_else(|| BusError::Invalid("consumer needs a filter".into()))?;
-        if config.filter_subjects.iter().any(|f| stream_of(f) != stream_of(first)) {
-            return Err(BusError::Invalid("all filters of a consumer must be in one stream".into()));
+        if config
+            .filter_subjects
+            .iter()
+            .any(|f| stream_of(f) != stream_of(first))
+        {
+            return Err(BusError::Invalid(
+                "all filters of a consumer must be in one stream".into(),
+            ));
         }
-        if config.name.is_empty() || !config.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-            return Err(BusError::Invalid(format!("invalid consumer name {:?}", config.name)));
+        if config.name.is_empty()
+            || !config
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(BusError::Invalid(format!(
+                "invalid consumer name {:?}",
+                config.name
+            )));
         }
         let stream = self.ensure_stream(first).await?;
-        let consumer = stream
+        // NATS before 2.10 ignores `filter_subjects` (and would deliver the whole stream),
+        // so a single filter goes in `filter_subject`, which every 2.x server honours.
+        let (filter_subject, filter_subjects) = match config.filter_subjects.as_slice() {
+            [only] => (only.clone(), Vec::new()),
+            many => (String::new(), many.to_vec()),
+        };
+        let mut consumer = stream
             .get_or_create_consumer(
                 &config.name,
                 pull::Config {
                     durable_name: Some(config.name.clone()),
-                    filter_subjects: config.filter_subjects.clone(),
+                    filter_subject,
+                    filter_subjects,
                     ack_policy: AckPolicy::Explicit,
                     deliver_policy: DeliverPolicy::All,
                     ack_wait: config.ack_wait,
@@ -150,6 +183,22 @@ impl Bus for JetStreamBus {
             )
             .await
             .map_err(|error| BusError::Unavailable(error.to_string()))?;
+        let info = consumer
+            .info()
+            .await
+            .map_err(|error| BusError::Unavailable(error.to_string()))?;
+        let mut applied = info.config.filter_subjects.clone();
+        if !info.config.filter_subject.is_empty() {
+            applied.push(info.config.filter_subject.clone());
+        }
+        applied.sort();
+        let mut requested = config.filter_subjects.clone();
+        requested.sort();
+        if applied != requested {
+            return Err(BusError::Invalid(format!(
+                "the server applied filters {applied:?} instead of {requested:?} (multiple filters need NATS 2.10+)"
+            )));
+        }
         let messages = consumer
             .messages()
             .await
@@ -171,7 +220,11 @@ impl Subscription for JetStreamSubscription {
                 Some(Err(error)) => return Err(BusError::Unavailable(error.to_string())),
                 None => return Err(BusError::Closed),
             };
-            let attempt = message.info().map(|info| info.delivered).unwrap_or(1).max(1) as u32;
+            let attempt = message
+                .info()
+                .map(|info| info.delivered)
+                .unwrap_or(1)
+                .max(1) as u32;
             let id = message
                 .headers
                 .as_ref()
@@ -188,7 +241,11 @@ impl Subscription for JetStreamSubscription {
                 subject: message.subject.to_string(),
                 payload: Bytes::copy_from_slice(&message.payload),
             };
-            return Ok(Delivery::new(event, attempt, Box::new(JetStreamAcker { message })));
+            return Ok(Delivery::new(
+                event,
+                attempt,
+                Box::new(JetStreamAcker { message }),
+            ));
         }
     }
 }

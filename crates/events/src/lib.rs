@@ -29,5 +29,9 @@ pub use outbox::OutboxRelay;
 pub fn migrations() -> mesh::db::Migrations {
     static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/events/sqlite");
     static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/events/postgres");
-    mesh::db::Migrations { sqlite: &SQLITE, postgres: &POSTGRES, table: "_events_migrations" }
+    mesh::db::Migrations {
+        sqlite: &SQLITE,
+        postgres: &POSTGRES,
+        table: "_events_migrations",
+    }
 }

@@ -62,7 +62,10 @@ impl InProcessBus {
     pub fn new(retention: usize) -> Self {
         Self {
             shared: Arc::new(Shared {
-                state: Mutex::new(State { next_sequence: 1, ..State::default() }),
+                state: Mutex::new(State {
+                    next_sequence: 1,
+                    ..State::default()
+                }),
                 notify: Notify::new(),
                 retention: retention.max(1),
             }),
@@ -73,7 +76,12 @@ impl InProcessBus {
     /// (for tests and diagnostics).
     pub fn messages(&self, filter: &str) -> Vec<EventMessage> {
         let state = self.shared.state.lock().expect("bus lock");
-        state.log.values().filter(|m| subject_matches(filter, &m.subject)).cloned().collect()
+        state
+            .log
+            .values()
+            .filter(|m| subject_matches(filter, &m.subject))
+            .cloned()
+            .collect()
     }
 }
 
@@ -82,7 +90,10 @@ impl Bus for InProcessBus {
     async fn publish(&self, message: &EventMessage) -> Result<(), BusError> {
         {
             let mut state = self.shared.state.lock().expect("bus lock");
-            let key = (crate::bus::stream_of(&message.subject).to_string(), message.id);
+            let key = (
+                crate::bus::stream_of(&message.subject).to_string(),
+                message.id,
+            );
             if !state.seen.insert(key.clone()) {
                 return Ok(());
             }
@@ -105,17 +116,30 @@ impl Bus for InProcessBus {
 
     async fn subscribe(&self, config: &ConsumerConfig) -> Result<Box<dyn Subscription>, BusError> {
         if config.name.is_empty() || config.filter_subjects.is_empty() {
-            return Err(BusError::Invalid("consumer needs a name and a filter".into()));
+            return Err(BusError::Invalid(
+                "consumer needs a name and a filter".into(),
+            ));
         }
         let mut state = self.shared.state.lock().expect("bus lock");
-        let first = state.log.keys().next().copied().unwrap_or(state.next_sequence);
-        state.consumers.entry(config.name.clone()).or_insert_with(|| ConsumerState {
-            filters: config.filter_subjects.clone(),
-            ack_wait: config.ack_wait,
-            cursor: first,
-            pending: BTreeMap::new(),
-        });
-        Ok(Box::new(InProcessSubscription { shared: self.shared.clone(), name: config.name.clone() }))
+        let first = state
+            .log
+            .keys()
+            .next()
+            .copied()
+            .unwrap_or(state.next_sequence);
+        state
+            .consumers
+            .entry(config.name.clone())
+            .or_insert_with(|| ConsumerState {
+                filters: config.filter_subjects.clone(),
+                ack_wait: config.ack_wait,
+                cursor: first,
+                pending: BTreeMap::new(),
+            });
+        Ok(Box::new(InProcessSubscription {
+            shared: self.shared.clone(),
+            name: config.name.clone(),
+        }))
     }
 }
 
@@ -129,15 +153,24 @@ impl InProcessSubscription {
     fn poll(&self) -> Result<Result<Delivery, Option<Instant>>, BusError> {
         let mut guard = self.shared.state.lock().expect("bus lock");
         let state = &mut *guard;
-        let consumer = state.consumers.get_mut(&self.name).ok_or(BusError::Closed)?;
+        let consumer = state
+            .consumers
+            .get_mut(&self.name)
+            .ok_or(BusError::Closed)?;
         let now = Instant::now();
         // Redeliveries first (nak'ed or ack-wait expired), oldest sequence first.
-        let due = consumer.pending.iter().find(|(_, (_, at))| *at <= now).map(|(s, (a, _))| (*s, *a));
+        let due = consumer
+            .pending
+            .iter()
+            .find(|(_, (_, at))| *at <= now)
+            .map(|(s, (a, _))| (*s, *a));
         if let Some((sequence, attempt)) = due {
             match state.log.get(&sequence) {
                 Some(message) => {
                     let attempt = attempt + 1;
-                    consumer.pending.insert(sequence, (attempt, now + consumer.ack_wait));
+                    consumer
+                        .pending
+                        .insert(sequence, (attempt, now + consumer.ack_wait));
                     return Ok(Ok(self.delivery(message.clone(), sequence, attempt)));
                 }
                 None => {
@@ -150,12 +183,19 @@ impl InProcessSubscription {
         let next = state
             .log
             .range(cursor..)
-            .find(|(_, message)| consumer.filters.iter().any(|f| subject_matches(f, &message.subject)))
+            .find(|(_, message)| {
+                consumer
+                    .filters
+                    .iter()
+                    .any(|f| subject_matches(f, &message.subject))
+            })
             .map(|(sequence, message)| (*sequence, message.clone()));
         match next {
             Some((sequence, message)) => {
                 consumer.cursor = sequence + 1;
-                consumer.pending.insert(sequence, (1, now + consumer.ack_wait));
+                consumer
+                    .pending
+                    .insert(sequence, (1, now + consumer.ack_wait));
                 Ok(Ok(self.delivery(message, sequence, 1)))
             }
             None => {
@@ -166,7 +206,11 @@ impl InProcessSubscription {
     }
 
     fn delivery(&self, message: EventMessage, sequence: u64, attempt: u32) -> Delivery {
-        let acker = InProcessAcker { shared: self.shared.clone(), name: self.name.clone(), sequence };
+        let acker = InProcessAcker {
+            shared: self.shared.clone(),
+            name: self.name.clone(),
+            sequence,
+        };
         Delivery::new(message, attempt, Box::new(acker))
     }
 }

@@ -28,13 +28,15 @@ pub async fn enqueue_sqlite(
     message: &EventMessage,
 ) -> Result<(), sqlx::Error> {
     let tenant = tenant_of(message);
-    sqlx::query("insert into event_outbox (id, subject, tenant_id, payload) values ($1, $2, $3, $4)")
-        .bind(message.id.to_string())
-        .bind(&message.subject)
-        .bind(tenant)
-        .bind(message.payload.as_ref())
-        .execute(connection)
-        .await?;
+    sqlx::query(
+        "insert into event_outbox (id, subject, tenant_id, payload) values ($1, $2, $3, $4)",
+    )
+    .bind(message.id.to_string())
+    .bind(&message.subject)
+    .bind(tenant)
+    .bind(message.payload.as_ref())
+    .execute(connection)
+    .await?;
     Ok(())
 }
 
@@ -44,18 +46,23 @@ pub async fn enqueue_postgres(
     message: &EventMessage,
 ) -> Result<(), sqlx::Error> {
     let tenant = tenant_of(message);
-    sqlx::query("insert into event_outbox (id, subject, tenant_id, payload) values ($1, $2, $3, $4)")
-        .bind(message.id.to_string())
-        .bind(&message.subject)
-        .bind(tenant)
-        .bind(message.payload.as_ref())
-        .execute(connection)
-        .await?;
+    sqlx::query(
+        "insert into event_outbox (id, subject, tenant_id, payload) values ($1, $2, $3, $4)",
+    )
+    .bind(message.id.to_string())
+    .bind(&message.subject)
+    .bind(tenant)
+    .bind(message.payload.as_ref())
+    .execute(connection)
+    .await?;
     Ok(())
 }
 
 fn tenant_of(message: &EventMessage) -> Option<String> {
-    envelope::decode(message).ok().map(|event| event.tenant_id).filter(|tenant| !tenant.is_empty())
+    envelope::decode(message)
+        .ok()
+        .map(|event| event.tenant_id)
+        .filter(|tenant| !tenant.is_empty())
 }
 
 /// Publishes the outbox of one service database.
@@ -149,10 +156,11 @@ impl OutboxRelay {
             }
             Database::Postgres { pool, schema } => {
                 let mut transaction = pool.begin().await?;
-                let locked: bool = sqlx::query_scalar("select pg_try_advisory_xact_lock(hashtext($1))")
-                    .bind(format!("taskmesh.outbox.{schema}"))
-                    .fetch_one(&mut *transaction)
-                    .await?;
+                let locked: bool =
+                    sqlx::query_scalar("select pg_try_advisory_xact_lock(hashtext($1))")
+                        .bind(format!("taskmesh.outbox.{schema}"))
+                        .fetch_one(&mut *transaction)
+                        .await?;
                 if !locked {
                     // Another replica is draining this outbox.
                     return Ok((0, false, false));
@@ -230,7 +238,11 @@ impl OutboxRelay {
         let mut backoff = Duration::ZERO;
         let mut passes: u64 = 0;
         loop {
-            let wait = if backoff.is_zero() { self.poll } else { backoff };
+            let wait = if backoff.is_zero() {
+                self.poll
+            } else {
+                backoff
+            };
             tokio::select! {
                 () = shutdown.wait() => return,
                 () = self.wake.notified() => {}
@@ -238,12 +250,17 @@ impl OutboxRelay {
             }
             match self.drain().await {
                 Ok(report) if report.blocked => {
-                    backoff = (backoff * 2).clamp(Duration::from_millis(100), Duration::from_secs(5));
-                    tracing::warn!(retry_in_ms = backoff.as_millis() as u64, "outbox relay blocked: bus unavailable");
+                    backoff =
+                        (backoff * 2).clamp(Duration::from_millis(100), Duration::from_secs(5));
+                    tracing::warn!(
+                        retry_in_ms = backoff.as_millis() as u64,
+                        "outbox relay blocked: bus unavailable"
+                    );
                 }
                 Ok(_) => backoff = Duration::ZERO,
                 Err(error) => {
-                    backoff = (backoff * 2).clamp(Duration::from_millis(100), Duration::from_secs(5));
+                    backoff =
+                        (backoff * 2).clamp(Duration::from_millis(100), Duration::from_secs(5));
                     tracing::warn!(%error, "outbox relay failed to read the outbox");
                 }
             }
@@ -269,6 +286,15 @@ where
     let id: String = row.try_get(1)?;
     let subject: String = row.try_get(2)?;
     let payload: Vec<u8> = row.try_get(3)?;
-    let id = id.parse().map_err(|error| sqlx::Error::Decode(Box::new(error)))?;
-    Ok((sequence, EventMessage { id, subject, payload: Bytes::from(payload) }))
+    let id = id
+        .parse()
+        .map_err(|error| sqlx::Error::Decode(Box::new(error)))?;
+    Ok((
+        sequence,
+        EventMessage {
+            id,
+            subject,
+            payload: Bytes::from(payload),
+        },
+    ))
 }

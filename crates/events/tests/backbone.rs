@@ -32,15 +32,31 @@ async fn change_with_event(database: &Database, message: &EventMessage, commit: 
     match database {
         Database::Sqlite(pool) => {
             let mut tx = mesh::db::begin_sqlite_write(pool).await.unwrap();
-            sqlx::query("insert into things (id) values ($1)").bind(&id).execute(&mut *tx).await.unwrap();
+            sqlx::query("insert into things (id) values ($1)")
+                .bind(&id)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
             enqueue_sqlite(&mut tx, message).await.unwrap();
-            if commit { tx.commit().await.unwrap() } else { tx.rollback().await.unwrap() }
+            if commit {
+                tx.commit().await.unwrap()
+            } else {
+                tx.rollback().await.unwrap()
+            }
         }
         Database::Postgres { pool, .. } => {
             let mut tx = pool.begin().await.unwrap();
-            sqlx::query("insert into things (id) values ($1)").bind(&id).execute(&mut *tx).await.unwrap();
+            sqlx::query("insert into things (id) values ($1)")
+                .bind(&id)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
             enqueue_postgres(&mut tx, message).await.unwrap();
-            if commit { tx.commit().await.unwrap() } else { tx.rollback().await.unwrap() }
+            if commit {
+                tx.commit().await.unwrap()
+            } else {
+                tx.rollback().await.unwrap()
+            }
         }
     }
 }
@@ -68,9 +84,18 @@ async fn pump(
 #[tokio::test]
 async fn an_event_exists_exactly_when_its_change_commits() {
     for fixture in fixtures("an_event_exists_exactly_when_its_change_commits").await {
-        let relay = OutboxRelay::new(fixture.database.clone(), fixture.bus.clone(), Duration::from_secs(60));
+        let relay = OutboxRelay::new(
+            fixture.database.clone(),
+            fixture.bus.clone(),
+            Duration::from_secs(60),
+        );
         change_with_event(&fixture.database, &event(&fixture, "a"), false).await;
-        assert_eq!(relay.pending().await.unwrap(), 0, "{}: rolled-back change left an event", fixture.label);
+        assert_eq!(
+            relay.pending().await.unwrap(),
+            0,
+            "{}: rolled-back change left an event",
+            fixture.label
+        );
         assert_eq!(count(&fixture.database, "things").await, 0);
         change_with_event(&fixture.database, &event(&fixture, "b"), true).await;
         assert_eq!(relay.pending().await.unwrap(), 1, "{}", fixture.label);
@@ -81,11 +106,16 @@ async fn an_event_exists_exactly_when_its_change_commits() {
 #[tokio::test]
 async fn relay_publishes_in_order_and_consumers_apply_each_event_once() {
     for fixture in fixtures("relay_publishes_in_order_and_consumers_apply_each_event_once").await {
-        let messages: Vec<EventMessage> = (0..5).map(|i| event(&fixture, &format!("r{i}"))).collect();
+        let messages: Vec<EventMessage> =
+            (0..5).map(|i| event(&fixture, &format!("r{i}"))).collect();
         for message in &messages {
             change_with_event(&fixture.database, message, true).await;
         }
-        let relay = OutboxRelay::new(fixture.database.clone(), fixture.bus.clone(), Duration::from_secs(60));
+        let relay = OutboxRelay::new(
+            fixture.database.clone(),
+            fixture.bus.clone(),
+            Duration::from_secs(60),
+        );
         let report = relay.drain().await.unwrap();
         assert_eq!(report.published, 5, "{}", fixture.label);
         assert_eq!(relay.pending().await.unwrap(), 0);
@@ -100,7 +130,11 @@ async fn relay_publishes_in_order_and_consumers_apply_each_event_once() {
             handler.clone(),
             3,
         );
-        let mut subscription = fixture.bus.subscribe(&fixture.consumer("applier")).await.unwrap();
+        let mut subscription = fixture
+            .bus
+            .subscribe(&fixture.consumer("applier"))
+            .await
+            .unwrap();
         let mut seen = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(30);
         while seen.len() < 5 {
@@ -111,7 +145,11 @@ async fn relay_publishes_in_order_and_consumers_apply_each_event_once() {
             seen.push(delivery.message.id);
             // Process a copy a second time as if the first ack had been lost: the inbox
             // must turn it into a no-op.
-            let copy = Delivery::new(delivery.message.clone(), delivery.attempt + 1, Box::new(NoAck));
+            let copy = Delivery::new(
+                delivery.message.clone(),
+                delivery.attempt + 1,
+                Box::new(NoAck),
+            );
             assert_eq!(consumer.process(delivery).await.unwrap(), Outcome::Applied);
             assert_eq!(consumer.process(copy).await.unwrap(), Outcome::Duplicate);
         }
@@ -124,8 +162,15 @@ async fn relay_publishes_in_order_and_consumers_apply_each_event_once() {
         fixture.bus.publish(&messages[0]).await.unwrap();
         let extra = event(&fixture, "after");
         fixture.bus.publish(&extra).await.unwrap();
-        let next = tokio::time::timeout(Duration::from_secs(30), subscription.next()).await.unwrap().unwrap();
-        assert_eq!(next.message.id, extra.id, "{}: duplicate publish was delivered", fixture.label);
+        let next = tokio::time::timeout(Duration::from_secs(30), subscription.next())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            next.message.id, extra.id,
+            "{}: duplicate publish was delivered",
+            fixture.label
+        );
         next.ack().await.unwrap();
         fixture.finish().await;
     }
@@ -160,22 +205,41 @@ async fn a_failing_event_is_retried_then_dead_lettered() {
             .bus
             .subscribe(&events::ConsumerConfig {
                 name: "dlq-reader".into(),
-                filter_subjects: vec![events::bus::dead_letter_subject(&fixture.namespace, "fragile")],
+                filter_subjects: vec![events::bus::dead_letter_subject(
+                    &fixture.namespace,
+                    "fragile",
+                )],
                 ack_wait: Duration::from_secs(30),
             })
             .await
             .unwrap();
-        let mut subscription = fixture.bus.subscribe(&fixture.consumer("fragile")).await.unwrap();
+        let mut subscription = fixture
+            .bus
+            .subscribe(&fixture.consumer("fragile"))
+            .await
+            .unwrap();
         let mut outcomes = Vec::new();
         pump(&consumer, &mut subscription, |outcome| {
             outcomes.push(outcome);
             outcome == Outcome::DeadLettered
         })
         .await;
-        assert_eq!(outcomes, vec![Outcome::Retrying, Outcome::Retrying, Outcome::DeadLettered], "{}", fixture.label);
+        assert_eq!(
+            outcomes,
+            vec![Outcome::Retrying, Outcome::Retrying, Outcome::DeadLettered],
+            "{}",
+            fixture.label
+        );
         assert_eq!(handler.calls.load(Ordering::SeqCst), 3);
-        assert_eq!(count(&fixture.database, "effects").await, 0, "failed attempts left effects");
-        let letter = tokio::time::timeout(Duration::from_secs(30), dead_letters.next()).await.unwrap().unwrap();
+        assert_eq!(
+            count(&fixture.database, "effects").await,
+            0,
+            "failed attempts left effects"
+        );
+        let letter = tokio::time::timeout(Duration::from_secs(30), dead_letters.next())
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(letter.message.id, poison.id);
         assert_eq!(letter.message.payload, poison.payload);
         letter.ack().await.unwrap();
@@ -186,8 +250,14 @@ async fn a_failing_event_is_retried_then_dead_lettered() {
 #[tokio::test]
 async fn the_outbox_drains_after_an_in_process_bus_outage() {
     for fixture in fixtures("the_outbox_drains_after_an_in_process_bus_outage").await {
-        let switch = Arc::new(Switchable { inner: fixture.bus.clone(), up: AtomicBool::new(false) });
-        outage_scenario(&fixture, switch.clone(), || switch.up.store(true, Ordering::SeqCst)).await;
+        let switch = Arc::new(Switchable {
+            inner: fixture.bus.clone(),
+            up: AtomicBool::new(false),
+        });
+        outage_scenario(&fixture, switch.clone(), || {
+            switch.up.store(true, Ordering::SeqCst)
+        })
+        .await;
         fixture.finish().await;
     }
 }
@@ -199,16 +269,28 @@ async fn outage_scenario(fixture: &Fixture, bus: Arc<dyn Bus>, restore: impl FnO
     for message in &messages {
         change_with_event(&fixture.database, message, true).await;
     }
-    let relay = OutboxRelay::new(fixture.database.clone(), bus.clone(), Duration::from_secs(60));
+    let relay = OutboxRelay::new(
+        fixture.database.clone(),
+        bus.clone(),
+        Duration::from_secs(60),
+    );
     let report = relay.drain().await.unwrap();
-    assert!(report.blocked, "{}: publish succeeded while the bus was down", fixture.label);
+    assert!(
+        report.blocked,
+        "{}: publish succeeded while the bus was down",
+        fixture.label
+    );
     assert_eq!(report.published, 0);
     assert_eq!(relay.pending().await.unwrap(), 3);
 
     restore();
     let deadline = Instant::now() + Duration::from_secs(60);
     while relay.pending().await.unwrap() > 0 {
-        assert!(Instant::now() < deadline, "{}: outbox did not drain after the outage", fixture.label);
+        assert!(
+            Instant::now() < deadline,
+            "{}: outbox did not drain after the outage",
+            fixture.label
+        );
         let report = relay.drain().await.unwrap();
         if report.blocked {
             // The client is still reconnecting; wait for its next attempt.
@@ -217,28 +299,54 @@ async fn outage_scenario(fixture: &Fixture, bus: Arc<dyn Bus>, restore: impl FnO
     }
 
     let handler = Arc::new(RecordingHandler::default());
-    let consumer = Consumer::new(fixture.consumer("after-outage"), bus.clone(), fixture.database.clone(), handler, 3);
-    let mut subscription = bus.subscribe(&fixture.consumer("after-outage")).await.unwrap();
+    let consumer = Consumer::new(
+        fixture.consumer("after-outage"),
+        bus.clone(),
+        fixture.database.clone(),
+        handler,
+        3,
+    );
+    let mut subscription = bus
+        .subscribe(&fixture.consumer("after-outage"))
+        .await
+        .unwrap();
     let mut applied = Vec::new();
     while applied.len() < 3 {
-        let delivery = tokio::time::timeout(Duration::from_secs(30), subscription.next()).await.unwrap().unwrap();
+        let delivery = tokio::time::timeout(Duration::from_secs(30), subscription.next())
+            .await
+            .unwrap()
+            .unwrap();
         applied.push(delivery.message.id);
         assert_eq!(consumer.process(delivery).await.unwrap(), Outcome::Applied);
     }
-    assert_eq!(applied, messages.iter().map(|m| m.id).collect::<Vec<_>>(), "{}", fixture.label);
+    assert_eq!(
+        applied,
+        messages.iter().map(|m| m.id).collect::<Vec<_>>(),
+        "{}",
+        fixture.label
+    );
     // Nothing doubled: a publish that timed out during the outage but reached the broker
     // is deduplicated by its id, so no fourth delivery arrives.
     let probe = event(fixture, "probe");
     bus.publish(&probe).await.unwrap();
-    let next = tokio::time::timeout(Duration::from_secs(30), subscription.next()).await.unwrap().unwrap();
-    assert_eq!(next.message.id, probe.id, "{}: an outage event was delivered twice", fixture.label);
+    let next = tokio::time::timeout(Duration::from_secs(30), subscription.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        next.message.id, probe.id,
+        "{}: an outage event was delivered twice",
+        fixture.label
+    );
     next.ack().await.unwrap();
     assert_eq!(count(&fixture.database, "effects").await, 3);
 }
 
 #[tokio::test]
 async fn the_outbox_drains_after_nats_is_unreachable_at_publish_time() {
-    let Some(url) = mesh::testing::nats_url("the_outbox_drains_after_nats_is_unreachable_at_publish_time") else {
+    let Some(url) =
+        mesh::testing::nats_url("the_outbox_drains_after_nats_is_unreachable_at_publish_time")
+    else {
         return;
     };
     for (label, database, schema, _dir) in databases("nats_outage").await {
@@ -252,7 +360,13 @@ async fn the_outbox_drains_after_nats_is_unreachable_at_publish_time() {
         let fixture_bus: Arc<dyn Bus> = Arc::new(bus.clone());
         // Create the stream while NATS is reachable, then cut the connection.
         let namespace = mesh::testing::unique_name("tm");
-        let warmup = EventBuilder::new(format!("{namespace}.svc.thing.warmup"), "w", "google.protobuf.Empty", &()).build();
+        let warmup = EventBuilder::new(
+            format!("{namespace}.svc.warmup.done"),
+            "w",
+            "google.protobuf.Empty",
+            &(),
+        )
+        .build();
         fixture_bus.publish(&warmup).await.unwrap();
         proxy.cut();
         let fixture = Fixture::external(label, database, fixture_bus.clone(), namespace);

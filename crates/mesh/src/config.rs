@@ -103,7 +103,10 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self { format: LogFormat::Human, filter: "info,sqlx=warn,h2=warn,async_nats=warn".into() }
+        Self {
+            format: LogFormat::Human,
+            filter: "info,sqlx=warn,h2=warn,async_nats=warn".into(),
+        }
     }
 }
 
@@ -124,7 +127,12 @@ pub struct DatabaseConfig {
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        Self { url: None, migration_url: None, max_connections: 10, acquire_timeout_ms: 3_000 }
+        Self {
+            url: None,
+            migration_url: None,
+            max_connections: 10,
+            acquire_timeout_ms: 3_000,
+        }
     }
 }
 
@@ -151,7 +159,12 @@ pub struct EventsConfig {
 
 impl Default for EventsConfig {
     fn default() -> Self {
-        Self { nats_url: None, max_deliver: 5, ack_wait_ms: 30_000, relay_poll_ms: 1_000 }
+        Self {
+            nats_url: None,
+            max_deliver: 5,
+            ack_wait_ms: 30_000,
+            relay_poll_ms: 1_000,
+        }
     }
 }
 
@@ -235,7 +248,10 @@ pub struct EdgeConfig {
 impl Default for EdgeConfig {
     fn default() -> Self {
         Self {
-            cors_allowed_origins: vec!["http://localhost:5173".into(), "http://127.0.0.1:5173".into()],
+            cors_allowed_origins: vec![
+                "http://localhost:5173".into(),
+                "http://127.0.0.1:5173".into(),
+            ],
             max_request_bytes: 8 * 1024 * 1024,
             rate_limit: RateLimitConfig::default(),
         }
@@ -284,7 +300,10 @@ impl Config {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = file {
             if !file.exists() {
-                return Err(ConfigError(format!("config file {} not found", file.display())));
+                return Err(ConfigError(format!(
+                    "config file {} not found",
+                    file.display()
+                )));
             }
             figment = figment.merge(Toml::file(file));
         }
@@ -293,7 +312,9 @@ impl Config {
             .filter(|(key, _)| key.starts_with("TASKMESH_") && !key.starts_with("TASKMESH_TEST_"))
             .collect();
         figment = figment.merge(Serialized::globals(env_to_value(&vars)));
-        figment.extract().map_err(|error| ConfigError(error.to_string()))
+        figment
+            .extract()
+            .map_err(|error| ConfigError(error.to_string()))
     }
 }
 
@@ -306,8 +327,9 @@ fn env_to_value(vars: &[(String, String)]) -> figment::value::Dict {
             .split("__")
             .map(|part| part.to_ascii_lowercase())
             .collect();
-        let parsed: figment::value::Value =
-            value.parse().unwrap_or_else(|never: std::convert::Infallible| match never {});
+        let parsed: figment::value::Value = value
+            .parse()
+            .unwrap_or_else(|never: std::convert::Infallible| match never {});
         insert_path(&mut root, &path, parsed);
     }
     root
@@ -346,20 +368,35 @@ mod tests {
     fn file_then_environment_override_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("taskmesh.toml");
-        std::fs::write(&file, "listen = \"127.0.0.1:6000\"\n[server]\nconcurrency_limit = 7\n")
-            .unwrap();
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:6000\"\n[server]\nconcurrency_limit = 7\n",
+        )
+        .unwrap();
         let env = vec![
             ("TASKMESH_LISTEN".to_string(), "127.0.0.1:7000".to_string()),
-            ("TASKMESH_DATABASE__URL".to_string(), "postgres://u:hunter2@db/x".to_string()),
-            ("TASKMESH_TEST_DATABASE_URL".to_string(), "ignored".to_string()),
+            (
+                "TASKMESH_DATABASE__URL".to_string(),
+                "postgres://u:hunter2@db/x".to_string(),
+            ),
+            (
+                "TASKMESH_TEST_DATABASE_URL".to_string(),
+                "ignored".to_string(),
+            ),
             ("PATH".to_string(), "/bin".to_string()),
         ];
         let config = Config::load(Some(&file), env).unwrap();
         assert_eq!(config.listen.to_string(), "127.0.0.1:7000");
         assert_eq!(config.server.concurrency_limit, 7);
-        assert_eq!(config.database.url.as_ref().unwrap().expose(), "postgres://u:hunter2@db/x");
+        assert_eq!(
+            config.database.url.as_ref().unwrap().expose(),
+            "postgres://u:hunter2@db/x"
+        );
         let printed = format!("{config:?}");
-        assert!(!printed.contains("hunter2"), "secret leaked into Debug: {printed}");
+        assert!(
+            !printed.contains("hunter2"),
+            "secret leaked into Debug: {printed}"
+        );
     }
 
     #[test]

@@ -61,8 +61,11 @@ impl Database {
             }
             None => {
                 std::fs::create_dir_all(&config.data_dir)?;
-                Self::open_sqlite(&config.data_dir.join(format!("{service}.db")), &config.database)
-                    .await
+                Self::open_sqlite(
+                    &config.data_dir.join(format!("{service}.db")),
+                    &config.database,
+                )
+                .await
             }
         }
     }
@@ -91,7 +94,9 @@ impl Database {
         config: &DatabaseConfig,
     ) -> Result<Self, sqlx::Error> {
         if !is_identifier(schema) {
-            return Err(sqlx::Error::Configuration(format!("invalid schema name {schema:?}").into()));
+            return Err(sqlx::Error::Configuration(
+                format!("invalid schema name {schema:?}").into(),
+            ));
         }
         let options: PgConnectOptions = url.parse()?;
         let search_path = format!("set search_path to \"{schema}\"");
@@ -110,17 +115,31 @@ impl Database {
             })
             .connect_with(options)
             .await?;
-        Ok(Self::Postgres { pool, schema: schema.to_string() })
+        Ok(Self::Postgres {
+            pool,
+            schema: schema.to_string(),
+        })
     }
 
     /// Applies `migrations` (creating the PostgreSQL schema first). Run with the owner role.
-    pub async fn migrate(&self, migrations: &Migrations) -> Result<(), sqlx::migrate::MigrateError> {
+    pub async fn migrate(
+        &self,
+        migrations: &Migrations,
+    ) -> Result<(), sqlx::migrate::MigrateError> {
         match self {
-            Self::Sqlite(pool) => with_table(migrations.sqlite, migrations.table).run(pool).await,
+            Self::Sqlite(pool) => {
+                with_table(migrations.sqlite, migrations.table)
+                    .run(pool)
+                    .await
+            }
             Self::Postgres { pool, schema } => {
-                pool.execute(AssertSqlSafe(format!("create schema if not exists \"{schema}\"")))
-                    .await?;
-                with_table(migrations.postgres, migrations.table).run(pool).await
+                pool.execute(AssertSqlSafe(format!(
+                    "create schema if not exists \"{schema}\""
+                )))
+                .await?;
+                with_table(migrations.postgres, migrations.table)
+                    .run(pool)
+                    .await
             }
         }
     }
@@ -163,7 +182,9 @@ fn is_identifier(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 63
         && name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 /// Begins a PostgreSQL transaction bound to one tenant: row-level-security policies see
@@ -182,7 +203,9 @@ pub async fn begin_tenant(
 
 /// Begins a SQLite write transaction. `BEGIN IMMEDIATE` takes the write lock up front, so
 /// two writers queue on the busy timeout instead of failing with SQLITE_BUSY mid-transaction.
-pub async fn begin_sqlite_write(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+pub async fn begin_sqlite_write(
+    pool: &SqlitePool,
+) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
     pool.begin_with("BEGIN IMMEDIATE").await
 }
 

@@ -71,8 +71,14 @@ pub struct FieldViolation {
 }
 
 /// A failure on its way to the client: code, machine-readable reason, short message.
+/// Boxed inside so that `Result<T, ServiceError>` stays one pointer wide on the happy path.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServiceError {
+    inner: Box<Inner>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Inner {
     code: ErrorCode,
     domain: String,
     reason: String,
@@ -91,13 +97,15 @@ impl ServiceError {
         message: impl Into<String>,
     ) -> Self {
         Self {
-            code,
-            domain: domain.into(),
-            reason: reason.into(),
-            message: message.into(),
-            field_violations: Vec::new(),
-            retry_after: None,
-            metadata: HashMap::new(),
+            inner: Box::new(Inner {
+                code,
+                domain: domain.into(),
+                reason: reason.into(),
+                message: message.into(),
+                field_violations: Vec::new(),
+                retry_after: None,
+                metadata: HashMap::new(),
+            }),
         }
     }
 
@@ -125,7 +133,12 @@ impl ServiceError {
         let error_id = uuid::Uuid::now_v7();
         let domain = domain.into();
         tracing::error!(%error_id, %domain, error = %cause, "internal error");
-        Self::new(ErrorCode::Internal, domain, "INTERNAL", format!("internal error (id {error_id})"))
+        Self::new(
+            ErrorCode::Internal,
+            domain,
+            "INTERNAL",
+            format!("internal error (id {error_id})"),
+        )
     }
 
     /// Adds a field violation (meaningful for INVALID_ARGUMENT).
@@ -134,46 +147,49 @@ impl ServiceError {
         field: impl Into<String>,
         description: impl Into<String>,
     ) -> Self {
-        self.field_violations
-            .push(FieldViolation { field: field.into(), description: description.into() });
+        self.inner.field_violations.push(FieldViolation {
+            field: field.into(),
+            description: description.into(),
+        });
         self
     }
 
     /// Tells the client when to retry (RESOURCE_EXHAUSTED, UNAVAILABLE).
     pub fn with_retry_after(mut self, retry_after: Duration) -> Self {
-        self.retry_after = Some(retry_after);
+        self.inner.retry_after = Some(retry_after);
         self
     }
 
     /// Adds an `ErrorInfo.metadata` entry (never a secret).
     pub fn with_metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.metadata.insert(key.into(), value.into());
+        self.inner.metadata.insert(key.into(), value.into());
         self
     }
 
     /// The canonical code.
     pub fn code(&self) -> ErrorCode {
-        self.code
+        self.inner.code
     }
 
     /// The machine-readable reason.
     pub fn reason(&self) -> &str {
-        &self.reason
+        &self.inner.reason
     }
 
     /// The field violations.
     pub fn field_violations(&self) -> &[FieldViolation] {
-        &self.field_violations
+        &self.inner.field_violations
     }
 
     /// Converts into the status sent on the wire.
     pub fn into_status(self) -> tonic::Status {
-        let mut details = ErrorDetails::with_error_info(self.reason, self.domain, self.metadata);
-        for violation in &self.field_violations {
+        let inner = *self.inner;
+        let mut details = ErrorDetails::with_error_info(inner.reason, inner.domain, inner.metadata);
+        for violation in &inner.field_violations {
             details.add_bad_request_violation(&violation.field, &violation.description);
         }
         let mut metadata = MetadataMap::new();
-        if let Some(retry_after) = self.retry_after {
+        if let Some(retry_after) = inner.retry_after {
             details.set_retry_info(Some(retry_after));
             let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
             if let Ok(value) = MetadataValue::try_from(seconds.max(1).to_string()) {
@@ -181,8 +197,8 @@ impl ServiceError {
             }
         }
         tonic::Status::with_error_details_and_metadata(
-            self.code.to_tonic(),
-            self.message,
+            inner.code.to_tonic(),
+            inner.message,
             details,
             metadata,
         )
@@ -191,7 +207,11 @@ impl ServiceError {
 
 impl fmt::Display for ServiceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?} {}: {}", self.code, self.reason, self.message)
+        write!(
+            f,
+            "{:?} {}: {}",
+            self.inner.code, self.inner.reason, self.inner.message
+        )
     }
 }
 
@@ -214,9 +234,10 @@ mod tests {
 
     #[test]
     fn invalid_field_round_trips_reason_domain_and_violations() {
-        let status = ServiceError::invalid_field("projects.taskmesh", "task.title", "must not be empty")
-            .with_field_violation("task.due_time", "must be in the future")
-            .into_status();
+        let status =
+            ServiceError::invalid_field("projects.taskmesh", "task.title", "must not be empty")
+                .with_field_violation("task.due_time", "must be in the future")
+                .into_status();
         assert_eq!(status.code(), Code::InvalidArgument);
         let details = status.get_error_details();
         let info = details.error_info().unwrap();
@@ -230,8 +251,9 @@ mod tests {
 
     #[test]
     fn internal_errors_hide_their_cause() {
-        let status = ServiceError::internal("mesh.taskmesh", &"relation \"secret_table\" does not exist")
-            .into_status();
+        let status =
+            ServiceError::internal("mesh.taskmesh", &"relation \"secret_table\" does not exist")
+                .into_status();
         assert_eq!(status.code(), Code::Internal);
         assert!(!status.message().contains("secret_table"));
         assert!(status.message().starts_with("internal error (id "));

@@ -29,7 +29,8 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// The channel type every generated client is instantiated with: `XClient<PeerChannel>`.
 /// Its error is a concrete `Status` (UNAVAILABLE for transport failures and an open
 /// circuit), which tonic passes through as the call's status.
-pub type PeerChannel = BoxCloneSyncService<http::Request<Body>, http::Response<Body>, tonic::Status>;
+pub type PeerChannel =
+    BoxCloneSyncService<http::Request<Body>, http::Response<Body>, tonic::Status>;
 
 /// In-process connections: the client side dials by sending one half of a duplex pipe to
 /// the serving side, which serves it like an accepted TCP connection.
@@ -64,7 +65,10 @@ impl InProcess {
             async move {
                 let (client, server) = tokio::io::duplex(256 * 1024);
                 sender.send(server).await.map_err(|_| {
-                    std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "in-process server stopped")
+                    std::io::Error::new(
+                        std::io::ErrorKind::ConnectionRefused,
+                        "in-process server stopped",
+                    )
                 })?;
                 Ok::<_, std::io::Error>(TokioIo::new(client))
             }
@@ -126,7 +130,10 @@ impl Peers {
 /// A lazily connecting channel to `address` behind a circuit breaker: after 5 consecutive
 /// transport failures calls fail immediately for 10 seconds, then a few probes decide.
 pub fn remote_channel(service: &str, address: &str) -> Result<PeerChannel, PeerError> {
-    let invalid = || PeerError::InvalidAddress { service: service.into(), address: address.into() };
+    let invalid = || PeerError::InvalidAddress {
+        service: service.into(),
+        address: address.into(),
+    };
     let endpoint = Endpoint::from_shared(address.to_string())
         .map_err(|_| invalid())?
         .connect_timeout(Duration::from_secs(2))
@@ -175,12 +182,16 @@ impl CallContext {
 
     /// A context with an explicit deadline (background work).
     pub fn with_deadline(deadline: Instant) -> Self {
-        Self { deadline: Some(deadline), ..Self::default() }
+        Self {
+            deadline: Some(deadline),
+            ..Self::default()
+        }
     }
 
     /// Time left, if the caller set a deadline.
     pub fn remaining(&self) -> Option<Duration> {
-        self.deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()))
+        self.deadline
+            .map(|deadline| deadline.saturating_duration_since(Instant::now()))
     }
 
     /// Wraps `message` for an outbound call: the remaining deadline as `grpc-timeout`, the
@@ -191,10 +202,14 @@ impl CallContext {
             request.set_timeout(remaining);
         }
         if let Some(authorization) = &self.authorization {
-            request.metadata_mut().insert("authorization", authorization.clone());
+            request
+                .metadata_mut()
+                .insert("authorization", authorization.clone());
         }
         if let Some(request_id) = &self.request_id {
-            request.metadata_mut().insert(crate::telemetry::REQUEST_ID_HEADER, request_id.clone());
+            request
+                .metadata_mut()
+                .insert(crate::telemetry::REQUEST_ID_HEADER, request_id.clone());
         }
         request
     }

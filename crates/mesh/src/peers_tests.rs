@@ -11,10 +11,13 @@ use super::*;
 use crate::config::ServerConfig;
 use crate::server::{Shutdown, serve_incoming};
 
+/// grpc-timeout, authorization and x-request-id of one received call.
+type SeenMetadata = (Option<String>, Option<String>, Option<String>);
+
 /// A health service that records the metadata it received.
 #[derive(Clone, Default)]
 struct Recorder {
-    seen: Arc<Mutex<Vec<(Option<String>, Option<String>, Option<String>)>>>,
+    seen: Arc<Mutex<Vec<SeenMetadata>>>,
 }
 
 #[tonic::async_trait]
@@ -23,8 +26,18 @@ impl Health for Recorder {
         &self,
         request: tonic::Request<HealthCheckRequest>,
     ) -> Result<tonic::Response<HealthCheckResponse>, tonic::Status> {
-        let get = |key: &str| request.metadata().get(key).and_then(|v| v.to_str().ok()).map(String::from);
-        self.seen.lock().unwrap().push((get("grpc-timeout"), get("authorization"), get("x-request-id")));
+        let get = |key: &str| {
+            request
+                .metadata()
+                .get(key)
+                .and_then(|v| v.to_str().ok())
+                .map(String::from)
+        };
+        self.seen.lock().unwrap().push((
+            get("grpc-timeout"),
+            get("authorization"),
+            get("x-request-id"),
+        ));
         Ok(tonic::Response::new(HealthCheckResponse { status: 1 }))
     }
 
@@ -47,7 +60,13 @@ async fn in_process_calls_carry_deadline_credentials_and_request_id() {
         "/grpc.health.v1.Health/{*rest}",
         HealthServer::new(recorder.clone()),
     );
-    let server = tokio::spawn(serve_incoming(incoming, router, ServerConfig::default(), None, shutdown.clone()));
+    let server = tokio::spawn(serve_incoming(
+        incoming,
+        router,
+        ServerConfig::default(),
+        None,
+        shutdown.clone(),
+    ));
 
     let peers = Peers::new(BTreeMap::new(), Some(in_process));
     assert!(!peers.is_remote("identity"));
@@ -55,14 +74,25 @@ async fn in_process_calls_carry_deadline_credentials_and_request_id() {
 
     // An inbound request with a deadline, a token and a request id...
     let mut inbound = tonic::Request::new(());
-    inbound.metadata_mut().insert("grpc-timeout", "5S".parse().unwrap());
-    inbound.metadata_mut().insert("authorization", "Bearer abc".parse().unwrap());
-    inbound.metadata_mut().insert("x-request-id", "req-1".parse().unwrap());
+    inbound
+        .metadata_mut()
+        .insert("grpc-timeout", "5S".parse().unwrap());
+    inbound
+        .metadata_mut()
+        .insert("authorization", "Bearer abc".parse().unwrap());
+    inbound
+        .metadata_mut()
+        .insert("x-request-id", "req-1".parse().unwrap());
     let context = CallContext::from_request(&inbound);
     assert!(context.remaining().unwrap() <= Duration::from_secs(5));
 
     // ...hands them to the outbound call.
-    let response = client.check(context.outbound(HealthCheckRequest { service: String::new() })).await.unwrap();
+    let response = client
+        .check(context.outbound(HealthCheckRequest {
+            service: String::new(),
+        }))
+        .await
+        .unwrap();
     assert_eq!(response.into_inner().status, 1);
     let seen = recorder.seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 1);
@@ -121,7 +151,11 @@ async fn only_unavailable_is_retried_and_only_a_few_times() {
         async move {
             let mut attempts = counter.lock().unwrap();
             *attempts += 1;
-            if *attempts < 3 { Err(tonic::Status::unavailable("flaky")) } else { Ok(*attempts) }
+            if *attempts < 3 {
+                Err(tonic::Status::unavailable("flaky"))
+            } else {
+                Ok(*attempts)
+            }
         }
     })
     .await;
@@ -135,12 +169,18 @@ async fn a_dead_remote_peer_opens_the_circuit() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap()
     };
-    let peers = Peers::new(BTreeMap::from([("projects".to_string(), format!("http://{address}"))]), None);
+    let peers = Peers::new(
+        BTreeMap::from([("projects".to_string(), format!("http://{address}"))]),
+        None,
+    );
     assert!(peers.is_remote("projects"));
     let mut client = HealthClient::new(peers.channel("projects").unwrap());
     let mut messages = Vec::new();
     for _ in 0..8 {
-        let status = client.check(HealthCheckRequest::default()).await.unwrap_err();
+        let status = client
+            .check(HealthCheckRequest::default())
+            .await
+            .unwrap_err();
         assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
         messages.push(status.message().to_string());
     }
@@ -148,6 +188,12 @@ async fn a_dead_remote_peer_opens_the_circuit() {
         messages.last().unwrap().contains("circuit is open"),
         "circuit never opened: {messages:?}"
     );
-    assert!(matches!(peers.channel("nowhere"), Err(PeerError::NotConfigured(_))));
-    assert!(matches!(remote_channel("x", "not a uri"), Err(PeerError::InvalidAddress { .. })));
+    assert!(matches!(
+        peers.channel("nowhere"),
+        Err(PeerError::NotConfigured(_))
+    ));
+    assert!(matches!(
+        remote_channel("x", "not a uri"),
+        Err(PeerError::InvalidAddress { .. })
+    ));
 }

@@ -71,10 +71,15 @@ impl GrpcServices {
     }
 
     /// Adds health and reflection and returns the router with its health reporter.
-    pub async fn into_router(self) -> Result<(axum::Router, Health), tonic_reflection::server::Error> {
+    pub async fn into_router(
+        self,
+    ) -> Result<(axum::Router, Health), tonic_reflection::server::Error> {
         let Self { mut routes, names } = self;
         let (reporter, health_service) = tonic_health::server::health_reporter();
-        let health = Health { reporter, names: Arc::new(names.clone()) };
+        let health = Health {
+            reporter,
+            names: Arc::new(names.clone()),
+        };
         health.set_all(ServingStatus::Serving).await;
 
         let listed: Vec<String> = names
@@ -141,7 +146,9 @@ impl Default for Shutdown {
 impl Shutdown {
     /// Not yet triggered.
     pub fn new() -> Self {
-        Self { sender: Arc::new(watch::channel(false).0) }
+        Self {
+            sender: Arc::new(watch::channel(false).0),
+        }
     }
 
     /// Starts the shutdown.
@@ -178,7 +185,14 @@ where
     ResBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
     ResBody::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    serve_incoming(TcpListenerStream::new(listener), service, config, health, shutdown).await
+    serve_incoming(
+        TcpListenerStream::new(listener),
+        service,
+        config,
+        health,
+        shutdown,
+    )
+    .await
 }
 
 /// Serves `service` on any stream of connections (TCP, or in-process duplex pipes).

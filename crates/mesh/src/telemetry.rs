@@ -30,7 +30,9 @@ pub fn init_logging(config: &LogConfig) {
     let filter = EnvFilter::try_new(&config.filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let registry = tracing_subscriber::registry().with(filter);
     let result = match config.format {
-        LogFormat::Human => registry.with(tracing_subscriber::fmt::layer().compact()).try_init(),
+        LogFormat::Human => registry
+            .with(tracing_subscriber::fmt::layer().compact())
+            .try_init(),
         LogFormat::Json => registry
             .with(tracing_subscriber::fmt::layer().json().flatten_event(true))
             .try_init(),
@@ -47,7 +49,10 @@ pub fn metrics_handle() -> PrometheusHandle {
             let builder = PrometheusBuilder::new()
                 .set_buckets_for_metric(
                     Matcher::Suffix("duration_seconds".into()),
-                    &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0],
+                    &[
+                        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                        5.0, 10.0,
+                    ],
                 )
                 .expect("static buckets are valid");
             let recorder = builder.build_recorder();
@@ -78,7 +83,9 @@ fn request_id<B>(request: &http::Request<B>) -> String {
         .filter(|value| {
             !value.is_empty()
                 && value.len() <= 128
-                && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+                && value
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
         })
         .map(str::to_string)
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
@@ -182,13 +189,19 @@ mod tests {
 
     #[test]
     fn paths_split_into_service_and_method() {
-        assert_eq!(split_path("/grpc.health.v1.Health/Check"), ("grpc.health.v1.Health", "Check"));
+        assert_eq!(
+            split_path("/grpc.health.v1.Health/Check"),
+            ("grpc.health.v1.Health", "Check")
+        );
         assert_eq!(split_path("/healthz"), ("http", "healthz"));
     }
 
     #[test]
     fn request_ids_are_accepted_only_when_sane() {
-        let good = http::Request::builder().header(REQUEST_ID_HEADER, "abc-123").body(()).unwrap();
+        let good = http::Request::builder()
+            .header(REQUEST_ID_HEADER, "abc-123")
+            .body(())
+            .unwrap();
         assert_eq!(request_id(&good), "abc-123");
         let bad = http::Request::builder()
             .header(REQUEST_ID_HEADER, "x".repeat(500))

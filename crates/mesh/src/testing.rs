@@ -9,7 +9,9 @@ use crate::db::Database;
 
 /// The PostgreSQL URL for tests, or `None` after printing that the test is skipped.
 pub fn database_url(test: &str) -> Option<String> {
-    let url = std::env::var("TASKMESH_TEST_DATABASE_URL").ok().filter(|url| !url.is_empty());
+    let url = std::env::var("TASKMESH_TEST_DATABASE_URL")
+        .ok()
+        .filter(|url| !url.is_empty());
     if url.is_none() {
         println!("skipped {test}: TASKMESH_TEST_DATABASE_URL is not set");
     }
@@ -18,7 +20,9 @@ pub fn database_url(test: &str) -> Option<String> {
 
 /// The NATS URL for tests, or `None` after printing that the test is skipped.
 pub fn nats_url(test: &str) -> Option<String> {
-    let url = std::env::var("TASKMESH_TEST_NATS_URL").ok().filter(|url| !url.is_empty());
+    let url = std::env::var("TASKMESH_TEST_NATS_URL")
+        .ok()
+        .filter(|url| !url.is_empty());
     if url.is_none() {
         println!("skipped {test}: TASKMESH_TEST_NATS_URL is not set");
     }
@@ -51,10 +55,12 @@ impl TestPostgres {
     /// Drops the schema and everything in it, then closes the pool.
     pub async fn drop_schema(self) {
         if let Database::Postgres { pool, schema } = &self.database {
-            sqlx::query(sqlx::AssertSqlSafe(format!("drop schema if exists \"{schema}\" cascade")))
-                .execute(pool)
-                .await
-                .expect("drop test schema");
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "drop schema if exists \"{schema}\" cascade"
+            )))
+            .execute(pool)
+            .await
+            .expect("drop test schema");
         }
         self.database.close().await;
     }

@@ -51,9 +51,13 @@ impl AnalyticsService for TestAnalytics {
         let start = request.start_time.map(|t| t.seconds).unwrap_or_default();
         let end = request.end_time.map(|t| t.seconds).unwrap_or_default();
         if end <= start {
-            return Err(ServiceError::invalid_field("analytics.taskmesh", "end_time", "must be after start_time")
-                .with_field_violation("start_time", "must be before end_time")
-                .into_status());
+            return Err(ServiceError::invalid_field(
+                "analytics.taskmesh",
+                "end_time",
+                "must be after start_time",
+            )
+            .with_field_violation("start_time", "must be before end_time")
+            .into_status());
         }
         Ok(tonic::Response::new(GetTaskMetricsResponse::default()))
     }
@@ -64,8 +68,15 @@ impl AnalyticsService for TestAnalytics {
     ) -> Result<tonic::Response<GetLinkMetricsResponse>, tonic::Status> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         self.entered.add_permits(1);
-        let _permit = self.gate.acquire().await.map_err(|_| tonic::Status::aborted("gate closed"))?;
-        Ok(tonic::Response::new(GetLinkMetricsResponse { visit_count: self.marker, ..Default::default() }))
+        let _permit = self
+            .gate
+            .acquire()
+            .await
+            .map_err(|_| tonic::Status::aborted("gate closed"))?;
+        Ok(tonic::Response::new(GetLinkMetricsResponse {
+            visit_count: self.marker,
+            ..Default::default()
+        }))
     }
 
     async fn get_organization_dashboard(
@@ -92,7 +103,9 @@ pub struct Tokens {
 
 impl Tokens {
     pub fn new() -> Self {
-        Self { key: SigningKey::generate("test-key") }
+        Self {
+            key: SigningKey::generate("test-key"),
+        }
     }
 
     pub fn authenticator(&self) -> Arc<Authenticator> {
@@ -102,7 +115,10 @@ impl Tokens {
     }
 
     pub fn access_token(&self, organization_id: mesh::ids::OrganizationId) -> String {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
         self.key
             .sign(&AccessClaims {
                 iss: "taskmesh".into(),
@@ -139,7 +155,11 @@ impl RunningEdge {
     }
 
     pub async fn channel(&self) -> tonic::transport::Channel {
-        tonic::transport::Endpoint::from_shared(self.url()).unwrap().connect().await.unwrap()
+        tonic::transport::Endpoint::from_shared(self.url())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
     }
 
     pub async fn stop(self) {
@@ -150,9 +170,10 @@ impl RunningEdge {
 
 /// Default edge settings for tests: any origin on the allow-list below, generous limits.
 pub fn test_config() -> EdgeConfig {
-    let mut config = EdgeConfig::default();
-    config.cors_allowed_origins = vec!["https://app.example.test".into()];
-    config
+    EdgeConfig {
+        cors_allowed_origins: vec!["https://app.example.test".into()],
+        ..EdgeConfig::default()
+    }
 }
 
 /// Starts an edge on a loopback port with `service` mounted in-process.
@@ -170,12 +191,31 @@ pub async fn start_edge(
     let shutdown = Shutdown::new();
     let edge = edge::service(
         grpc,
-        EdgeOptions { config, authenticator, routing, readiness: Readiness::default(), shutdown: shutdown.clone() },
+        EdgeOptions {
+            config,
+            authenticator,
+            routing,
+            readiness: Readiness::default(),
+            shutdown: shutdown.clone(),
+        },
     );
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
-    let mut server_config = mesh::config::ServerConfig::default();
-    server_config.shutdown_grace_ms = 20_000;
-    let task = tokio::spawn(mesh::server::serve(listener, edge, server_config, Some(health.clone()), shutdown.clone()));
-    RunningEdge { address, shutdown, health, task }
+    let server_config = mesh::config::ServerConfig {
+        shutdown_grace_ms: 20_000,
+        ..Default::default()
+    };
+    let task = tokio::spawn(mesh::server::serve(
+        listener,
+        edge,
+        server_config,
+        Some(health.clone()),
+        shutdown.clone(),
+    ));
+    RunningEdge {
+        address,
+        shutdown,
+        health,
+        task,
+    }
 }

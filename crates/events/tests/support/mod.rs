@@ -43,7 +43,7 @@ impl Fixture {
     pub fn consumer(&self, name: &str) -> ConsumerConfig {
         ConsumerConfig {
             name: name.to_string(),
-            filter_subjects: vec![format!("{}.svc.>", self.namespace)],
+            filter_subjects: vec![format!("{}.svc.thing.*", self.namespace)],
             ack_wait: Duration::from_secs(30),
         }
     }
@@ -70,12 +70,22 @@ fn test_migrations() -> Migrations {
         );
         Box::leak(Box::new(Migrator::with_migrations(vec![migration])))
     });
-    Migrations { sqlite: migrator, postgres: migrator, table: "_test_migrations" }
+    Migrations {
+        sqlite: migrator,
+        postgres: migrator,
+        table: "_test_migrations",
+    }
 }
 
 async fn migrate(database: &Database) {
-    database.migrate(&events::migrations()).await.expect("events migrations");
-    database.migrate(&test_migrations()).await.expect("test migrations");
+    database
+        .migrate(&events::migrations())
+        .await
+        .expect("events migrations");
+    database
+        .migrate(&test_migrations())
+        .await
+        .expect("test migrations");
 }
 
 pub enum BusKind {
@@ -86,46 +96,62 @@ pub enum BusKind {
 }
 
 /// Every database available here.
-pub async fn databases(test: &str) -> Vec<(String, Database, Option<testing::TestPostgres>, Option<tempfile::TempDir>)> {
+pub async fn databases(
+    test: &str,
+) -> Vec<(
+    String,
+    Database,
+    Option<testing::TestPostgres>,
+    Option<tempfile::TempDir>,
+)> {
     let mut out = Vec::new();
     let dir = tempfile::tempdir().unwrap();
-    let sqlite = Database::open_sqlite(&dir.path().join("svc.db"), &DatabaseConfig::default()).await.unwrap();
+    let sqlite = Database::open_sqlite(&dir.path().join("svc.db"), &DatabaseConfig::default())
+        .await
+        .unwrap();
     migrate(&sqlite).await;
     out.push(("sqlite".to_string(), sqlite, None, Some(dir)));
     if let Some(url) = testing::database_url(test) {
         let schema = testing::TestPostgres::new(&url, "events").await;
         migrate(&schema.database).await;
-        out.push(("postgres".to_string(), schema.database.clone(), Some(schema), None));
+        out.push((
+            "postgres".to_string(),
+            schema.database.clone(),
+            Some(schema),
+            None,
+        ));
     }
     out
 }
 
-/// Every (database, bus) combination available here.
+/// Every (database, bus) combination available here, each with its own fresh database.
 pub async fn fixtures(test: &str) -> Vec<Fixture> {
     let nats = testing::nats_url(test);
     let mut fixtures = Vec::new();
     for (db_label, database, schema, dir) in databases(test).await {
-        let mut cleanup = Vec::new();
-        if let Some(schema) = schema {
-            cleanup.push(Cleanup::Schema(schema));
-        }
         fixtures.push(Fixture {
             label: format!("{db_label}+memory"),
-            database: database.clone(),
+            database,
             bus: Arc::new(InProcessBus::default()),
             namespace: testing::unique_name("tm"),
-            cleanup,
+            cleanup: schema.map(Cleanup::Schema).into_iter().collect(),
             _dir: dir,
         });
-        if let Some(url) = &nats {
-            let bus = JetStreamBus::connect(url, Duration::from_secs(2)).await.expect("connect NATS");
+    }
+    if let Some(url) = &nats {
+        for (db_label, database, schema, dir) in databases(test).await {
+            let bus = JetStreamBus::connect(url, Duration::from_secs(2))
+                .await
+                .expect("connect NATS");
+            let mut cleanup = vec![Cleanup::Streams(bus.clone())];
+            cleanup.extend(schema.map(Cleanup::Schema));
             fixtures.push(Fixture {
                 label: format!("{db_label}+jetstream"),
                 database,
-                bus: Arc::new(bus.clone()),
+                bus: Arc::new(bus),
                 namespace: testing::unique_name("tm"),
-                cleanup: vec![Cleanup::Streams(bus)],
-                _dir: None,
+                cleanup,
+                _dir: dir,
             });
         }
     }
@@ -149,10 +175,16 @@ impl Handler for RecordingHandler {
         let insert = "insert into effects (event_id) values ($1)";
         match tx {
             EventTx::Sqlite(connection) => {
-                sqlx::query(insert).bind(&event.id).execute(connection).await?;
+                sqlx::query(insert)
+                    .bind(&event.id)
+                    .execute(connection)
+                    .await?;
             }
             EventTx::Postgres(connection) => {
-                sqlx::query(insert).bind(&event.id).execute(connection).await?;
+                sqlx::query(insert)
+                    .bind(&event.id)
+                    .execute(connection)
+                    .await?;
             }
         }
         Ok(())
@@ -162,8 +194,14 @@ impl Handler for RecordingHandler {
 pub async fn count(database: &Database, table: &str) -> i64 {
     let query = format!("select count(*) from {table}");
     match database {
-        Database::Sqlite(pool) => sqlx::query_scalar(sqlx::AssertSqlSafe(query)).fetch_one(pool).await.unwrap(),
-        Database::Postgres { pool, .. } => sqlx::query_scalar(sqlx::AssertSqlSafe(query)).fetch_one(pool).await.unwrap(),
+        Database::Sqlite(pool) => sqlx::query_scalar(sqlx::AssertSqlSafe(query))
+            .fetch_one(pool)
+            .await
+            .unwrap(),
+        Database::Postgres { pool, .. } => sqlx::query_scalar(sqlx::AssertSqlSafe(query))
+            .fetch_one(pool)
+            .await
+            .unwrap(),
     }
 }
 
@@ -221,7 +259,12 @@ impl Proxy {
                 }
             })
         };
-        Arc::new(Self { address, up, pipes, accept })
+        Arc::new(Self {
+            address,
+            up,
+            pipes,
+            accept,
+        })
     }
 
     /// Drops every open connection and refuses new ones.
@@ -249,7 +292,19 @@ impl Drop for Proxy {
 
 impl Fixture {
     /// A fixture whose cleanup the caller handles.
-    pub fn external(label: String, database: Database, bus: Arc<dyn Bus>, namespace: String) -> Self {
-        Self { label, database, bus, namespace, cleanup: Vec::new(), _dir: None }
+    pub fn external(
+        label: String,
+        database: Database,
+        bus: Arc<dyn Bus>,
+        namespace: String,
+    ) -> Self {
+        Self {
+            label,
+            database,
+            bus,
+            namespace,
+            cleanup: Vec::new(),
+            _dir: None,
+        }
     }
 }

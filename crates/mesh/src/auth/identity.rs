@@ -7,7 +7,9 @@ use taskmesh::identity::v1::{
     GetJwksRequest, IntrospectTokenRequest, OrganizationRole as WireRole, TokenKind as WireKind,
 };
 
-use super::{AuthError, Introspector, KeySource, OrganizationRole, Principal, PublicKey, Scope, TokenKind};
+use super::{
+    AuthError, Introspector, KeySource, OrganizationRole, Principal, PublicKey, Scope, TokenKind,
+};
 use crate::peers::PeerChannel;
 
 /// Fetches identity's JWKS.
@@ -19,7 +21,9 @@ pub struct IdentityKeySource {
 impl IdentityKeySource {
     /// Over `channel` (the identity peer).
     pub fn new(channel: PeerChannel) -> Self {
-        Self { client: IdentityServiceClient::new(channel) }
+        Self {
+            client: IdentityServiceClient::new(channel),
+        }
     }
 }
 
@@ -39,7 +43,10 @@ impl KeySource for IdentityKeySource {
             .keys
             .into_iter()
             .filter(|jwk| jwk.kty == "OKP" && jwk.crv == "Ed25519" && jwk.alg == "EdDSA")
-            .map(|jwk| PublicKey { kid: jwk.kid, x: jwk.x })
+            .map(|jwk| PublicKey {
+                kid: jwk.kid,
+                x: jwk.x,
+            })
             .collect())
     }
 }
@@ -53,14 +60,18 @@ pub struct IdentityIntrospector {
 impl IdentityIntrospector {
     /// Over `channel` (the identity peer).
     pub fn new(channel: PeerChannel) -> Self {
-        Self { client: IdentityServiceClient::new(channel) }
+        Self {
+            client: IdentityServiceClient::new(channel),
+        }
     }
 }
 
 #[async_trait::async_trait]
 impl Introspector for IdentityIntrospector {
     async fn introspect(&self, token: &str) -> Result<Option<Principal>, AuthError> {
-        let mut request = tonic::Request::new(IntrospectTokenRequest { token: token.to_string() });
+        let mut request = tonic::Request::new(IntrospectTokenRequest {
+            token: token.to_string(),
+        });
         request.set_timeout(std::time::Duration::from_secs(3));
         let answer = self
             .client
@@ -85,10 +96,11 @@ impl Introspector for IdentityIntrospector {
             WireRole::Guest => Some(OrganizationRole::Guest),
             WireRole::Unspecified => None,
         };
-        let token_kind = match WireKind::try_from(answer.token_kind).unwrap_or(WireKind::Unspecified) {
-            WireKind::AccessToken => TokenKind::Access,
-            _ => TokenKind::PersonalAccessToken,
-        };
+        let token_kind =
+            match WireKind::try_from(answer.token_kind).unwrap_or(WireKind::Unspecified) {
+                WireKind::AccessToken => TokenKind::Access,
+                _ => TokenKind::PersonalAccessToken,
+            };
         let scope = if answer.scopes.iter().any(|scope| scope == "write") {
             Scope::ReadWrite
         } else {

@@ -24,13 +24,23 @@ pub struct CachedIntrospector {
     inner: Arc<dyn Introspector>,
     ttl: Duration,
     max_entries: usize,
-    entries: Mutex<HashMap<[u8; 32], (Instant, Option<Principal>)>>,
+    entries: Mutex<HashMap<TokenDigest, CachedAnswer>>,
 }
+
+/// SHA-256 of a token.
+type TokenDigest = [u8; 32];
+/// When an answer was fetched, and the answer.
+type CachedAnswer = (Instant, Option<Principal>);
 
 impl CachedIntrospector {
     /// Wraps `inner`.
     pub fn new(inner: Arc<dyn Introspector>, ttl: Duration, max_entries: usize) -> Self {
-        Self { inner, ttl, max_entries, entries: Mutex::new(HashMap::new()) }
+        Self {
+            inner,
+            ttl,
+            max_entries,
+            entries: Mutex::new(HashMap::new()),
+        }
     }
 }
 
@@ -89,8 +99,14 @@ mod tests {
         };
         let inner = Arc::new(Counting(AtomicUsize::new(0), principal.clone()));
         let cached = CachedIntrospector::new(inner.clone(), Duration::from_secs(60), 10);
-        assert_eq!(cached.introspect("tmpat_good").await.unwrap(), Some(principal.clone()));
-        assert_eq!(cached.introspect("tmpat_good").await.unwrap(), Some(principal));
+        assert_eq!(
+            cached.introspect("tmpat_good").await.unwrap(),
+            Some(principal.clone())
+        );
+        assert_eq!(
+            cached.introspect("tmpat_good").await.unwrap(),
+            Some(principal)
+        );
         assert_eq!(cached.introspect("tmpat_bad").await.unwrap(), None);
         assert_eq!(inner.0.load(Ordering::SeqCst), 2);
 

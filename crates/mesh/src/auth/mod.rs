@@ -230,7 +230,10 @@ impl Authenticator {
     /// An authenticator that verifies access tokens with `verifier` and, when given,
     /// personal access tokens with `introspector`.
     pub fn new(verifier: Arc<TokenVerifier>, introspector: Option<Arc<dyn Introspector>>) -> Self {
-        Self { verifier, introspector }
+        Self {
+            verifier,
+            introspector,
+        }
     }
 
     /// Verifies the value of an `authorization` header.
@@ -243,7 +246,10 @@ impl Authenticator {
             .ok_or(AuthError::Malformed)?;
         if token.starts_with(PERSONAL_ACCESS_TOKEN_PREFIX) {
             let introspector = self.introspector.as_ref().ok_or(AuthError::Revoked)?;
-            return introspector.introspect(token).await?.ok_or(AuthError::Revoked);
+            return introspector
+                .introspect(token)
+                .await?
+                .ok_or(AuthError::Revoked);
         }
         self.verifier.verify(token).await
     }

@@ -73,7 +73,9 @@ pub struct SigningKey {
 
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SigningKey").field("kid", &self.kid).finish_non_exhaustive()
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
     }
 }
 
@@ -82,12 +84,18 @@ impl SigningKey {
     pub fn generate(kid: impl Into<String>) -> Self {
         let mut seed = [0u8; 32];
         rand::fill(&mut seed);
-        Self { kid: kid.into(), key: ed25519_dalek::SigningKey::from_bytes(&seed) }
+        Self {
+            kid: kid.into(),
+            key: ed25519_dalek::SigningKey::from_bytes(&seed),
+        }
     }
 
     /// Restores a key from its 32-byte seed (as stored by identity).
     pub fn from_seed(kid: impl Into<String>, seed: [u8; 32]) -> Self {
-        Self { kid: kid.into(), key: ed25519_dalek::SigningKey::from_bytes(&seed) }
+        Self {
+            kid: kid.into(),
+            key: ed25519_dalek::SigningKey::from_bytes(&seed),
+        }
     }
 
     /// The 32-byte seed, for storage.
@@ -146,7 +154,12 @@ pub struct JwksCache {
 impl JwksCache {
     /// An empty cache over `source`; the first lookup fetches.
     pub fn new(source: Arc<dyn KeySource>, min_refresh: Duration) -> Self {
-        Self { source, keys: RwLock::new(HashMap::new()), last_refresh: Mutex::new(None), min_refresh }
+        Self {
+            source,
+            keys: RwLock::new(HashMap::new()),
+            last_refresh: Mutex::new(None),
+            min_refresh,
+        }
     }
 
     async fn key(&self, kid: &str) -> Result<DecodingKey, AuthError> {
@@ -170,7 +183,12 @@ impl JwksCache {
                 *self.keys.write().await = decoded;
             }
         }
-        self.keys.read().await.get(kid).cloned().ok_or(AuthError::UnknownKey)
+        self.keys
+            .read()
+            .await
+            .get(kid)
+            .cloned()
+            .ok_or(AuthError::UnknownKey)
     }
 }
 
@@ -185,14 +203,18 @@ pub struct TokenVerifier {
 impl TokenVerifier {
     /// A verifier expecting `issuer` and `audience`.
     pub fn new(issuer: &str, audience: &str, leeway: Duration, keys: JwksCache) -> Self {
-        Self { issuer: issuer.into(), audience: audience.into(), leeway, keys }
+        Self {
+            issuer: issuer.into(),
+            audience: audience.into(),
+            leeway,
+            keys,
+        }
     }
 
     /// Verifies `token` and returns its principal.
     pub async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Invalid)?;
-        if header.alg != Algorithm::EdDSA
-            || header.typ.as_deref() != Some(ACCESS_TOKEN_HEADER_TYPE)
+        if header.alg != Algorithm::EdDSA || header.typ.as_deref() != Some(ACCESS_TOKEN_HEADER_TYPE)
         {
             return Err(AuthError::Invalid);
         }
@@ -205,12 +227,13 @@ impl TokenVerifier {
         validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
         validation.validate_nbf = true;
         validation.leeway = self.leeway.as_secs();
-        let data = jsonwebtoken::decode::<AccessClaims>(token, &key, &validation).map_err(|error| {
-            match error.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
-                _ => AuthError::Invalid,
-            }
-        })?;
+        let data =
+            jsonwebtoken::decode::<AccessClaims>(token, &key, &validation).map_err(|error| {
+                match error.kind() {
+                    jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
+                    _ => AuthError::Invalid,
+                }
+            })?;
         principal_from_claims(data.claims)
     }
 }

@@ -4,7 +4,10 @@ use super::*;
 use crate::ids::{OrganizationId, UserId};
 
 fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 fn claims() -> AccessClaims {
@@ -34,7 +37,10 @@ async fn a_valid_token_yields_its_principal() {
     let key = SigningKey::generate("k1");
     let claims = claims();
     let token = key.sign(&claims).unwrap();
-    let principal = verifier_for(vec![key.public_key()]).verify(&token).await.unwrap();
+    let principal = verifier_for(vec![key.public_key()])
+        .verify(&token)
+        .await
+        .unwrap();
     assert_eq!(principal.user_id.to_string(), claims.sub);
     assert_eq!(principal.role, Some(OrganizationRole::Admin));
     assert_eq!(principal.token_kind, TokenKind::Access);
@@ -48,7 +54,10 @@ async fn expired_tokens_are_refused() {
     claims.nbf -= 3_600;
     claims.exp = now() - 600;
     let token = key.sign(&claims).unwrap();
-    let error = verifier_for(vec![key.public_key()]).verify(&token).await.unwrap_err();
+    let error = verifier_for(vec![key.public_key()])
+        .verify(&token)
+        .await
+        .unwrap_err();
     assert_eq!(error, AuthError::Expired);
 }
 
@@ -58,7 +67,12 @@ async fn not_yet_valid_tokens_are_refused() {
     let mut claims = claims();
     claims.nbf = now() + 600;
     let token = key.sign(&claims).unwrap();
-    assert!(verifier_for(vec![key.public_key()]).verify(&token).await.is_err());
+    assert!(
+        verifier_for(vec![key.public_key()])
+            .verify(&token)
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test]
@@ -71,7 +85,10 @@ async fn wrong_audience_or_issuer_is_refused() {
     wrong_issuer.iss = "evil".into();
     for claims in [wrong_audience, wrong_issuer] {
         let token = key.sign(&claims).unwrap();
-        assert_eq!(verifier.verify(&token).await.unwrap_err(), AuthError::Invalid);
+        assert_eq!(
+            verifier.verify(&token).await.unwrap_err(),
+            AuthError::Invalid
+        );
     }
 }
 
@@ -82,7 +99,10 @@ async fn alg_none_is_refused() {
     let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims()).unwrap());
     let token = format!("{header}.{body}.");
     assert_eq!(
-        verifier_for(vec![key.public_key()]).verify(&token).await.unwrap_err(),
+        verifier_for(vec![key.public_key()])
+            .verify(&token)
+            .await
+            .unwrap_err(),
         AuthError::Invalid
     );
 }
@@ -95,10 +115,16 @@ async fn hmac_with_the_public_key_is_refused() {
     let mut header = Header::new(Algorithm::HS256);
     header.kid = Some("k1".into());
     header.typ = Some(ACCESS_TOKEN_HEADER_TYPE.into());
-    let token =
-        jsonwebtoken::encode(&header, &claims(), &EncodingKey::from_secret(public.x.as_bytes()))
-            .unwrap();
-    assert_eq!(verifier_for(vec![public]).verify(&token).await.unwrap_err(), AuthError::Invalid);
+    let token = jsonwebtoken::encode(
+        &header,
+        &claims(),
+        &EncodingKey::from_secret(public.x.as_bytes()),
+    )
+    .unwrap();
+    assert_eq!(
+        verifier_for(vec![public]).verify(&token).await.unwrap_err(),
+        AuthError::Invalid
+    );
 }
 
 #[tokio::test]
@@ -107,7 +133,10 @@ async fn unknown_kid_is_refused_after_a_refresh() {
     let attacker = SigningKey::generate("k2");
     let token = attacker.sign(&claims()).unwrap();
     assert_eq!(
-        verifier_for(vec![published.public_key()]).verify(&token).await.unwrap_err(),
+        verifier_for(vec![published.public_key()])
+            .verify(&token)
+            .await
+            .unwrap_err(),
         AuthError::UnknownKey
     );
 }
@@ -118,7 +147,10 @@ async fn a_key_forged_under_a_known_kid_is_refused() {
     let forged = SigningKey::generate("k1");
     let token = forged.sign(&claims()).unwrap();
     assert_eq!(
-        verifier_for(vec![published.public_key()]).verify(&token).await.unwrap_err(),
+        verifier_for(vec![published.public_key()])
+            .verify(&token)
+            .await
+            .unwrap_err(),
         AuthError::Invalid
     );
 }
@@ -133,7 +165,10 @@ async fn tampered_payloads_are_refused() {
     parts[1] = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&tampered).unwrap());
     let token = parts.join(".");
     assert_eq!(
-        verifier_for(vec![key.public_key()]).verify(&token).await.unwrap_err(),
+        verifier_for(vec![key.public_key()])
+            .verify(&token)
+            .await
+            .unwrap_err(),
         AuthError::Invalid
     );
 }
@@ -145,7 +180,10 @@ async fn wrong_token_type_is_refused() {
     claims.typ = "refresh".into();
     let token = key.sign(&claims).unwrap();
     assert_eq!(
-        verifier_for(vec![key.public_key()]).verify(&token).await.unwrap_err(),
+        verifier_for(vec![key.public_key()])
+            .verify(&token)
+            .await
+            .unwrap_err(),
         AuthError::Invalid
     );
 }
@@ -159,7 +197,8 @@ struct RotatingSource {
 #[async_trait::async_trait]
 impl KeySource for RotatingSource {
     async fn fetch_keys(&self) -> Result<Vec<PublicKey>, AuthError> {
-        self.fetches.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.fetches
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(self.keys.lock().unwrap().clone())
     }
 }
@@ -174,14 +213,20 @@ async fn a_rotated_key_is_picked_up_on_unknown_kid_and_refreshes_are_throttled()
     });
     let cache = JwksCache::new(source.clone(), Duration::from_secs(3_600));
     let verifier = TokenVerifier::new("taskmesh", "taskmesh", Duration::from_secs(5), cache);
-    verifier.verify(&old.sign(&claims()).unwrap()).await.unwrap();
+    verifier
+        .verify(&old.sign(&claims()).unwrap())
+        .await
+        .unwrap();
     assert_eq!(source.fetches.load(std::sync::atomic::Ordering::SeqCst), 1);
 
     // identity rotates; the first token with the new kid arrives within the throttle
     // window, so it is refused without hammering the source.
     source.keys.lock().unwrap().push(new.public_key());
     let new_token = new.sign(&claims()).unwrap();
-    assert_eq!(verifier.verify(&new_token).await.unwrap_err(), AuthError::UnknownKey);
+    assert_eq!(
+        verifier.verify(&new_token).await.unwrap_err(),
+        AuthError::UnknownKey
+    );
     assert_eq!(source.fetches.load(std::sync::atomic::Ordering::SeqCst), 1);
 
     let eager = TokenVerifier::new(
