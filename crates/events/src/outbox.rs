@@ -298,3 +298,25 @@ where
         },
     ))
 }
+
+/// Writes events to the outbox of the transaction it is called on, whatever the backend,
+/// so store code written once for both backends (see `mesh::transaction!`) can enqueue.
+pub trait OutboxWriter {
+    /// Enqueues `message` in this transaction.
+    fn enqueue(
+        &mut self,
+        message: &EventMessage,
+    ) -> impl std::future::Future<Output = Result<(), sqlx::Error>> + Send;
+}
+
+impl OutboxWriter for sqlx::Transaction<'_, sqlx::Sqlite> {
+    async fn enqueue(&mut self, message: &EventMessage) -> Result<(), sqlx::Error> {
+        enqueue_sqlite(self, message).await
+    }
+}
+
+impl OutboxWriter for sqlx::Transaction<'_, sqlx::Postgres> {
+    async fn enqueue(&mut self, message: &EventMessage) -> Result<(), sqlx::Error> {
+        enqueue_postgres(self, message).await
+    }
+}

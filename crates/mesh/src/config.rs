@@ -59,6 +59,10 @@ pub struct Config {
     pub server: ServerConfig,
     /// The public door: browsers, CORS, rate limits.
     pub edge: EdgeConfig,
+    /// The identity service.
+    pub identity: IdentityConfig,
+    /// The tenancy service.
+    pub tenancy: TenancyConfig,
     /// Remote address per service name (`projects = "http://projects:50051"`). A service not
     /// listed here is reached in-process.
     pub peers: BTreeMap<String, String>,
@@ -75,6 +79,8 @@ impl Default for Config {
             auth: AuthConfig::default(),
             server: ServerConfig::default(),
             edge: EdgeConfig::default(),
+            identity: IdentityConfig::default(),
+            tenancy: TenancyConfig::default(),
             peers: BTreeMap::new(),
         }
     }
@@ -119,6 +125,12 @@ pub struct DatabaseConfig {
     pub url: Option<Secret>,
     /// PostgreSQL URL of the schema owner, used by `taskmesh migrate`. Defaults to `url`.
     pub migration_url: Option<Secret>,
+    /// PostgreSQL role the services run as; `migrate` grants it data privileges on each
+    /// service schema. It must not own the tables, be superuser or have BYPASSRLS.
+    pub runtime_role: Option<String>,
+    /// Apply pending migrations when `serve` starts (convenient for embedded mode; turn off
+    /// where migrations run as a separate owner step).
+    pub auto_migrate: bool,
     /// Pool size per service.
     pub max_connections: u32,
     /// How long a call waits for a pooled connection before failing UNAVAILABLE.
@@ -130,6 +142,8 @@ impl Default for DatabaseConfig {
         Self {
             url: None,
             migration_url: None,
+            runtime_role: None,
+            auto_migrate: true,
             max_connections: 10,
             acquire_timeout_ms: 3_000,
         }
@@ -279,6 +293,65 @@ impl Default for RateLimitConfig {
             per_principal_burst: 400,
             per_ip_per_second: 500,
             per_ip_burst: 1_000,
+        }
+    }
+}
+
+/// Identity service settings.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IdentityConfig {
+    /// Access-token lifetime.
+    pub access_token_ttl_secs: u64,
+    /// A session ends when its refresh token is unused this long.
+    pub refresh_idle_ttl_secs: u64,
+    /// A session ends this long after login, however active.
+    pub refresh_absolute_ttl_secs: u64,
+    /// A new signing key is made when the current one is this old.
+    pub signing_key_rotation_secs: u64,
+    /// Password-reset tokens expire after this.
+    pub password_reset_ttl_secs: u64,
+    /// Concurrent argon2 hashes (0: one per CPU).
+    pub password_hash_concurrency: usize,
+    /// Active personal access tokens per user.
+    pub max_personal_access_tokens: u32,
+    /// Failed logins per account or source before delays start.
+    pub login_failures_before_delay: u32,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        Self {
+            access_token_ttl_secs: 15 * 60,
+            refresh_idle_ttl_secs: 14 * 24 * 3_600,
+            refresh_absolute_ttl_secs: 30 * 24 * 3_600,
+            signing_key_rotation_secs: 30 * 24 * 3_600,
+            password_reset_ttl_secs: 30 * 60,
+            password_hash_concurrency: 0,
+            max_personal_access_tokens: 50,
+            login_failures_before_delay: 5,
+        }
+    }
+}
+
+/// Tenancy service settings.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TenancyConfig {
+    /// Host names `<slug>.<base_domain>` resolve to organizations.
+    pub base_domain: String,
+    /// Default invitation lifetime.
+    pub invitation_ttl_secs: u64,
+    /// Longest invitation lifetime a caller may ask for.
+    pub max_invitation_ttl_secs: u64,
+}
+
+impl Default for TenancyConfig {
+    fn default() -> Self {
+        Self {
+            base_domain: "taskmesh.localhost".into(),
+            invitation_ttl_secs: 7 * 24 * 3_600,
+            max_invitation_ttl_secs: 30 * 24 * 3_600,
         }
     }
 }

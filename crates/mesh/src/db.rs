@@ -144,6 +144,26 @@ impl Database {
         }
     }
 
+    /// Lets the runtime role use this service's schema: usage, and data (not DDL) privileges
+    /// on every table and sequence, now and for tables the owner creates later. Run as the
+    /// owner after migrating; the runtime role owns nothing, so row-level security binds it.
+    pub async fn grant_runtime_role(&self, role: &str) -> Result<(), sqlx::Error> {
+        let Self::Postgres { pool, schema } = self else { return Ok(()) };
+        if !is_identifier(role) {
+            return Err(sqlx::Error::Configuration(format!("invalid role name {role:?}").into()));
+        }
+        for statement in [
+            format!("grant usage on schema \"{schema}\" to \"{role}\""),
+            format!("grant select, insert, update, delete on all tables in schema \"{schema}\" to \"{role}\""),
+            format!("grant usage, select on all sequences in schema \"{schema}\" to \"{role}\""),
+            format!("alter default privileges in schema \"{schema}\" grant select, insert, update, delete on tables to \"{role}\""),
+            format!("alter default privileges in schema \"{schema}\" grant usage, select on sequences to \"{role}\""),
+        ] {
+            pool.execute(AssertSqlSafe(statement)).await?;
+        }
+        Ok(())
+    }
+
     /// True for PostgreSQL.
     pub fn is_postgres(&self) -> bool {
         matches!(self, Self::Postgres { .. })
@@ -201,6 +221,23 @@ pub async fn begin_tenant(
     Ok(transaction)
 }
 
+/// Begins a PostgreSQL transaction scoped to a user across tenants: row-level-security
+/// policies that admit `app.user_id` (a user's own memberships) see this user's rows only.
+/// `tenant` may be set as well.
+pub async fn begin_scoped(
+    pool: &PgPool,
+    organization_id: Option<OrganizationId>,
+    user_id: Option<crate::ids::UserId>,
+) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    let mut transaction = pool.begin().await?;
+    sqlx::query("select set_config('app.tenant_id', $1, true), set_config('app.user_id', $2, true)")
+        .bind(organization_id.map(|id| id.to_string()).unwrap_or_default())
+        .bind(user_id.map(|id| id.to_string()).unwrap_or_default())
+        .execute(&mut *transaction)
+        .await?;
+    Ok(transaction)
+}
+
 /// Begins a SQLite write transaction. `BEGIN IMMEDIATE` takes the write lock up front, so
 /// two writers queue on the busy timeout instead of failing with SQLITE_BUSY mid-transaction.
 pub async fn begin_sqlite_write(
@@ -229,3 +266,64 @@ pub fn storage_error(error: sqlx::Error) -> ServiceError {
 #[cfg(test)]
 #[path = "db_tests.rs"]
 mod tests;
+
+/// Runs `$body` in a write transaction on either backend, committing when it returns `Ok`.
+///
+/// `$body` is written once and type-checked once per backend, with `$tx` bound to a
+/// `sqlx::Transaction` of that backend (use `&mut *$tx` as the executor). SQL must therefore
+/// be portable: `$n` placeholders, `bigint` millis for time, `text` ids, `on conflict`,
+/// `returning`. On PostgreSQL the transaction is scoped with `begin_scoped(pool, $tenant,
+/// $user)` so row-level security sees the tenant and/or user.
+#[macro_export]
+macro_rules! transaction {
+    ($database:expr, $tenant:expr, $user:expr, |$tx:ident| $body:expr) => {
+        match $database {
+            $crate::db::Database::Sqlite(pool) => {
+                #[allow(unused_mut)]
+                let mut $tx = $crate::db::begin_sqlite_write(pool).await?;
+                let result = $body;
+                if result.is_ok() {
+                    $tx.commit().await?;
+                }
+                result
+            }
+            $crate::db::Database::Postgres { pool, .. } => {
+                #[allow(unused_mut)]
+                let mut $tx = $crate::db::begin_scoped(pool, $tenant, $user).await?;
+                let result = $body;
+                if result.is_ok() {
+                    $tx.commit().await?;
+                }
+                result
+            }
+        }
+    };
+}
+
+/// Runs `$body` (reads) with `$tx` bound to a scoped read transaction of either backend;
+/// like [`transaction!`] but never takes SQLite's write lock.
+#[macro_export]
+macro_rules! read {
+    ($database:expr, $tenant:expr, $user:expr, |$tx:ident| $body:expr) => {
+        match $database {
+            $crate::db::Database::Sqlite(pool) => {
+                #[allow(unused_mut)]
+                let mut $tx = pool.begin().await?;
+                let result = $body;
+                if result.is_ok() {
+                    $tx.commit().await?;
+                }
+                result
+            }
+            $crate::db::Database::Postgres { pool, .. } => {
+                #[allow(unused_mut)]
+                let mut $tx = $crate::db::begin_scoped(pool, $tenant, $user).await?;
+                let result = $body;
+                if result.is_ok() {
+                    $tx.commit().await?;
+                }
+                result
+            }
+        }
+    };
+}

@@ -18,10 +18,12 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod ids;
+pub mod paging;
 pub mod peers;
 pub mod server;
 pub mod telemetry;
 pub mod testing;
+pub mod time;
 
 pub use config::Config;
 pub use error::{ErrorCode, ServiceError};

@@ -24,6 +24,9 @@ use crate::config::{LogConfig, LogFormat};
 
 /// The request-id header.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// The caller's IP as seen by the first taskmesh process it reached. Set from the TCP peer
+/// address (overwriting anything a client sent); kept as is on in-process hops.
+pub const CLIENT_IP_HEADER: &str = "x-taskmesh-client-ip";
 
 /// Installs the global `tracing` subscriber (once; later calls are no-ops).
 pub fn init_logging(config: &LogConfig) {
@@ -129,6 +132,15 @@ where
         let request_id = request_id(&request);
         if let Ok(value) = http::HeaderValue::from_str(&request_id) {
             request.headers_mut().insert(REQUEST_ID_HEADER, value);
+        }
+        let peer = request
+            .extensions()
+            .get::<tonic::transport::server::TcpConnectInfo>()
+            .and_then(|info| info.remote_addr());
+        if let Some(peer) = peer
+            && let Ok(value) = http::HeaderValue::from_str(&peer.ip().to_string())
+        {
+            request.headers_mut().insert(CLIENT_IP_HEADER, value);
         }
         let (service, method) = split_path(request.uri().path());
         let (service, method) = (service.to_string(), method.to_string());

@@ -1,0 +1,125 @@
+//! The caller's own account: profile, password, password reset.
+
+use mesh::error::ServiceError;
+use mesh::time::now_millis;
+use taskmesh::events::v1::SessionRevokeReason;
+use taskmesh::identity::v1::*;
+use tonic::Request;
+
+use super::{IdentityApi, client_of, convert};
+use crate::domain::secrets::{self, RESET_TOKEN_PREFIX};
+use crate::domain::{self, IdentityError, password};
+
+type Result<T> = std::result::Result<T, ServiceError>;
+
+pub(super) async fn get_current_user(api: &IdentityApi, request: Request<GetCurrentUserRequest>) -> Result<GetCurrentUserResponse> {
+    let principal = mesh::auth::require_principal(&request)?;
+    let user = api.store.user_by_id(principal.user_id).await?.ok_or(IdentityError::NotFound("user"))?;
+    Ok(GetCurrentUserResponse { user: Some(convert::user(&user)) })
+}
+
+pub(super) async fn update_current_user(api: &IdentityApi, request: Request<UpdateCurrentUserRequest>) -> Result<UpdateCurrentUserResponse> {
+    let principal = mesh::auth::require_principal(&request)?;
+    principal.ensure_can_write()?;
+    let message = request.get_ref();
+    let user = message.user.clone().unwrap_or_default();
+    let paths: Vec<String> = match &message.update_mask {
+        Some(mask) if !mask.paths.is_empty() => mask.paths.clone(),
+        // AIP-134: no mask means every field the client set.
+        _ if !user.display_name.is_empty() => vec!["display_name".to_string()],
+        _ => Vec::new(),
+    };
+    for path in &paths {
+        if path != "display_name" {
+            return Err(IdentityError::UpdateMaskInvalid(path.clone()).into());
+        }
+    }
+    let current = api.store.user_by_id(principal.user_id).await?.ok_or(IdentityError::NotFound("user"))?;
+    if paths.is_empty() {
+        return Ok(UpdateCurrentUserResponse { user: Some(convert::user(&current)) });
+    }
+    let expected = if user.etag.is_empty() {
+        None
+    } else {
+        Some(convert::parse_etag(&user.etag).ok_or(IdentityError::EtagMismatch)?)
+    };
+    let name = domain::display_name("user.display_name", &user.display_name)?;
+    let updated = api.store.update_display_name(principal.user_id, &name, expected, now_millis()).await?;
+    Ok(UpdateCurrentUserResponse { user: Some(convert::user(&updated)) })
+}
+
+pub(super) async fn change_password(api: &IdentityApi, request: Request<ChangePasswordRequest>) -> Result<ChangePasswordResponse> {
+    let (principal, session) = api.session_principal(&request).await?;
+    let message = request.get_ref();
+    let key = format!("change-password:{}", principal.user_id);
+    if let Err(wait) = api.login_throttle.check(&key) {
+        return Err(IdentityError::RateLimited(wait).into());
+    }
+    let user = api.store.user_by_id(principal.user_id).await?.ok_or(IdentityError::NotFound("user"))?;
+    if !api.hasher.verify(&message.current_password, Some(&user.password_hash)).await? {
+        api.login_throttle.failure(&key);
+        return Err(IdentityError::WrongCurrentPassword.into());
+    }
+    api.login_throttle.success(&key);
+    password::check_policy(&message.new_password).map_err(|error| match error {
+        IdentityError::PasswordTooWeak(reason) => IdentityError::InvalidField { field: "new_password", description: reason },
+        other => other,
+    })?;
+    let hash = api.hasher.hash(&message.new_password).await?;
+    let user_id = principal.user_id;
+    let events = move |revoked: &Vec<mesh::ids::SessionId>| {
+        let mut events = vec![convert::password_changed(user_id, false)];
+        events.extend(revoked.iter().map(|session| convert::session_revoked(user_id, *session, SessionRevokeReason::PasswordChanged)));
+        events
+    };
+    api.store.set_password(user_id, &hash, Some(session.id), "password_changed", now_millis(), &events).await?;
+    api.events_written();
+    Ok(ChangePasswordResponse {})
+}
+
+pub(super) async fn request_password_reset(api: &IdentityApi, request: Request<RequestPasswordResetRequest>) -> Result<RequestPasswordResetResponse> {
+    let email = domain::normalize_email("email", &request.get_ref().email)?;
+    let (_, ip) = client_of(&request);
+    let account_key = format!("reset:{email}");
+    let ip_key = format!("reset-ip:{ip}");
+    for key in [&account_key, &ip_key] {
+        if let Err(wait) = api.reset_throttle.check(key) {
+            return Err(IdentityError::RateLimited(wait).into());
+        }
+    }
+    // Every request counts, found or not: the throttle cannot be used to probe either.
+    api.reset_throttle.failure(&account_key);
+    api.reset_throttle.failure(&ip_key);
+    if let Some(user) = api.store.user_by_email(&email).await? {
+        let token = secrets::generate(RESET_TOKEN_PREFIX);
+        let now = now_millis();
+        let expires_at = now + (api.config.password_reset_ttl_secs as i64) * 1_000;
+        let event = convert::password_reset_requested(&user, &token, expires_at);
+        api.store.create_password_reset(user.id, &secrets::digest(&token), expires_at, now, &[event]).await?;
+        api.events_written();
+    }
+    Ok(RequestPasswordResetResponse {})
+}
+
+pub(super) async fn reset_password(api: &IdentityApi, request: Request<ResetPasswordRequest>) -> Result<ResetPasswordResponse> {
+    let message = request.get_ref();
+    if !message.reset_token.starts_with(RESET_TOKEN_PREFIX) {
+        return Err(IdentityError::ResetTokenInvalid.into());
+    }
+    password::check_policy(&message.new_password).map_err(|error| match error {
+        IdentityError::PasswordTooWeak(reason) => IdentityError::InvalidField { field: "new_password", description: reason },
+        other => other,
+    })?;
+    let hash = api.hasher.hash(&message.new_password).await?;
+    let events = |(user_id, revoked): &(mesh::ids::UserId, Vec<mesh::ids::SessionId>)| {
+        let mut events = vec![convert::password_changed(*user_id, true)];
+        events.extend(revoked.iter().map(|session| convert::session_revoked(*user_id, *session, SessionRevokeReason::PasswordChanged)));
+        events
+    };
+    api.store
+        .reset_password(&secrets::digest(&message.reset_token), &hash, now_millis(), &events)
+        .await?
+        .ok_or(IdentityError::ResetTokenInvalid)?;
+    api.events_written();
+    Ok(ResetPasswordResponse {})
+}

@@ -1,0 +1,141 @@
+//! Records → protobuf messages, and the events identity publishes.
+
+use events::{EventBuilder, EventMessage};
+use mesh::auth::OrganizationRole;
+use mesh::ids::{SessionId, UserId};
+use mesh::time::{optional_timestamp, timestamp};
+use taskmesh::events::v1 as wire_events;
+use taskmesh::identity::v1::{OrganizationRole as WireRole, PersonalAccessToken, PersonalAccessTokenScope, Session, User};
+
+use crate::store::{PersonalAccessTokenRecord, SessionRecord, UserRecord};
+
+pub(super) fn user(record: &UserRecord) -> User {
+    User {
+        id: record.id.to_string(),
+        email: record.email.clone(),
+        display_name: record.display_name.clone(),
+        create_time: Some(timestamp(record.created_at)),
+        update_time: Some(timestamp(record.updated_at)),
+        etag: etag(record.version),
+    }
+}
+
+pub(super) fn etag(version: i64) -> String {
+    format!("v{version}")
+}
+
+pub(super) fn parse_etag(etag: &str) -> Option<i64> {
+    etag.strip_prefix('v').and_then(|version| version.parse().ok())
+}
+
+pub(super) fn session(record: &SessionRecord, current: Option<SessionId>) -> Session {
+    Session {
+        id: record.id.to_string(),
+        create_time: Some(timestamp(record.created_at)),
+        last_used_time: Some(timestamp(record.last_used_at)),
+        expire_time: Some(timestamp(record.idle_expires_at.min(record.absolute_expires_at))),
+        user_agent: record.user_agent.clone(),
+        ip_address: record.ip_address.clone(),
+        current: current == Some(record.id),
+        organization_id: record.organization_id.map(|id| id.to_string()).unwrap_or_default(),
+    }
+}
+
+pub(super) fn role(role: Option<OrganizationRole>) -> i32 {
+    (match role {
+        Some(OrganizationRole::Owner) => WireRole::Owner,
+        Some(OrganizationRole::Admin) => WireRole::Admin,
+        Some(OrganizationRole::Member) => WireRole::Member,
+        Some(OrganizationRole::Guest) => WireRole::Guest,
+        None => WireRole::Unspecified,
+    }) as i32
+}
+
+pub(super) fn personal_access_token(record: &PersonalAccessTokenRecord) -> PersonalAccessToken {
+    let scope = match record.scope.as_str() {
+        "read_only" => PersonalAccessTokenScope::ReadOnly,
+        _ => PersonalAccessTokenScope::ReadWrite,
+    };
+    PersonalAccessToken {
+        id: record.id.clone(),
+        name: record.name.clone(),
+        scope: scope as i32,
+        organization_id: record.organization_id.to_string(),
+        create_time: Some(timestamp(record.created_at)),
+        expire_time: optional_timestamp(record.expires_at),
+        last_used_time: optional_timestamp(record.last_used_at),
+        token_prefix: record.token_prefix.clone(),
+    }
+}
+
+fn user_resource(user_id: UserId) -> String {
+    format!("users/{user_id}")
+}
+
+pub(super) fn user_created(record: &UserRecord) -> EventMessage {
+    let payload = wire_events::UserCreated {
+        user_id: record.id.to_string(),
+        email: record.email.clone(),
+        display_name: record.display_name.clone(),
+    };
+    EventBuilder::new("taskmesh.identity.user.created", user_resource(record.id), "taskmesh.events.v1.UserCreated", &payload)
+        .user_actor(record.id)
+        .build()
+}
+
+pub(super) fn session_revoked(user_id: UserId, session_id: SessionId, reason: wire_events::SessionRevokeReason) -> EventMessage {
+    let payload = wire_events::SessionRevoked {
+        user_id: user_id.to_string(),
+        session_id: session_id.to_string(),
+        reason: reason as i32,
+    };
+    EventBuilder::new(
+        "taskmesh.identity.session.revoked",
+        format!("users/{user_id}/sessions/{session_id}"),
+        "taskmesh.events.v1.SessionRevoked",
+        &payload,
+    )
+    .user_actor(user_id)
+    .build()
+}
+
+pub(super) fn password_changed(user_id: UserId, via_password_reset: bool) -> EventMessage {
+    let payload = wire_events::PasswordChanged { user_id: user_id.to_string(), via_password_reset };
+    EventBuilder::new("taskmesh.identity.user.password_changed", user_resource(user_id), "taskmesh.events.v1.PasswordChanged", &payload)
+        .user_actor(user_id)
+        .build()
+}
+
+pub(super) fn token_reuse_detected(session: &SessionRecord) -> EventMessage {
+    let payload = wire_events::TokenReuseDetected {
+        user_id: session.user_id.to_string(),
+        session_id: session.id.to_string(),
+        ip_address: session.ip_address.clone(),
+        user_agent: session.user_agent.clone(),
+    };
+    EventBuilder::new(
+        "taskmesh.identity.session.token_reuse_detected",
+        format!("users/{}/sessions/{}", session.user_id, session.id),
+        "taskmesh.events.v1.TokenReuseDetected",
+        &payload,
+    )
+    .service_actor("identity")
+    .build()
+}
+
+pub(super) fn password_reset_requested(user: &UserRecord, reset_token: &str, expires_at: i64) -> EventMessage {
+    let payload = wire_events::PasswordResetRequested {
+        user_id: user.id.to_string(),
+        email: user.email.clone(),
+        reset_token: reset_token.to_string(),
+        expire_time: Some(timestamp(expires_at)),
+    };
+    EventBuilder::new(
+        "taskmesh.identity.password_reset.requested",
+        user_resource(user.id),
+        "taskmesh.events.v1.PasswordResetRequested",
+        &payload,
+    )
+    .service_actor("identity")
+    .build()
+}

@@ -1,0 +1,187 @@
+//! Identity's rules, free of transport and storage: what an email, a password, a display
+//! name and a token look like, and how long things live.
+
+pub mod password;
+pub mod secrets;
+pub mod throttle;
+
+use mesh::error::{ErrorCode, ServiceError};
+
+/// Error domain of identity.
+pub const DOMAIN: &str = "identity.taskmesh";
+
+/// Identity's failures in its own words; mapped to statuses once, here.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    /// A field is malformed.
+    #[error("invalid {field}: {description}")]
+    InvalidField {
+        /// Request field path.
+        field: &'static str,
+        /// What is wrong.
+        description: String,
+    },
+    /// The password fails the policy.
+    #[error("password too weak: {0}")]
+    PasswordTooWeak(String),
+    /// The email belongs to another account.
+    #[error("email already registered")]
+    EmailTaken,
+    /// Email or password wrong (the same answer for unknown emails).
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    /// The current password given to ChangePassword is wrong.
+    #[error("current password is wrong")]
+    WrongCurrentPassword,
+    /// The refresh token is unknown, expired or its session ended.
+    #[error("refresh token invalid or expired")]
+    RefreshTokenInvalid,
+    /// A refresh token was used twice: the session was revoked.
+    #[error("refresh token reused; the session was revoked")]
+    RefreshTokenReused,
+    /// The reset token is unknown, expired or used.
+    #[error("reset token invalid or expired")]
+    ResetTokenInvalid,
+    /// Not found (or another user's, indistinguishable).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The organization does not exist or the user is not a member.
+    #[error("organization not found")]
+    OrganizationNotFound,
+    /// The call needs an access token, not a personal access token.
+    #[error("this call needs an access token, not a personal access token")]
+    TokenKindNotAllowed,
+    /// Too many active personal access tokens.
+    #[error("too many active personal access tokens")]
+    QuotaExceeded,
+    /// Too many attempts; retry after the given duration.
+    #[error("too many attempts")]
+    RateLimited(std::time::Duration),
+    /// Optimistic concurrency conflict.
+    #[error("the resource changed; reload and retry")]
+    EtagMismatch,
+    /// The update mask names a path that cannot be updated.
+    #[error("invalid update_mask path {0:?}")]
+    UpdateMaskInvalid(String),
+    /// A dependency (tenancy) is unavailable.
+    #[error("dependency unavailable: {0}")]
+    Unavailable(String),
+    /// Storage failed.
+    #[error("storage: {0}")]
+    Storage(#[from] sqlx::Error),
+    /// A bug.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl From<IdentityError> for ServiceError {
+    fn from(error: IdentityError) -> Self {
+        use IdentityError::*;
+        let message = error.to_string();
+        match error {
+            InvalidField { field, description } => ServiceError::invalid_field(DOMAIN, field, description),
+            PasswordTooWeak(reason) => ServiceError::new(ErrorCode::InvalidArgument, DOMAIN, "PASSWORD_TOO_WEAK", message)
+                .with_field_violation("password", reason),
+            EmailTaken => ServiceError::new(ErrorCode::AlreadyExists, DOMAIN, "EMAIL_TAKEN", message),
+            InvalidCredentials => ServiceError::new(ErrorCode::Unauthenticated, DOMAIN, "INVALID_CREDENTIALS", message),
+            WrongCurrentPassword => ServiceError::new(ErrorCode::PermissionDenied, DOMAIN, "INVALID_CREDENTIALS", message),
+            RefreshTokenInvalid => ServiceError::new(ErrorCode::Unauthenticated, DOMAIN, "REFRESH_TOKEN_INVALID", message),
+            RefreshTokenReused => ServiceError::new(ErrorCode::Unauthenticated, DOMAIN, "REFRESH_TOKEN_REUSED", message),
+            ResetTokenInvalid => ServiceError::new(ErrorCode::InvalidArgument, DOMAIN, "RESET_TOKEN_INVALID", message)
+                .with_field_violation("reset_token", "unknown, expired or already used"),
+            NotFound(what) => ServiceError::new(
+                ErrorCode::NotFound,
+                DOMAIN,
+                format!("{}_NOT_FOUND", what.to_ascii_uppercase().replace(' ', "_")),
+                message,
+            ),
+            OrganizationNotFound => ServiceError::new(ErrorCode::NotFound, DOMAIN, "ORGANIZATION_NOT_FOUND", message),
+            TokenKindNotAllowed => ServiceError::new(ErrorCode::PermissionDenied, DOMAIN, "TOKEN_KIND_NOT_ALLOWED", message),
+            QuotaExceeded => ServiceError::new(ErrorCode::ResourceExhausted, DOMAIN, "QUOTA_EXCEEDED", message),
+            RateLimited(retry_after) => ServiceError::new(ErrorCode::ResourceExhausted, DOMAIN, "RATE_LIMITED", message)
+                .with_retry_after(retry_after),
+            EtagMismatch => ServiceError::new(ErrorCode::Aborted, DOMAIN, "ETAG_MISMATCH", message),
+            UpdateMaskInvalid(path) => ServiceError::new(ErrorCode::InvalidArgument, DOMAIN, "UPDATE_MASK_INVALID", message)
+                .with_field_violation("update_mask", format!("path {path:?} cannot be updated")),
+            Unavailable(cause) => {
+                tracing::warn!(%cause, "identity dependency unavailable");
+                ServiceError::new(ErrorCode::Unavailable, DOMAIN, "DEPENDENCY_UNAVAILABLE", "a dependency is temporarily unavailable")
+            }
+            Storage(error) => mesh::db::storage_error(error),
+            Internal(cause) => ServiceError::internal(DOMAIN, &cause),
+        }
+    }
+}
+
+/// Normalizes an email: trimmed, lowercase; refuses what cannot be an address.
+pub fn normalize_email(field: &'static str, email: &str) -> Result<String, IdentityError> {
+    let email = email.trim().to_lowercase();
+    let invalid = |description: &str| IdentityError::InvalidField { field, description: description.into() };
+    if email.is_empty() {
+        return Err(invalid("must not be empty"));
+    }
+    if email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(invalid("is not an email address"));
+    }
+    match email.split_once('@') {
+        Some((local, domain))
+            if !local.is_empty()
+                && local.len() <= 64
+                && !domain.contains('@')
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.') =>
+        {
+            Ok(email)
+        }
+        _ => Err(invalid("is not an email address")),
+    }
+}
+
+/// Validates a display name: 1-100 characters after trimming, no control characters.
+pub fn display_name(field: &'static str, name: &str) -> Result<String, IdentityError> {
+    let name = name.trim();
+    let count = name.chars().count();
+    if count == 0 || count > 100 {
+        return Err(IdentityError::InvalidField { field, description: "must be 1 to 100 characters".into() });
+    }
+    if name.chars().any(char::is_control) {
+        return Err(IdentityError::InvalidField { field, description: "must not contain control characters".into() });
+    }
+    Ok(name.to_string())
+}
+
+/// Validates an optional idempotency key.
+pub fn request_id(request_id: &str) -> Result<Option<String>, IdentityError> {
+    if request_id.is_empty() {
+        return Ok(None);
+    }
+    if request_id.len() > 128 || !request_id.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(IdentityError::InvalidField {
+            field: "request_id",
+            description: "must be at most 128 printable ASCII characters".into(),
+        });
+    }
+    Ok(Some(request_id.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_normalized_and_checked() {
+        assert_eq!(normalize_email("email", "  Ada@Example.COM ").unwrap(), "ada@example.com");
+        for bad in ["", "ada", "ada@", "@example.com", "ada@example", "a b@example.com", "a@b@c.com", "ada@.com"] {
+            assert!(normalize_email("email", bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn display_names_are_trimmed_and_bounded() {
+        assert_eq!(display_name("display_name", "  Ada Lovelace ").unwrap(), "Ada Lovelace");
+        assert!(display_name("display_name", "   ").is_err());
+        assert!(display_name("display_name", &"x".repeat(101)).is_err());
+        assert!(display_name("display_name", "bell\u{7}").is_err());
+    }
+}
