@@ -114,6 +114,10 @@ revoke create on schema public from public;
 -- and serial columns. The GRANT ... ON ALL TABLES lines catch up on tables that existed
 -- before this script ran (or before a default privilege was added).
 --
+-- `taskmesh migrate` with database.runtime_role = "taskmesh_app" issues the same grants per
+-- schema after migrating (mesh::db::Database::grant_runtime_role); doing it here as well
+-- means the runtime role works even if that setting is missing.
+--
 -- The migration bookkeeping tables (_events_migrations and each service's own) get the same
 -- DML grants; the runtime never touches them. Revoke per table after migrating if desired.
 

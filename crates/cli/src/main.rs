@@ -1,9 +1,7 @@
 //! `taskmesh`: the one binary. `serve` runs the mesh (all-in-one by default), `migrate`
 //! applies database migrations with the owner role.
 
-mod runtime;
-mod services;
-
+use cli::{runtime, services};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 

@@ -30,10 +30,25 @@ pub async fn serve(
     let peers = Peers::new(config.peers.clone(), Some(in_process));
     let authenticator = authenticator(&config, &peers)?;
 
-    let services = GrpcServices::new();
-    // Implemented services are mounted here (see services::IMPLEMENTED), each with its
-    // database, migrations, outbox relay and consumers.
-    let _ = (&bus, &selection.services);
+    let mut services = GrpcServices::new();
+    let mut readiness = Readiness::default();
+    for service in &selection.services {
+        let database = open_database(&config, service).await?;
+        readiness = readiness.with(Arc::new(DatabaseReady { name: format!("{service} database"), database: database.clone() }));
+        match *service {
+            "identity" => {
+                let identity = identity::Identity::build(&config, database, bus.clone(), peers.channel("tenancy")?).await?;
+                identity.spawn_background(shutdown.clone());
+                services.add(identity.server());
+            }
+            "tenancy" => {
+                let tenancy = tenancy::Tenancy::build(&config, database, bus.clone(), peers.channel("identity")?);
+                tenancy.spawn_background(shutdown.clone());
+                services.add(tenancy.server());
+            }
+            other => anyhow::bail!("service {other} has no wiring"),
+        }
+    }
     let (grpc, health) = services.into_router().await?;
 
     let edge = edge::service(
@@ -42,7 +57,7 @@ pub async fn serve(
             config: config.edge.clone(),
             authenticator: Some(authenticator),
             routing: RoutingTable::new(&config.peers)?,
-            readiness: Readiness::default(),
+            readiness,
             shutdown: shutdown.clone(),
         },
     );
@@ -104,22 +119,64 @@ fn authenticator(config: &Config, peers: &Peers) -> anyhow::Result<Arc<Authentic
     )))
 }
 
+/// The migrations of a service.
+fn migrations_of(service: &str) -> anyhow::Result<mesh::db::Migrations> {
+    Ok(match service {
+        "identity" => identity::migrations(),
+        "tenancy" => tenancy::migrations(),
+        other => anyhow::bail!("service {other} has no migrations"),
+    })
+}
+
+/// Migrates `service` with the owner's credentials and grants the runtime role its data
+/// privileges.
+async fn migrate_service(config: &Config, service: &str) -> anyhow::Result<()> {
+    let mut owner = config.clone();
+    if let Some(url) = &config.database.migration_url {
+        owner.database.url = Some(url.clone());
+    }
+    let database = mesh::db::Database::for_service(&owner, service).await?;
+    database.migrate(&migrations_of(service)?).await?;
+    database.migrate(&events::migrations()).await?;
+    if let Some(role) = &config.database.runtime_role {
+        database.grant_runtime_role(role).await?;
+    }
+    database.close().await;
+    Ok(())
+}
+
+/// Opens a service's database, migrating first when configured to.
+async fn open_database(config: &Config, service: &str) -> anyhow::Result<mesh::db::Database> {
+    if config.database.auto_migrate {
+        migrate_service(config, service).await?;
+    }
+    Ok(mesh::db::Database::for_service(config, service).await?)
+}
+
 /// Applies every selected service's migrations.
 pub async fn migrate(config: &Config, selection: &Selection) -> anyhow::Result<()> {
-    if selection.services.is_empty() {
-        println!("nothing to migrate: no service with storage is implemented in this build");
-        return Ok(());
-    }
     for service in &selection.services {
-        let mut owner = config.clone();
-        if let Some(url) = &config.database.migration_url {
-            owner.database.url = Some(url.clone());
-        }
-        let database = mesh::db::Database::for_service(&owner, service).await?;
-        database.migrate(&events::migrations()).await?;
+        migrate_service(config, service).await?;
         println!("migrated {service}");
     }
     Ok(())
+}
+
+/// `/readyz`: the database answers.
+struct DatabaseReady {
+    name: String,
+    database: mesh::db::Database,
+}
+
+#[async_trait::async_trait]
+impl edge::ReadinessCheck for DatabaseReady {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        self.database.ping().await.map_err(|_| "unreachable".to_string())
+    }
 }
 
 /// Prints where the process listens and a first call to try.

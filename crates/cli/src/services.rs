@@ -15,7 +15,7 @@ pub const CONTRACT_SERVICES: [&str; 7] = [
 ];
 
 /// The services implemented in this build.
-pub const IMPLEMENTED: [&str; 0] = [];
+pub const IMPLEMENTED: [&str; 2] = ["identity", "tenancy"];
 
 /// What one process runs.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -222,6 +222,10 @@ pub struct ServerConfig {
     pub concurrency_limit: usize,
     /// How long graceful shutdown waits for in-flight calls.
     pub shutdown_grace_ms: u64,
+    /// Keep the `x-taskmesh-client-ip` header set by the edge instead of replacing it with
+    /// the TCP peer. Set it on service processes that only the edge can reach (mesh mode),
+    /// never on a process clients reach directly.
+    pub trust_client_ip_header: bool,
 }
 
 impl Default for ServerConfig {
@@ -231,6 +235,7 @@ impl Default for ServerConfig {
             default_deadline_ms: 30_000,
             concurrency_limit: 256,
             shutdown_grace_ms: 10_000,
+            trust_client_ip_header: false,
         }
     }
 }

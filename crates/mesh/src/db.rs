@@ -93,12 +93,20 @@ impl Database {
         schema: &str,
         config: &DatabaseConfig,
     ) -> Result<Self, sqlx::Error> {
+        Self::open_postgres_with(url.parse()?, schema, config).await
+    }
+
+    /// Like [`Database::open_postgres`], from parsed connect options.
+    pub async fn open_postgres_with(
+        options: PgConnectOptions,
+        schema: &str,
+        config: &DatabaseConfig,
+    ) -> Result<Self, sqlx::Error> {
         if !is_identifier(schema) {
             return Err(sqlx::Error::Configuration(
                 format!("invalid schema name {schema:?}").into(),
             ));
         }
-        let options: PgConnectOptions = url.parse()?;
         let search_path = format!("set search_path to \"{schema}\"");
         let pool = PgPoolOptions::new()
             .max_connections(config.max_connections.max(1))
@@ -270,7 +278,9 @@ mod tests;
 /// Runs `$body` in a write transaction on either backend, committing when it returns `Ok`.
 ///
 /// `$body` is written once and type-checked once per backend, with `$tx` bound to a
-/// `sqlx::Transaction` of that backend (use `&mut *$tx` as the executor). SQL must therefore
+/// `sqlx::Transaction` of that backend (use `&mut *$tx` as the executor). It runs as an
+/// async block, so `return` and `?` inside it leave the body, not the enclosing function:
+/// an early `return Ok(..)` still commits. SQL must therefore
 /// be portable: `$n` placeholders, `bigint` millis for time, `text` ids, `on conflict`,
 /// `returning`. On PostgreSQL the transaction is scoped with `begin_scoped(pool, $tenant,
 /// $user)` so row-level security sees the tenant and/or user.
@@ -281,7 +291,7 @@ macro_rules! transaction {
             $crate::db::Database::Sqlite(pool) => {
                 #[allow(unused_mut)]
                 let mut $tx = $crate::db::begin_sqlite_write(pool).await?;
-                let result = $body;
+                let result = async { $body }.await;
                 if result.is_ok() {
                     $tx.commit().await?;
                 }
@@ -290,7 +300,7 @@ macro_rules! transaction {
             $crate::db::Database::Postgres { pool, .. } => {
                 #[allow(unused_mut)]
                 let mut $tx = $crate::db::begin_scoped(pool, $tenant, $user).await?;
-                let result = $body;
+                let result = async { $body }.await;
                 if result.is_ok() {
                     $tx.commit().await?;
                 }
@@ -309,7 +319,7 @@ macro_rules! read {
             $crate::db::Database::Sqlite(pool) => {
                 #[allow(unused_mut)]
                 let mut $tx = pool.begin().await?;
-                let result = $body;
+                let result = async { $body }.await;
                 if result.is_ok() {
                     $tx.commit().await?;
                 }
@@ -318,7 +328,7 @@ macro_rules! read {
             $crate::db::Database::Postgres { pool, .. } => {
                 #[allow(unused_mut)]
                 let mut $tx = $crate::db::begin_scoped(pool, $tenant, $user).await?;
-                let result = $body;
+                let result = async { $body }.await;
                 if result.is_ok() {
                     $tx.commit().await?;
                 }
@@ -326,4 +336,36 @@ macro_rules! read {
             }
         }
     };
+}
+
+/// Row decoding that compiles for both backends, for store code written once.
+pub mod rows {
+    use sqlx::{ColumnIndex, Decode, Row, Type};
+
+    /// Column types a row of `R` can decode.
+    pub trait Decodes<R: Row>: for<'r> Decode<'r, R::Database> + Type<R::Database> {}
+    impl<R: Row, T> Decodes<R> for T where T: for<'r> Decode<'r, R::Database> + Type<R::Database> {}
+
+    /// Reads column `column` of `row`.
+    pub fn get<R, T>(row: &R, column: &str) -> Result<T, sqlx::Error>
+    where
+        R: Row,
+        T: Decodes<R>,
+        for<'a> &'a str: ColumnIndex<R>,
+    {
+        row.try_get(column)
+    }
+
+    /// Parses a stored text column (an id, a role) into its type.
+    pub fn parse<T: std::str::FromStr>(text: &str) -> Result<T, sqlx::Error>
+    where
+        T::Err: std::fmt::Display,
+    {
+        text.parse().map_err(|error: T::Err| sqlx::Error::Decode(error.to_string().into()))
+    }
+
+    /// True for a unique-constraint violation (on either backend).
+    pub fn is_unique_violation(error: &sqlx::Error) -> bool {
+        matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
+    }
 }

@@ -96,13 +96,17 @@ fn request_id<B>(request: &http::Request<B>) -> String {
 
 /// Span, request id and metrics for every request.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct RpcLayer;
+pub struct RpcLayer {
+    /// Keep an incoming client-IP header instead of replacing it with the TCP peer: only for
+    /// processes that are reached exclusively through taskmesh's own edge (mesh mode).
+    pub trust_client_ip_header: bool,
+}
 
 impl<S> Layer<S> for RpcLayer {
     type Service = RpcService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RpcService { inner }
+        RpcService { inner, trust_client_ip_header: self.trust_client_ip_header }
     }
 }
 
@@ -110,6 +114,7 @@ impl<S> Layer<S> for RpcLayer {
 #[derive(Clone, Debug)]
 pub struct RpcService<S> {
     inner: S,
+    trust_client_ip_header: bool,
 }
 
 impl<S, B, ResBody> Service<http::Request<B>> for RpcService<S>
@@ -137,7 +142,8 @@ where
             .extensions()
             .get::<tonic::transport::server::TcpConnectInfo>()
             .and_then(|info| info.remote_addr());
-        if let Some(peer) = peer
+        let keep = self.trust_client_ip_header && request.headers().contains_key(CLIENT_IP_HEADER);
+        if let Some(peer) = peer.filter(|_| !keep)
             && let Ok(value) = http::HeaderValue::from_str(&peer.ip().to_string())
         {
             request.headers_mut().insert(CLIENT_IP_HEADER, value);

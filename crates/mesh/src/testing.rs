@@ -52,6 +52,35 @@ impl TestPostgres {
         Self { database, schema }
     }
 
+    /// A login role that owns nothing, is not superuser and has no BYPASSRLS, granted data
+    /// privileges on this schema (as `taskmesh migrate` grants `database.runtime_role`), and
+    /// a database connected as that role. Call after migrating; drop with
+    /// [`TestPostgres::drop_runtime_role`].
+    pub async fn runtime_role(&self, url: &str) -> (Database, String) {
+        let role = unique_name("runtime");
+        let Database::Postgres { pool, .. } = &self.database else { unreachable!("postgres") };
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "create role \"{role}\" login nosuperuser nobypassrls nocreatedb nocreaterole"
+        )))
+        .execute(pool)
+        .await
+        .expect("create runtime role");
+        self.database.grant_runtime_role(&role).await.expect("grant runtime role");
+        let options: sqlx::postgres::PgConnectOptions = url.parse().expect("test URL");
+        let database = Database::open_postgres_with(options.username(&role), &self.schema, &DatabaseConfig::default())
+            .await
+            .expect("connect as the runtime role");
+        (database, role)
+    }
+
+    /// Drops a role made by [`TestPostgres::runtime_role`] (call before `drop_schema`).
+    pub async fn drop_runtime_role(&self, role: &str) {
+        let Database::Postgres { pool, .. } = &self.database else { return };
+        for statement in [format!("drop owned by \"{role}\""), format!("drop role if exists \"{role}\"")] {
+            sqlx::query(sqlx::AssertSqlSafe(statement)).execute(pool).await.expect("drop runtime role");
+        }
+    }
+
     /// Drops the schema and everything in it, then closes the pool.
     pub async fn drop_schema(self) {
         if let Database::Postgres { pool, schema } = &self.database {

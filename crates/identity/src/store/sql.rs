@@ -5,7 +5,7 @@ use events::EventMessage;
 use events::outbox::OutboxWriter;
 use mesh::db::Database;
 use mesh::ids::{OrganizationId, SessionId, UserId};
-use sqlx::{ColumnIndex, Decode, Row, Type};
+use sqlx::{ColumnIndex, Row};
 
 use super::*;
 
@@ -29,28 +29,7 @@ pub fn migrations() -> mesh::db::Migrations {
     mesh::db::Migrations { sqlite: &SQLITE, postgres: &POSTGRES, table: "_identity_migrations" }
 }
 
-/// Column types every backend decodes the same way.
-trait Decodes<R: Row>:
-    for<'r> Decode<'r, R::Database> + Type<R::Database>
-{
-}
-impl<R: Row, T> Decodes<R> for T where T: for<'r> Decode<'r, R::Database> + Type<R::Database> {}
-
-fn get<R, T>(row: &R, column: &str) -> Result<T, sqlx::Error>
-where
-    R: Row,
-    T: Decodes<R>,
-    for<'a> &'a str: ColumnIndex<R>,
-{
-    row.try_get(column)
-}
-
-fn parse<T: std::str::FromStr>(text: &str) -> Result<T, sqlx::Error>
-where
-    T::Err: std::error::Error + Send + Sync + 'static,
-{
-    text.parse().map_err(|error| sqlx::Error::Decode(Box::new(error)))
-}
+use mesh::db::rows::{Decodes, get, is_unique_violation, parse};
 
 fn user_from<R>(row: &R) -> Result<UserRecord, sqlx::Error>
 where
@@ -124,10 +103,6 @@ where
 
 const SESSION_COLUMNS: &str = "id, user_id, organization_id, role, user_agent, ip_address, created_at, last_used_at, idle_expires_at, absolute_expires_at, revoked_at, revoke_reason";
 const TOKEN_COLUMNS: &str = "id, user_id, organization_id, name, scope, token_prefix, request_id, created_at, expires_at, last_used_at, revoked_at";
-
-fn is_unique_violation(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
-}
 
 fn session_query(filter: &str) -> sqlx::AssertSqlSafe<String> {
     sqlx::AssertSqlSafe(format!("select {SESSION_COLUMNS} from sessions where {filter}"))

@@ -1,0 +1,5 @@
+//! The `taskmesh` binary's wiring, as a library so integration tests boot the same mesh the
+//! binary runs: [`services`] says what is implemented, [`runtime`] assembles and serves it.
+
+pub mod runtime;
+pub mod services;
