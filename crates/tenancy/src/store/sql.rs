@@ -552,7 +552,7 @@ impl TenancyStore for SqlTenancyStore {
             for condition in conditions {
                 match condition {
                     Condition::Action(action) => query.push(" and action = ").push_bind(action.clone()),
-                    Condition::ActionPrefix(prefix) => query.push(" and substr(action, 1, ").push_bind(prefix.len() as i64).push(") = ").push_bind(prefix.clone()),
+                    Condition::ActionPrefix(prefix) => query.push(" and substr(action, 1, ").push_bind(prefix.len() as i32).push(") = ").push_bind(prefix.clone()),
                     Condition::Actor(actor) => query.push(" and actor_user_id = ").push_bind(actor.clone()),
                     Condition::Resource(resource) => query.push(" and resource = ").push_bind(resource.clone()),
                     Condition::After(millis, inclusive) => query.push(if *inclusive { " and created_at >= " } else { " and created_at > " }).push_bind(*millis),
