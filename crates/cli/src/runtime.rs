@@ -24,8 +24,20 @@ pub async fn serve(
     shutdown: Shutdown,
     on_listening: impl FnOnce(SocketAddr, &Selection),
 ) -> anyhow::Result<()> {
-    let _metrics = mesh::telemetry::metrics_handle();
     let bus = connect_bus(&config).await?;
+    serve_with_bus(config, selection, listener, shutdown, on_listening, bus).await
+}
+
+/// [`serve`] with a given event bus (tests observe events through it).
+pub async fn serve_with_bus(
+    config: Config,
+    selection: Selection,
+    listener: TcpListener,
+    shutdown: Shutdown,
+    on_listening: impl FnOnce(SocketAddr, &Selection),
+    bus: Arc<dyn Bus>,
+) -> anyhow::Result<()> {
+    let _metrics = mesh::telemetry::metrics_handle();
     let (in_process, incoming) = InProcess::new();
     let peers = Peers::new(config.peers.clone(), Some(in_process));
     let authenticator = authenticator(&config, &peers)?;

@@ -205,7 +205,7 @@ impl Default for AuthConfig {
             audience: "taskmesh".into(),
             leeway_secs: 30,
             jwks_min_refresh_ms: 5_000,
-            introspection_cache_ms: 30_000,
+            introspection_cache_ms: 5_000,
         }
     }
 }

@@ -186,9 +186,15 @@ pub(super) async fn remove_member(api: &TenancyApi, request: Request<RemoveMembe
     let message = request.get_ref();
     let actor = api.member_of(&principal, &message.organization_id, "organization_id", OrganizationRole::Guest).await?;
     let user_id = parse_user("user_id", &message.user_id)?;
+    let removing_self = user_id == principal.user_id;
+    // Decide on the caller's role before looking at the target, so a guest cannot learn who
+    // is a member from NOT_FOUND versus PERMISSION_DENIED.
+    if !removing_self && !actor.role.at_least(OrganizationRole::Admin) {
+        return Err(TenancyError::RoleInsufficient("only owners and admins remove others").into());
+    }
     let expected = convert::parse_etag(&message.etag).ok_or(TenancyError::EtagMismatch)?;
     let target = api.store.membership(actor.organization_id, user_id).await?.ok_or(TenancyError::MemberNotFound)?;
-    domain::may_remove(actor.role, user_id == principal.user_id, target.role)?;
+    domain::may_remove(actor.role, removing_self, target.role)?;
     let request_id = request_id(&request);
     let now = now_millis();
     let effects = |old: &MembershipRecord| Effects {

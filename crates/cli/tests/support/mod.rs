@@ -1,0 +1,142 @@
+//! Boots the real all-in-one mesh in-process on a loopback port (the code `taskmesh serve`
+//! runs), with an in-process event bus the test can read, and typed clients for it.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use events::memory::InProcessBus;
+use mesh::Config;
+use mesh::server::Shutdown;
+use taskmesh::identity::v1::identity_service_client::IdentityServiceClient;
+use taskmesh::identity::v1::*;
+use taskmesh::tenancy::v1::tenancy_service_client::TenancyServiceClient;
+use taskmesh::tenancy::v1::*;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+
+pub struct Mesh {
+    pub address: SocketAddr,
+    pub bus: InProcessBus,
+    pub shutdown: Shutdown,
+    pub task: JoinHandle<anyhow::Result<()>>,
+    pub data: tempfile::TempDir,
+    pub channel: Channel,
+}
+
+impl Mesh {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let data = tempfile::tempdir().unwrap();
+        let mut config = Config::load(None, Vec::new()).unwrap();
+        config.data_dir = data.path().to_path_buf();
+        // Revocations must show at once in tests; production caches briefly.
+        config.auth.introspection_cache_ms = 0;
+        config.identity.password_hash_concurrency = 2;
+        adjust(&mut config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let bus = InProcessBus::default();
+        let shutdown = Shutdown::new();
+        let selection = cli::services::select(&[]).unwrap();
+        let task = tokio::spawn(cli::runtime::serve_with_bus(config, selection, listener, shutdown.clone(), |_, _| {}, Arc::new(bus.clone())));
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{address}")).unwrap().connect_lazy();
+        Self { address, bus, shutdown, task, data, channel }
+    }
+
+    pub fn identity(&self) -> IdentityServiceClient<Channel> {
+        IdentityServiceClient::new(self.channel.clone())
+    }
+
+    pub fn tenancy(&self) -> TenancyServiceClient<Channel> {
+        TenancyServiceClient::new(self.channel.clone())
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.trigger();
+        self.task.await.unwrap().unwrap();
+    }
+
+    /// Signs up a user; returns (user, tokens).
+    pub async fn sign_up(&self, email: &str) -> (User, AuthTokens) {
+        let response = self
+            .identity()
+            .sign_up(SignUpRequest {
+                email: email.into(),
+                password: "correct-horse-7".into(),
+                display_name: email.split('@').next().unwrap().into(),
+                request_id: String::new(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        (response.user.unwrap(), response.tokens.unwrap())
+    }
+
+    /// Creates an organization with an unscoped token and switches to it; returns the
+    /// organization and tokens scoped to it.
+    pub async fn create_organization(&self, tokens: &AuthTokens, slug: &str) -> (Organization, AuthTokens) {
+        let organization = self
+            .tenancy()
+            .create_organization(bearer(CreateOrganizationRequest { name: slug.to_uppercase(), slug: slug.into(), request_id: String::new() }, &tokens.access_token))
+            .await
+            .unwrap()
+            .into_inner()
+            .organization
+            .unwrap();
+        let scoped = self.switch(tokens, &organization.id).await.unwrap();
+        (organization, scoped)
+    }
+
+    pub async fn switch(&self, tokens: &AuthTokens, organization_id: &str) -> Result<AuthTokens, tonic::Status> {
+        Ok(self
+            .identity()
+            .switch_organization(bearer(SwitchOrganizationRequest { organization_id: organization_id.into() }, &tokens.access_token))
+            .await?
+            .into_inner()
+            .tokens
+            .unwrap())
+    }
+
+    /// Invites `email` with `role` and has `invitee` accept; returns the invitee's tokens
+    /// scoped to the organization.
+    pub async fn invite_and_join(&self, admin: &AuthTokens, organization_id: &str, email: &str, role: taskmesh::tenancy::v1::OrganizationRole, invitee: &AuthTokens) -> AuthTokens {
+        let token = self
+            .tenancy()
+            .create_invitation(bearer(
+                CreateInvitationRequest { organization_id: organization_id.into(), email: email.into(), role: role as i32, ttl: None, request_id: String::new() },
+                &admin.access_token,
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .token;
+        self.tenancy().accept_invitation(bearer(AcceptInvitationRequest { token }, &invitee.access_token)).await.unwrap();
+        self.switch(invitee, organization_id).await.unwrap()
+    }
+}
+
+pub fn bearer<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
+}
+
+pub fn reason(status: &tonic::Status) -> String {
+    mesh::error::reason_of(status).unwrap_or_default()
+}
+
+/// Asserts a call failed with `code` and `reason`.
+#[track_caller]
+pub fn assert_refused<T: std::fmt::Debug>(result: Result<T, tonic::Status>, code: tonic::Code, expected_reason: &str) {
+    match result {
+        Ok(value) => panic!("expected {code:?} {expected_reason}, got {value:?}"),
+        Err(status) => {
+            assert_eq!((status.code(), reason(&status).as_str()), (code, expected_reason), "{status:?}");
+        }
+    }
+}
