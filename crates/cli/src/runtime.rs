@@ -46,15 +46,29 @@ pub async fn serve_with_bus(
     let mut readiness = Readiness::default();
     for service in &selection.services {
         let database = open_database(&config, service).await?;
-        readiness = readiness.with(Arc::new(DatabaseReady { name: format!("{service} database"), database: database.clone() }));
+        readiness = readiness.with(Arc::new(DatabaseReady {
+            name: format!("{service} database"),
+            database: database.clone(),
+        }));
         match *service {
             "identity" => {
-                let identity = identity::Identity::build(&config, database, bus.clone(), peers.channel("tenancy")?).await?;
+                let identity = identity::Identity::build(
+                    &config,
+                    database,
+                    bus.clone(),
+                    peers.channel("tenancy")?,
+                )
+                .await?;
                 identity.spawn_background(shutdown.clone());
                 services.add(identity.server());
             }
             "tenancy" => {
-                let tenancy = tenancy::Tenancy::build(&config, database, bus.clone(), peers.channel("identity")?);
+                let tenancy = tenancy::Tenancy::build(
+                    &config,
+                    database,
+                    bus.clone(),
+                    peers.channel("identity")?,
+                );
                 tenancy.spawn_background(shutdown.clone());
                 services.add(tenancy.server());
             }
@@ -71,6 +85,7 @@ pub async fn serve_with_bus(
             routing: RoutingTable::new(&config.peers)?,
             readiness,
             shutdown: shutdown.clone(),
+            jwks: Some(Arc::new(IdentityKeySource::new(peers.channel("identity")?))),
         },
     );
 
@@ -187,7 +202,10 @@ impl edge::ReadinessCheck for DatabaseReady {
     }
 
     async fn check(&self) -> Result<(), String> {
-        self.database.ping().await.map_err(|_| "unreachable".to_string())
+        self.database
+            .ping()
+            .await
+            .map_err(|_| "unreachable".to_string())
     }
 }
 

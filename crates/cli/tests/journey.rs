@@ -19,7 +19,14 @@ async fn two_organizations_an_invitation_and_a_removal() {
     assert_eq!(ada.email, "ada@example.com", "emails are normalized");
     let (bob, bob_tokens) = mesh.sign_up("bob@example.com").await;
     assert_refused(
-        mesh.identity().sign_up(SignUpRequest { email: "ADA@example.com".into(), password: "another-horse-8".into(), display_name: "Imposter".into(), request_id: String::new() }).await,
+        mesh.identity()
+            .sign_up(SignUpRequest {
+                email: "ADA@example.com".into(),
+                password: "another-horse-8".into(),
+                display_name: "Imposter".into(),
+                request_id: String::new(),
+            })
+            .await,
         Code::AlreadyExists,
         "EMAIL_TAKEN",
     );
@@ -27,26 +34,56 @@ async fn two_organizations_an_invitation_and_a_removal() {
     let (acme, ada_acme) = mesh.create_organization(&ada_tokens, "acme").await;
     let (_bobco, bob_bobco) = mesh.create_organization(&bob_tokens, "bobco").await;
     assert_eq!(ada_acme.organization_id, acme.id);
-    assert_eq!(ada_acme.role, taskmesh::identity::v1::OrganizationRole::Owner as i32);
+    assert_eq!(
+        ada_acme.role,
+        taskmesh::identity::v1::OrganizationRole::Owner as i32
+    );
 
     // Bob cannot see Acme: naming it from his own organization's token is refused, and a
     // random id answers exactly the same.
     let random = mesh::ids::OrganizationId::new().to_string();
     for id in [acme.id.clone(), random] {
         assert_refused(
-            mesh.tenancy().get_organization(bearer(GetOrganizationRequest { id }, &bob_bobco.access_token)).await,
+            mesh.tenancy()
+                .get_organization(bearer(
+                    GetOrganizationRequest { id },
+                    &bob_bobco.access_token,
+                ))
+                .await,
             Code::PermissionDenied,
             "ORGANIZATION_MISMATCH",
         );
     }
-    assert_refused(mesh.switch(&bob_tokens, &acme.id).await, Code::NotFound, "ORGANIZATION_NOT_FOUND");
+    assert_refused(
+        mesh.switch(&bob_tokens, &acme.id).await,
+        Code::NotFound,
+        "ORGANIZATION_NOT_FOUND",
+    );
 
     // Ada invites Bob as a member; Bob accepts and switches.
-    let bob_acme = mesh.invite_and_join(&ada_acme, &acme.id, "bob@example.com", Role::Member, &bob_tokens).await;
-    assert_eq!(bob_acme.role, taskmesh::identity::v1::OrganizationRole::Member as i32);
+    let bob_acme = mesh
+        .invite_and_join(
+            &ada_acme,
+            &acme.id,
+            "bob@example.com",
+            Role::Member,
+            &bob_tokens,
+        )
+        .await;
+    assert_eq!(
+        bob_acme.role,
+        taskmesh::identity::v1::OrganizationRole::Member as i32
+    );
     let members = mesh
         .tenancy()
-        .list_members(bearer(ListMembersRequest { organization_id: acme.id.clone(), page_size: 0, page_token: String::new() }, &bob_acme.access_token))
+        .list_members(bearer(
+            ListMembersRequest {
+                organization_id: acme.id.clone(),
+                page_size: 0,
+                page_token: String::new(),
+            },
+            &bob_acme.access_token,
+        ))
         .await
         .unwrap()
         .into_inner()
@@ -58,7 +95,15 @@ async fn two_organizations_an_invitation_and_a_removal() {
     // Bob, a member, cannot change roles.
     assert_refused(
         mesh.tenancy()
-            .update_member_role(bearer(UpdateMemberRoleRequest { organization_id: acme.id.clone(), user_id: ada.id.clone(), role: Role::Guest as i32, etag: String::new() }, &bob_acme.access_token))
+            .update_member_role(bearer(
+                UpdateMemberRoleRequest {
+                    organization_id: acme.id.clone(),
+                    user_id: ada.id.clone(),
+                    role: Role::Guest as i32,
+                    etag: String::new(),
+                },
+                &bob_acme.access_token,
+            ))
             .await,
         Code::PermissionDenied,
         "ROLE_INSUFFICIENT",
@@ -66,7 +111,15 @@ async fn two_organizations_an_invitation_and_a_removal() {
     // Ada cannot leave Acme ownerless.
     assert_refused(
         mesh.tenancy()
-            .update_member_role(bearer(UpdateMemberRoleRequest { organization_id: acme.id.clone(), user_id: ada.id.clone(), role: Role::Admin as i32, etag: String::new() }, &ada_acme.access_token))
+            .update_member_role(bearer(
+                UpdateMemberRoleRequest {
+                    organization_id: acme.id.clone(),
+                    user_id: ada.id.clone(),
+                    role: Role::Admin as i32,
+                    etag: String::new(),
+                },
+                &ada_acme.access_token,
+            ))
             .await,
         Code::FailedPrecondition,
         "LAST_OWNER",
@@ -75,26 +128,59 @@ async fn two_organizations_an_invitation_and_a_removal() {
     // Ada removes Bob. His still-valid token is refused on the next request (membership is
     // re-checked), and he cannot get a fresh token for Acme.
     mesh.tenancy()
-        .remove_member(bearer(RemoveMemberRequest { organization_id: acme.id.clone(), user_id: bob.id.clone(), etag: String::new() }, &ada_acme.access_token))
+        .remove_member(bearer(
+            RemoveMemberRequest {
+                organization_id: acme.id.clone(),
+                user_id: bob.id.clone(),
+                etag: String::new(),
+            },
+            &ada_acme.access_token,
+        ))
         .await
         .unwrap();
     assert_refused(
-        mesh.tenancy().list_members(bearer(ListMembersRequest { organization_id: acme.id.clone(), page_size: 0, page_token: String::new() }, &bob_acme.access_token)).await,
+        mesh.tenancy()
+            .list_members(bearer(
+                ListMembersRequest {
+                    organization_id: acme.id.clone(),
+                    page_size: 0,
+                    page_token: String::new(),
+                },
+                &bob_acme.access_token,
+            ))
+            .await,
         Code::NotFound,
         "ORGANIZATION_NOT_FOUND",
     );
-    assert_refused(mesh.switch(&bob_tokens, &acme.id).await, Code::NotFound, "ORGANIZATION_NOT_FOUND");
+    assert_refused(
+        mesh.switch(&bob_tokens, &acme.id).await,
+        Code::NotFound,
+        "ORGANIZATION_NOT_FOUND",
+    );
     let refreshed = mesh
         .identity()
-        .refresh_token(RefreshTokenRequest { refresh_token: bob_acme.refresh_token.clone(), organization_id: String::new() })
+        .refresh_token(RefreshTokenRequest {
+            refresh_token: bob_acme.refresh_token.clone(),
+            organization_id: String::new(),
+        })
         .await
         .unwrap()
         .into_inner()
         .tokens
         .unwrap();
-    assert_eq!(refreshed.organization_id, "", "a refresh after removal drops the organization");
+    assert_eq!(
+        refreshed.organization_id, "",
+        "a refresh after removal drops the organization"
+    );
     assert_refused(
-        mesh.tenancy().get_organization(bearer(GetOrganizationRequest { id: acme.id.clone() }, &refreshed.access_token)).await,
+        mesh.tenancy()
+            .get_organization(bearer(
+                GetOrganizationRequest {
+                    id: acme.id.clone(),
+                },
+                &refreshed.access_token,
+            ))
+            .await,
         Code::PermissionDenied,
         "ORGANIZATION_REQUIRED",
     );
@@ -103,7 +189,13 @@ async fn two_organizations_an_invitation_and_a_removal() {
     let audit = mesh
         .tenancy()
         .list_audit_events(bearer(
-            ListAuditEventsRequest { organization_id: acme.id.clone(), page_size: 0, page_token: String::new(), filter: r#"action = "member.*""#.into(), order_by: "create_time asc".into() },
+            ListAuditEventsRequest {
+                organization_id: acme.id.clone(),
+                page_size: 0,
+                page_token: String::new(),
+                filter: r#"action = "member.*""#.into(),
+                order_by: "create_time asc".into(),
+            },
             &ada_acme.access_token,
         ))
         .await
@@ -144,22 +236,58 @@ async fn wait_for_event(mesh: &Mesh, subject: &str) -> taskmesh::events::v1::Eve
 async fn refresh_token_reuse_revokes_the_whole_family() {
     let mesh = Mesh::start().await;
     let (_, tokens) = mesh.sign_up("carol@example.com").await;
-    let rotated = mesh.identity().refresh_token(RefreshTokenRequest { refresh_token: tokens.refresh_token.clone(), organization_id: String::new() }).await.unwrap().into_inner().tokens.unwrap();
+    let rotated = mesh
+        .identity()
+        .refresh_token(RefreshTokenRequest {
+            refresh_token: tokens.refresh_token.clone(),
+            organization_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .tokens
+        .unwrap();
     assert_ne!(rotated.refresh_token, tokens.refresh_token);
     // The old token again: someone has a copy. The family (session) dies.
     assert_refused(
-        mesh.identity().refresh_token(RefreshTokenRequest { refresh_token: tokens.refresh_token.clone(), organization_id: String::new() }).await,
+        mesh.identity()
+            .refresh_token(RefreshTokenRequest {
+                refresh_token: tokens.refresh_token.clone(),
+                organization_id: String::new(),
+            })
+            .await,
         Code::Unauthenticated,
         "REFRESH_TOKEN_REUSED",
     );
     assert_refused(
-        mesh.identity().refresh_token(RefreshTokenRequest { refresh_token: rotated.refresh_token.clone(), organization_id: String::new() }).await,
+        mesh.identity()
+            .refresh_token(RefreshTokenRequest {
+                refresh_token: rotated.refresh_token.clone(),
+                organization_id: String::new(),
+            })
+            .await,
         Code::Unauthenticated,
         "REFRESH_TOKEN_INVALID",
     );
-    assert_refused(mesh.identity().list_sessions(bearer(ListSessionsRequest::default(), &rotated.access_token)).await, Code::Unauthenticated, "TOKEN_REVOKED");
+    assert_refused(
+        mesh.identity()
+            .list_sessions(bearer(
+                ListSessionsRequest::default(),
+                &rotated.access_token,
+            ))
+            .await,
+        Code::Unauthenticated,
+        "TOKEN_REVOKED",
+    );
     let event = wait_for_event(&mesh, "taskmesh.identity.session.token_reuse_detected").await;
-    assert_eq!(event.resource, format!("users/{}/sessions/{}", event_user(&event), rotated.session_id));
+    assert_eq!(
+        event.resource,
+        format!(
+            "users/{}/sessions/{}",
+            event_user(&event),
+            rotated.session_id
+        )
+    );
     mesh.stop().await;
 }
 
@@ -170,8 +298,17 @@ fn event_user(event: &taskmesh::events::v1::Event) -> String {
 /// Reads identity's current signing key from its database, to forge tokens that are valid
 /// in every respect but the one under test.
 async fn signing_key(mesh: &Mesh) -> SigningKey {
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", mesh.data.path().join("identity.db").display())).await.unwrap();
-    let (kid, seed): (String, Vec<u8>) = sqlx::query_as("select kid, seed from signing_keys where retired_at is null").fetch_one(&pool).await.unwrap();
+    let pool = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        mesh.data.path().join("identity.db").display()
+    ))
+    .await
+    .unwrap();
+    let (kid, seed): (String, Vec<u8>) =
+        sqlx::query_as("select kid, seed from signing_keys where retired_at is null")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
     pool.close().await;
     SigningKey::from_seed(kid, seed.try_into().unwrap())
 }
@@ -198,21 +335,60 @@ async fn expired_tampered_foreign_and_unsigned_tokens_are_refused() {
     let identity = mesh.identity();
     let call = |token: String| {
         let mut client = identity.clone();
-        async move { client.get_current_user(bearer(GetCurrentUserRequest {}, &token)).await }
+        async move {
+            client
+                .get_current_user(bearer(GetCurrentUserRequest {}, &token))
+                .await
+        }
     };
 
     // The real token works.
-    assert_eq!(call(tokens.access_token.clone()).await.unwrap().into_inner().user.unwrap().id, user.id);
-    assert_refused(call(key.sign(&claims(now - 600, "taskmesh")).unwrap()).await, Code::Unauthenticated, "TOKEN_EXPIRED");
-    assert_refused(call(key.sign(&claims(now + 600, "another-audience")).unwrap()).await, Code::Unauthenticated, "TOKEN_INVALID");
+    assert_eq!(
+        call(tokens.access_token.clone())
+            .await
+            .unwrap()
+            .into_inner()
+            .user
+            .unwrap()
+            .id,
+        user.id
+    );
+    assert_refused(
+        call(key.sign(&claims(now - 600, "taskmesh")).unwrap()).await,
+        Code::Unauthenticated,
+        "TOKEN_EXPIRED",
+    );
+    assert_refused(
+        call(key.sign(&claims(now + 600, "another-audience")).unwrap()).await,
+        Code::Unauthenticated,
+        "TOKEN_INVALID",
+    );
     let mut parts: Vec<String> = tokens.access_token.split('.').map(String::from).collect();
-    let mut payload: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&parts[1]).unwrap()).unwrap();
+    let mut payload: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&parts[1]).unwrap()).unwrap();
     payload["sub"] = serde_json::Value::String(mesh::ids::UserId::new().to_string());
     parts[1] = URL_SAFE_NO_PAD.encode(payload.to_string());
-    assert_refused(call(parts.join(".")).await, Code::Unauthenticated, "TOKEN_INVALID");
-    let unsigned = format!("{}.{}.", URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"at+jwt"}"#), URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims(now + 600, "taskmesh")).unwrap()));
+    assert_refused(
+        call(parts.join(".")).await,
+        Code::Unauthenticated,
+        "TOKEN_INVALID",
+    );
+    let unsigned = format!(
+        "{}.{}.",
+        URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"at+jwt"}"#),
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims(now + 600, "taskmesh")).unwrap())
+    );
     assert_refused(call(unsigned).await, Code::Unauthenticated, "TOKEN_INVALID");
-    assert_refused(call(SigningKey::generate(key.kid()).sign(&claims(now + 600, "taskmesh")).unwrap()).await, Code::Unauthenticated, "TOKEN_INVALID");
+    assert_refused(
+        call(
+            SigningKey::generate(key.kid())
+                .sign(&claims(now + 600, "taskmesh"))
+                .unwrap(),
+        )
+        .await,
+        Code::Unauthenticated,
+        "TOKEN_INVALID",
+    );
     mesh.stop().await;
 }
 
@@ -224,7 +400,12 @@ async fn a_personal_access_token_works_until_revoked() {
     let created = mesh
         .identity()
         .create_personal_access_token(bearer(
-            CreatePersonalAccessTokenRequest { name: "ci".into(), scope: PersonalAccessTokenScope::ReadOnly as i32, expiration: None, request_id: String::new() },
+            CreatePersonalAccessTokenRequest {
+                name: "ci".into(),
+                scope: PersonalAccessTokenScope::ReadOnly as i32,
+                expiration: None,
+                request_id: String::new(),
+            },
             &scoped.access_token,
         ))
         .await
@@ -235,15 +416,32 @@ async fn a_personal_access_token_works_until_revoked() {
     let tenancy = mesh.tenancy();
     let get = || {
         let mut client = tenancy.clone();
-        let request = bearer(GetOrganizationRequest { id: organization.id.clone() }, &pat);
+        let request = bearer(
+            GetOrganizationRequest {
+                id: organization.id.clone(),
+            },
+            &pat,
+        );
         async move { client.get_organization(request).await }
     };
-    assert_eq!(get().await.unwrap().into_inner().organization.unwrap().slug, "erinco");
+    assert_eq!(
+        get().await.unwrap().into_inner().organization.unwrap().slug,
+        "erinco"
+    );
     // Read-only means read-only.
     assert_refused(
         mesh.tenancy()
             .update_organization(bearer(
-                UpdateOrganizationRequest { organization: Some(Organization { id: organization.id.clone(), name: "Renamed".into(), ..Default::default() }), update_mask: Some(prost_types::FieldMask { paths: vec!["name".into()] }) },
+                UpdateOrganizationRequest {
+                    organization: Some(Organization {
+                        id: organization.id.clone(),
+                        name: "Renamed".into(),
+                        ..Default::default()
+                    }),
+                    update_mask: Some(prost_types::FieldMask {
+                        paths: vec!["name".into()],
+                    }),
+                },
                 &pat,
             ))
             .await,
@@ -252,14 +450,38 @@ async fn a_personal_access_token_works_until_revoked() {
     );
     // A personal access token cannot mint more credentials.
     assert_refused(
-        mesh.identity().create_personal_access_token(bearer(CreatePersonalAccessTokenRequest { name: "more".into(), scope: PersonalAccessTokenScope::ReadWrite as i32, expiration: None, request_id: String::new() }, &pat)).await,
+        mesh.identity()
+            .create_personal_access_token(bearer(
+                CreatePersonalAccessTokenRequest {
+                    name: "more".into(),
+                    scope: PersonalAccessTokenScope::ReadWrite as i32,
+                    expiration: None,
+                    request_id: String::new(),
+                },
+                &pat,
+            ))
+            .await,
         Code::PermissionDenied,
         "TOKEN_KIND_NOT_ALLOWED",
     );
-    let listed = mesh.identity().list_personal_access_tokens(bearer(ListPersonalAccessTokensRequest::default(), &scoped.access_token)).await.unwrap().into_inner();
+    let listed = mesh
+        .identity()
+        .list_personal_access_tokens(bearer(
+            ListPersonalAccessTokensRequest::default(),
+            &scoped.access_token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
     let record = listed.personal_access_tokens.first().unwrap().clone();
     assert!(record.last_used_time.is_some());
-    mesh.identity().revoke_personal_access_token(bearer(RevokePersonalAccessTokenRequest { id: record.id }, &scoped.access_token)).await.unwrap();
+    mesh.identity()
+        .revoke_personal_access_token(bearer(
+            RevokePersonalAccessTokenRequest { id: record.id },
+            &scoped.access_token,
+        ))
+        .await
+        .unwrap();
     assert_refused(get().await, Code::Unauthenticated, "TOKEN_REVOKED");
     mesh.stop().await;
 }
@@ -269,31 +491,72 @@ async fn password_reset_through_the_event_stream() {
     let mesh = Mesh::start().await;
     let (_, tokens) = mesh.sign_up("frank@example.com").await;
     // The same answer for known and unknown emails.
-    mesh.identity().request_password_reset(RequestPasswordResetRequest { email: "nobody@example.com".into() }).await.unwrap();
-    mesh.identity().request_password_reset(RequestPasswordResetRequest { email: "frank@example.com".into() }).await.unwrap();
+    mesh.identity()
+        .request_password_reset(RequestPasswordResetRequest {
+            email: "nobody@example.com".into(),
+        })
+        .await
+        .unwrap();
+    mesh.identity()
+        .request_password_reset(RequestPasswordResetRequest {
+            email: "frank@example.com".into(),
+        })
+        .await
+        .unwrap();
     let event = wait_for_event(&mesh, "taskmesh.identity.password_reset.requested").await;
-    let payload: taskmesh::events::v1::PasswordResetRequested = prost::Message::decode(event.payload.as_slice()).unwrap();
+    let payload: taskmesh::events::v1::PasswordResetRequested =
+        prost::Message::decode(event.payload.as_slice()).unwrap();
     assert_eq!(payload.email, "frank@example.com");
     assert_refused(
-        mesh.identity().reset_password(ResetPasswordRequest { reset_token: payload.reset_token.clone(), new_password: "short".into() }).await,
+        mesh.identity()
+            .reset_password(ResetPasswordRequest {
+                reset_token: payload.reset_token.clone(),
+                new_password: "short".into(),
+            })
+            .await,
         Code::InvalidArgument,
         "FIELD_INVALID",
     );
-    mesh.identity().reset_password(ResetPasswordRequest { reset_token: payload.reset_token.clone(), new_password: "new-horse-9000".into() }).await.unwrap();
+    mesh.identity()
+        .reset_password(ResetPasswordRequest {
+            reset_token: payload.reset_token.clone(),
+            new_password: "new-horse-9000".into(),
+        })
+        .await
+        .unwrap();
     assert_refused(
-        mesh.identity().reset_password(ResetPasswordRequest { reset_token: payload.reset_token, new_password: "newer-horse-9001".into() }).await,
+        mesh.identity()
+            .reset_password(ResetPasswordRequest {
+                reset_token: payload.reset_token,
+                new_password: "newer-horse-9001".into(),
+            })
+            .await,
         Code::InvalidArgument,
         "RESET_TOKEN_INVALID",
     );
     // Old sessions ended; the old password fails; the new one works.
-    assert_refused(mesh.identity().list_sessions(bearer(ListSessionsRequest::default(), &tokens.access_token)).await, Code::Unauthenticated, "TOKEN_REVOKED");
+    assert_refused(
+        mesh.identity()
+            .list_sessions(bearer(ListSessionsRequest::default(), &tokens.access_token))
+            .await,
+        Code::Unauthenticated,
+        "TOKEN_REVOKED",
+    );
     let identity = mesh.identity();
     let login = |password: &str| {
         let mut client = identity.clone();
-        let request = LoginRequest { email: "frank@example.com".into(), password: password.into(), organization: None };
+        let request = LoginRequest {
+            email: "frank@example.com".into(),
+            password: password.into(),
+            organization: None,
+        };
         async move { client.login(request).await }
     };
-    assert_refused(login("correct-horse-7").await, Code::Unauthenticated, "INVALID_CREDENTIALS");
+    assert_refused(
+        login("correct-horse-7").await,
+        Code::Unauthenticated,
+        "INVALID_CREDENTIALS",
+    );
     login("new-horse-9000").await.unwrap();
     mesh.stop().await;
 }
@@ -305,24 +568,47 @@ async fn repeated_wrong_passwords_are_slowed_down() {
     let identity = mesh.identity();
     let login = |password: &str| {
         let mut client = identity.clone();
-        let request = LoginRequest { email: "grace@example.com".into(), password: password.into(), organization: None };
+        let request = LoginRequest {
+            email: "grace@example.com".into(),
+            password: password.into(),
+            organization: None,
+        };
         async move { client.login(request).await }
     };
     // An unknown email answers like a wrong password (and counts against the source).
     assert_refused(
-        mesh.identity().login(LoginRequest { email: "nobody@example.com".into(), password: "correct-horse-7".into(), organization: None }).await,
+        mesh.identity()
+            .login(LoginRequest {
+                email: "nobody@example.com".into(),
+                password: "correct-horse-7".into(),
+                organization: None,
+            })
+            .await,
         Code::Unauthenticated,
         "INVALID_CREDENTIALS",
     );
     for _ in 0..2 {
-        assert_refused(login("wrong-horse-1").await, Code::Unauthenticated, "INVALID_CREDENTIALS");
+        assert_refused(
+            login("wrong-horse-1").await,
+            Code::Unauthenticated,
+            "INVALID_CREDENTIALS",
+        );
     }
     let status = login("correct-horse-7").await.unwrap_err();
-    assert_eq!((status.code(), reason(&status).as_str()), (Code::ResourceExhausted, "RATE_LIMITED"));
+    assert_eq!(
+        (status.code(), reason(&status).as_str()),
+        (Code::ResourceExhausted, "RATE_LIMITED")
+    );
     assert!(status.metadata().get("retry-after").is_some());
     // The source address is slowed down too, whatever account it tries next.
     assert_refused(
-        mesh.identity().login(LoginRequest { email: "someone-else@example.com".into(), password: "x".into(), organization: None }).await,
+        mesh.identity()
+            .login(LoginRequest {
+                email: "someone-else@example.com".into(),
+                password: "x".into(),
+                organization: None,
+            })
+            .await,
         Code::ResourceExhausted,
         "RATE_LIMITED",
     );

@@ -1,5 +1,6 @@
 //! Plain HTTP endpoints beside gRPC: `/healthz` (the process is alive), `/readyz` (it can
-//! serve: not shutting down and every dependency answers), `/metrics` (Prometheus text).
+//! serve: not shutting down and every dependency answers), `/metrics` (Prometheus text), and
+//! `/.well-known/jwks.json` (identity's public keys, RFC 7517) for non-gRPC verifiers.
 
 use std::sync::Arc;
 
@@ -32,8 +33,38 @@ impl Readiness {
 }
 
 /// The HTTP routes.
-pub fn router(readiness: Readiness, shutdown: Shutdown) -> Router {
-    Router::new()
+pub fn router(
+    readiness: Readiness,
+    shutdown: Shutdown,
+    jwks: Option<Arc<dyn mesh::auth::KeySource>>,
+) -> Router {
+    let router = match jwks {
+        Some(source) => Router::new().route(
+            "/.well-known/jwks.json",
+            get(move || {
+                let source = source.clone();
+                async move {
+                    match source.fetch_keys().await {
+                        Ok(keys) => {
+                            let keys: Vec<_> = keys
+                                .into_iter()
+                                .map(|key| serde_json::json!({"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": key.kid, "x": key.x}))
+                                .collect();
+                            let body = serde_json::json!({ "keys": keys }).to_string();
+                            (StatusCode::OK, [(http::header::CONTENT_TYPE, "application/json"), (http::header::CACHE_CONTROL, "public, max-age=300")], body)
+                        }
+                        Err(_) => (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            [(http::header::CONTENT_TYPE, "application/json"), (http::header::CACHE_CONTROL, "no-store")],
+                            r#"{"error":"keys temporarily unavailable"}"#.to_string(),
+                        ),
+                    }
+                }
+            }),
+        ),
+        None => Router::new(),
+    };
+    router
         .route("/healthz", get(|| async { "ok\n" }))
         .route(
             "/readyz",

@@ -36,6 +36,8 @@ pub struct EdgeOptions {
     pub readiness: Readiness,
     /// Flips `/readyz` to 503 when shutting down.
     pub shutdown: Shutdown,
+    /// Source of `/.well-known/jwks.json` (identity's published keys), if served.
+    pub jwks: Option<Arc<dyn mesh::auth::KeySource>>,
 }
 
 /// The edge as one service, ready for `mesh::server::serve`.
@@ -54,6 +56,7 @@ pub fn service(grpc: axum::Router, options: EdgeOptions) -> EdgeService {
         routing,
         readiness,
         shutdown,
+        jwks,
     } = options;
     let mut grpc = grpc.fallback_service(routing.into_service());
     if config.rate_limit.per_principal_per_second > 0 {
@@ -73,7 +76,7 @@ pub fn service(grpc: axum::Router, options: EdgeOptions) -> EdgeService {
     }
     // Install the metrics recorder before the first request is counted.
     let _ = mesh::telemetry::metrics_handle();
-    let app = http_routes::router(readiness, shutdown).merge(grpc);
+    let app = http_routes::router(readiness, shutdown, jwks).merge(grpc);
     // The body limit sits inside the browser split so that its refusal is translated to
     // grpc-web for browsers like every other status.
     tower::util::BoxCloneSyncService::new(

@@ -492,6 +492,17 @@ async fn request_ids_are_echoed_and_http_probes_answer() {
     let text = String::from_utf8(metrics.body().to_vec()).unwrap();
     assert!(text.contains("taskmesh_grpc_requests_total"), "{text}");
     assert!(text.contains("GetTaskMetrics"));
+    let jwks = http1(
+        http::Method::GET,
+        format!("{}/.well-known/jwks.json", edge.url()),
+        &[],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(jwks.headers()["content-type"], "application/json");
+    let document: serde_json::Value = serde_json::from_slice(jwks.body()).unwrap();
+    assert_eq!(document["keys"][0]["kid"], "published-key");
+    assert_eq!(document["keys"][0]["alg"], "EdDSA");
     edge.stop().await;
 }
 

@@ -21,7 +21,11 @@ pub struct Keys {
 
 impl Keys {
     /// Loads the current key, making one if there is none or it is due for rotation.
-    pub async fn load(store: Arc<dyn IdentityStore>, rotation: Duration, access_ttl: Duration) -> Result<Self, IdentityError> {
+    pub async fn load(
+        store: Arc<dyn IdentityStore>,
+        rotation: Duration,
+        access_ttl: Duration,
+    ) -> Result<Self, IdentityError> {
         let key = current_or_new(store.as_ref(), rotation).await?;
         Ok(Self {
             store,
@@ -41,7 +45,8 @@ impl Keys {
     pub async fn maintain(&self) -> Result<(), IdentityError> {
         let key = current_or_new(self.store.as_ref(), self.rotation).await?;
         *self.current.write().await = key;
-        let horizon = mesh::time::now_millis() - mesh::time::duration_millis(self.publish_after_retirement);
+        let horizon =
+            mesh::time::now_millis() - mesh::time::duration_millis(self.publish_after_retirement);
         self.store.delete_retired_keys(horizon).await?;
         Ok(())
     }
@@ -55,7 +60,8 @@ impl Keys {
 
     /// The public keys that verify tokens still in circulation.
     pub async fn published(&self) -> Result<Vec<PublicKey>, IdentityError> {
-        let horizon = mesh::time::now_millis() - mesh::time::duration_millis(self.publish_after_retirement);
+        let horizon =
+            mesh::time::now_millis() - mesh::time::duration_millis(self.publish_after_retirement);
         Ok(self
             .store
             .signing_keys()
@@ -72,13 +78,14 @@ fn to_signing_key(record: &SigningKeyRecord) -> Option<SigningKey> {
     Some(SigningKey::from_seed(record.kid.clone(), seed))
 }
 
-async fn current_or_new(store: &dyn IdentityStore, rotation: Duration) -> Result<SigningKey, IdentityError> {
+async fn current_or_new(
+    store: &dyn IdentityStore,
+    rotation: Duration,
+) -> Result<SigningKey, IdentityError> {
     let now = mesh::time::now_millis();
-    let current = store
-        .signing_keys()
-        .await?
-        .into_iter()
-        .find(|key| key.retired_at.is_none() && now - key.created_at < mesh::time::duration_millis(rotation));
+    let current = store.signing_keys().await?.into_iter().find(|key| {
+        key.retired_at.is_none() && now - key.created_at < mesh::time::duration_millis(rotation)
+    });
     match current.as_ref().and_then(to_signing_key) {
         Some(key) => Ok(key),
         None => new_key(store).await,
@@ -108,6 +115,9 @@ pub struct LocalKeySource(pub Arc<Keys>);
 #[async_trait::async_trait]
 impl KeySource for LocalKeySource {
     async fn fetch_keys(&self) -> Result<Vec<PublicKey>, AuthError> {
-        self.0.published().await.map_err(|error| AuthError::Unavailable(error.to_string()))
+        self.0
+            .published()
+            .await
+            .map_err(|error| AuthError::Unavailable(error.to_string()))
     }
 }

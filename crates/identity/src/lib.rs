@@ -47,30 +47,56 @@ pub struct Identity {
 impl Identity {
     /// Builds the service over a migrated `database`, publishing through `bus` and reaching
     /// tenancy over `tenancy`.
-    pub async fn build(config: &Config, database: Database, bus: Arc<dyn Bus>, tenancy: PeerChannel) -> Result<Self, IdentityError> {
+    pub async fn build(
+        config: &Config,
+        database: Database,
+        bus: Arc<dyn Bus>,
+        tenancy: PeerChannel,
+    ) -> Result<Self, IdentityError> {
         let store: Arc<dyn IdentityStore> = Arc::new(SqlIdentityStore::new(database.clone()));
         let access_ttl = Duration::from_secs(config.identity.access_token_ttl_secs);
-        let keys = Arc::new(Keys::load(store.clone(), Duration::from_secs(config.identity.signing_key_rotation_secs), access_ttl).await?);
+        let keys = Arc::new(
+            Keys::load(
+                store.clone(),
+                Duration::from_secs(config.identity.signing_key_rotation_secs),
+                access_ttl,
+            )
+            .await?,
+        );
         let verifier = Arc::new(TokenVerifier::new(
             &config.auth.issuer,
             &config.auth.audience,
             Duration::from_secs(config.auth.leeway_secs),
             JwksCache::new(Arc::new(LocalKeySource(keys.clone())), Duration::ZERO),
         ));
-        let relay = OutboxRelay::new(database, bus, Duration::from_millis(config.events.relay_poll_ms));
+        let relay = OutboxRelay::new(
+            database,
+            bus,
+            Duration::from_millis(config.events.relay_poll_ms),
+        );
         let api = Arc::new(IdentityApi {
             store,
             hasher: PasswordHasherPool::new(config.identity.password_hash_concurrency),
             keys: keys.clone(),
             verifier,
-            tenancy: tenancy::Tenancy::new(tenancy, keys.clone(), &config.auth.issuer, &config.auth.audience),
+            tenancy: tenancy::Tenancy::new(
+                tenancy,
+                keys.clone(),
+                &config.auth.issuer,
+                &config.auth.audience,
+            ),
             relay: Some(relay.clone()),
             config: config.identity.clone(),
             auth: config.auth.clone(),
             login_throttle: Throttle::new(config.identity.login_failures_before_delay),
             reset_throttle: Throttle::new(3),
         });
-        Ok(Self { api, keys, relay, max_message_bytes: config.server.max_message_bytes })
+        Ok(Self {
+            api,
+            keys,
+            relay,
+            max_message_bytes: config.server.max_message_bytes,
+        })
     }
 
     /// The tonic server to mount.

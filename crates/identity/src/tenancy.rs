@@ -11,7 +11,10 @@ use mesh::auth::{AccessClaims, OrganizationRole};
 use mesh::ids::{OrganizationId, UserId};
 use mesh::peers::{PeerChannel, retry_idempotent};
 use taskmesh::tenancy::v1::tenancy_service_client::TenancyServiceClient;
-use taskmesh::tenancy::v1::{GetMembershipRequest, OrganizationRole as WireRole, ResolveOrganizationRequest, resolve_organization_request};
+use taskmesh::tenancy::v1::{
+    GetMembershipRequest, OrganizationRole as WireRole, ResolveOrganizationRequest,
+    resolve_organization_request,
+};
 
 use crate::domain::IdentityError;
 use crate::keys::Keys;
@@ -28,10 +31,19 @@ pub struct Tenancy {
 impl Tenancy {
     /// Over `channel` (the tenancy peer).
     pub fn new(channel: PeerChannel, keys: Arc<Keys>, issuer: &str, audience: &str) -> Self {
-        Self { client: TenancyServiceClient::new(channel), keys, issuer: issuer.into(), audience: audience.into() }
+        Self {
+            client: TenancyServiceClient::new(channel),
+            keys,
+            issuer: issuer.into(),
+            audience: audience.into(),
+        }
     }
 
-    async fn as_user<T>(&self, user_id: UserId, message: T) -> Result<tonic::Request<T>, IdentityError> {
+    async fn as_user<T>(
+        &self,
+        user_id: UserId,
+        message: T,
+    ) -> Result<tonic::Request<T>, IdentityError> {
         let now = (mesh::time::now_millis() / 1_000) as u64;
         let claims = AccessClaims {
             iss: self.issuer.clone(),
@@ -46,10 +58,17 @@ impl Tenancy {
             jti: uuid::Uuid::now_v7().to_string(),
             sid: None,
         };
-        let token = self.keys.current().await.sign(&claims).map_err(|error| IdentityError::Internal(error.to_string()))?;
+        let token = self
+            .keys
+            .current()
+            .await
+            .sign(&claims)
+            .map_err(|error| IdentityError::Internal(error.to_string()))?;
         let mut request = tonic::Request::new(message);
         request.set_timeout(Duration::from_secs(5));
-        let value = format!("Bearer {token}").parse().map_err(|_| IdentityError::Internal("token is not ASCII".into()))?;
+        let value = format!("Bearer {token}")
+            .parse()
+            .map_err(|_| IdentityError::Internal("token is not ASCII".into()))?;
         request.metadata_mut().insert("authorization", value);
         Ok(request)
     }
@@ -61,17 +80,38 @@ impl Tenancy {
         });
         request.set_timeout(Duration::from_secs(5));
         match self.client.clone().resolve_organization(request).await {
-            Ok(response) => response.into_inner().organization_id.parse().map_err(|_| IdentityError::OrganizationNotFound),
-            Err(status) if matches!(status.code(), tonic::Code::NotFound | tonic::Code::InvalidArgument) => Err(IdentityError::OrganizationNotFound),
+            Ok(response) => response
+                .into_inner()
+                .organization_id
+                .parse()
+                .map_err(|_| IdentityError::OrganizationNotFound),
+            Err(status)
+                if matches!(
+                    status.code(),
+                    tonic::Code::NotFound | tonic::Code::InvalidArgument
+                ) =>
+            {
+                Err(IdentityError::OrganizationNotFound)
+            }
             Err(status) => Err(IdentityError::Unavailable(status.message().to_string())),
         }
     }
 
     /// The user's role in the organization, or `None` when not a member.
-    pub async fn role(&self, user_id: UserId, organization_id: OrganizationId) -> Result<Option<OrganizationRole>, IdentityError> {
+    pub async fn role(
+        &self,
+        user_id: UserId,
+        organization_id: OrganizationId,
+    ) -> Result<Option<OrganizationRole>, IdentityError> {
         let result = retry_idempotent(|| async {
             let request = self
-                .as_user(user_id, GetMembershipRequest { organization_id: organization_id.to_string(), user_id: user_id.to_string() })
+                .as_user(
+                    user_id,
+                    GetMembershipRequest {
+                        organization_id: organization_id.to_string(),
+                        user_id: user_id.to_string(),
+                    },
+                )
                 .await
                 .map_err(|error| tonic::Status::internal(error.to_string()))?;
             self.client.clone().get_membership(request).await
@@ -80,15 +120,24 @@ impl Tenancy {
         match result {
             Ok(response) => {
                 let membership = response.into_inner().membership.unwrap_or_default();
-                Ok(match WireRole::try_from(membership.role).unwrap_or(WireRole::Unspecified) {
-                    WireRole::Owner => Some(OrganizationRole::Owner),
-                    WireRole::Admin => Some(OrganizationRole::Admin),
-                    WireRole::Member => Some(OrganizationRole::Member),
-                    WireRole::Guest => Some(OrganizationRole::Guest),
-                    WireRole::Unspecified => None,
-                })
+                Ok(
+                    match WireRole::try_from(membership.role).unwrap_or(WireRole::Unspecified) {
+                        WireRole::Owner => Some(OrganizationRole::Owner),
+                        WireRole::Admin => Some(OrganizationRole::Admin),
+                        WireRole::Member => Some(OrganizationRole::Member),
+                        WireRole::Guest => Some(OrganizationRole::Guest),
+                        WireRole::Unspecified => None,
+                    },
+                )
             }
-            Err(status) if matches!(status.code(), tonic::Code::NotFound | tonic::Code::PermissionDenied) => Ok(None),
+            Err(status)
+                if matches!(
+                    status.code(),
+                    tonic::Code::NotFound | tonic::Code::PermissionDenied
+                ) =>
+            {
+                Ok(None)
+            }
             Err(status) => Err(IdentityError::Unavailable(status.message().to_string())),
         }
     }

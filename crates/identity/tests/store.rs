@@ -9,7 +9,10 @@ use mesh::db::Database;
 #[tokio::test]
 async fn identity_store_conforms_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
-    let database = Database::open_sqlite(&dir.path().join("identity.db"), &DatabaseConfig::default()).await.unwrap();
+    let database =
+        Database::open_sqlite(&dir.path().join("identity.db"), &DatabaseConfig::default())
+            .await
+            .unwrap();
     database.migrate(&identity::migrations()).await.unwrap();
     database.migrate(&events::migrations()).await.unwrap();
     conformance::run(&SqlIdentityStore::new(database)).await;
@@ -17,9 +20,14 @@ async fn identity_store_conforms_on_sqlite() {
 
 #[tokio::test]
 async fn identity_store_conforms_on_postgres() {
-    let Some(url) = mesh::testing::database_url("identity_store_conforms_on_postgres") else { return };
+    let Some(url) = mesh::testing::database_url("identity_store_conforms_on_postgres") else {
+        return;
+    };
     let test = mesh::testing::TestPostgres::new(&url, "identity").await;
-    test.database.migrate(&identity::migrations()).await.unwrap();
+    test.database
+        .migrate(&identity::migrations())
+        .await
+        .unwrap();
     test.database.migrate(&events::migrations()).await.unwrap();
     let (runtime, role) = test.runtime_role(&url).await;
     conformance::run(&SqlIdentityStore::new(runtime.clone())).await;

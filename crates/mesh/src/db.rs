@@ -156,16 +156,26 @@ impl Database {
     /// on every table and sequence, now and for tables the owner creates later. Run as the
     /// owner after migrating; the runtime role owns nothing, so row-level security binds it.
     pub async fn grant_runtime_role(&self, role: &str) -> Result<(), sqlx::Error> {
-        let Self::Postgres { pool, schema } = self else { return Ok(()) };
+        let Self::Postgres { pool, schema } = self else {
+            return Ok(());
+        };
         if !is_identifier(role) {
-            return Err(sqlx::Error::Configuration(format!("invalid role name {role:?}").into()));
+            return Err(sqlx::Error::Configuration(
+                format!("invalid role name {role:?}").into(),
+            ));
         }
         for statement in [
             format!("grant usage on schema \"{schema}\" to \"{role}\""),
-            format!("grant select, insert, update, delete on all tables in schema \"{schema}\" to \"{role}\""),
+            format!(
+                "grant select, insert, update, delete on all tables in schema \"{schema}\" to \"{role}\""
+            ),
             format!("grant usage, select on all sequences in schema \"{schema}\" to \"{role}\""),
-            format!("alter default privileges in schema \"{schema}\" grant select, insert, update, delete on tables to \"{role}\""),
-            format!("alter default privileges in schema \"{schema}\" grant usage, select on sequences to \"{role}\""),
+            format!(
+                "alter default privileges in schema \"{schema}\" grant select, insert, update, delete on tables to \"{role}\""
+            ),
+            format!(
+                "alter default privileges in schema \"{schema}\" grant usage, select on sequences to \"{role}\""
+            ),
         ] {
             pool.execute(AssertSqlSafe(statement)).await?;
         }
@@ -238,11 +248,13 @@ pub async fn begin_scoped(
     user_id: Option<crate::ids::UserId>,
 ) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
     let mut transaction = pool.begin().await?;
-    sqlx::query("select set_config('app.tenant_id', $1, true), set_config('app.user_id', $2, true)")
-        .bind(organization_id.map(|id| id.to_string()).unwrap_or_default())
-        .bind(user_id.map(|id| id.to_string()).unwrap_or_default())
-        .execute(&mut *transaction)
-        .await?;
+    sqlx::query(
+        "select set_config('app.tenant_id', $1, true), set_config('app.user_id', $2, true)",
+    )
+    .bind(organization_id.map(|id| id.to_string()).unwrap_or_default())
+    .bind(user_id.map(|id| id.to_string()).unwrap_or_default())
+    .execute(&mut *transaction)
+    .await?;
     Ok(transaction)
 }
 
@@ -361,7 +373,8 @@ pub mod rows {
     where
         T::Err: std::fmt::Display,
     {
-        text.parse().map_err(|error: T::Err| sqlx::Error::Decode(error.to_string().into()))
+        text.parse()
+            .map_err(|error: T::Err| sqlx::Error::Decode(error.to_string().into()))
     }
 
     /// True for a unique-constraint violation (on either backend).

@@ -21,7 +21,11 @@ pub const MAX_PAGE_SIZE: i64 = 100;
 /// The effective page size for a requested one.
 pub fn page_size(domain: &str, requested: i32) -> Result<i64, ServiceError> {
     match requested {
-        size if size < 0 => Err(ServiceError::invalid_field(domain, "page_size", "must not be negative")),
+        size if size < 0 => Err(ServiceError::invalid_field(
+            domain,
+            "page_size",
+            "must not be negative",
+        )),
         0 => Ok(DEFAULT_PAGE_SIZE),
         size => Ok(i64::from(size).min(MAX_PAGE_SIZE)),
     }
@@ -29,7 +33,10 @@ pub fn page_size(domain: &str, requested: i32) -> Result<i64, ServiceError> {
 
 fn checksum(text: &str) -> String {
     let digest = Sha256::digest(format!("taskmesh-page-token:{text}").as_bytes());
-    digest[..8].iter().map(|byte| format!("{byte:02x}")).collect()
+    digest[..8]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }
 
 /// Encodes the position after the last returned item for the query `fingerprint`.
@@ -41,7 +48,11 @@ pub fn encode_token(fingerprint: &str, position: &[String]) -> String {
 }
 
 /// Decodes a page token for the query `fingerprint`; an empty token is the first page.
-pub fn decode_token(domain: &str, fingerprint: &str, token: &str) -> Result<Option<Vec<String>>, ServiceError> {
+pub fn decode_token(
+    domain: &str,
+    fingerprint: &str,
+    token: &str,
+) -> Result<Option<Vec<String>>, ServiceError> {
     if token.is_empty() {
         return Ok(None);
     }

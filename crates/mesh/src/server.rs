@@ -233,7 +233,9 @@ where
         .timeout(config.default_deadline())
         .concurrency_limit_per_connection(config.concurrency_limit.max(1))
         .load_shed(true)
-        .layer(RpcLayer { trust_client_ip_header: config.trust_client_ip_header })
+        .layer(RpcLayer {
+            trust_client_ip_header: config.trust_client_ip_header,
+        })
         .serve_with_incoming_shutdown(service, incoming, signal);
     tokio::pin!(server);
     tokio::select! {

@@ -106,7 +106,10 @@ impl<S> Layer<S> for RpcLayer {
     type Service = RpcService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RpcService { inner, trust_client_ip_header: self.trust_client_ip_header }
+        RpcService {
+            inner,
+            trust_client_ip_header: self.trust_client_ip_header,
+        }
     }
 }
 

@@ -58,26 +58,43 @@ impl TestPostgres {
     /// [`TestPostgres::drop_runtime_role`].
     pub async fn runtime_role(&self, url: &str) -> (Database, String) {
         let role = unique_name("runtime");
-        let Database::Postgres { pool, .. } = &self.database else { unreachable!("postgres") };
+        let Database::Postgres { pool, .. } = &self.database else {
+            unreachable!("postgres")
+        };
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "create role \"{role}\" login nosuperuser nobypassrls nocreatedb nocreaterole"
         )))
         .execute(pool)
         .await
         .expect("create runtime role");
-        self.database.grant_runtime_role(&role).await.expect("grant runtime role");
-        let options: sqlx::postgres::PgConnectOptions = url.parse().expect("test URL");
-        let database = Database::open_postgres_with(options.username(&role), &self.schema, &DatabaseConfig::default())
+        self.database
+            .grant_runtime_role(&role)
             .await
-            .expect("connect as the runtime role");
+            .expect("grant runtime role");
+        let options: sqlx::postgres::PgConnectOptions = url.parse().expect("test URL");
+        let database = Database::open_postgres_with(
+            options.username(&role),
+            &self.schema,
+            &DatabaseConfig::default(),
+        )
+        .await
+        .expect("connect as the runtime role");
         (database, role)
     }
 
     /// Drops a role made by [`TestPostgres::runtime_role`] (call before `drop_schema`).
     pub async fn drop_runtime_role(&self, role: &str) {
-        let Database::Postgres { pool, .. } = &self.database else { return };
-        for statement in [format!("drop owned by \"{role}\""), format!("drop role if exists \"{role}\"")] {
-            sqlx::query(sqlx::AssertSqlSafe(statement)).execute(pool).await.expect("drop runtime role");
+        let Database::Postgres { pool, .. } = &self.database else {
+            return;
+        };
+        for statement in [
+            format!("drop owned by \"{role}\""),
+            format!("drop role if exists \"{role}\""),
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(statement))
+                .execute(pool)
+                .await
+                .expect("drop runtime role");
         }
     }
 

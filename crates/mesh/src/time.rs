@@ -5,7 +5,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Now, in milliseconds since the epoch.
 pub fn now_millis() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
 }
 
 /// A stored instant as a protobuf timestamp.
@@ -23,7 +26,10 @@ pub fn optional_timestamp(millis: Option<i64>) -> Option<prost_types::Timestamp>
 
 /// A protobuf timestamp as stored millis (clamped to the representable range).
 pub fn millis(timestamp: &prost_types::Timestamp) -> i64 {
-    timestamp.seconds.saturating_mul(1_000).saturating_add(i64::from(timestamp.nanos) / 1_000_000)
+    timestamp
+        .seconds
+        .saturating_mul(1_000)
+        .saturating_add(i64::from(timestamp.nanos) / 1_000_000)
 }
 
 /// A duration in millis, saturating.

@@ -26,18 +26,33 @@ pub struct Identity {
 impl Identity {
     /// Over `channel` (the identity peer).
     pub fn new(channel: PeerChannel) -> Self {
-        Self { client: IdentityServiceClient::new(channel) }
+        Self {
+            client: IdentityServiceClient::new(channel),
+        }
     }
 
     /// The caller of the inbound request `context` was taken from.
     pub async fn caller(&self, context: &CallContext) -> Result<Caller, TenancyError> {
-        let response = retry_idempotent(|| async { self.client.clone().get_current_user(context.outbound(GetCurrentUserRequest {})).await })
-            .await
-            .map_err(|status| match status.code() {
-                tonic::Code::Unauthenticated | tonic::Code::PermissionDenied | tonic::Code::NotFound => TenancyError::Internal(format!("identity refused the caller's own credential: {}", status.message())),
-                _ => TenancyError::Unavailable(status.message().to_string()),
-            })?;
+        let response = retry_idempotent(|| async {
+            self.client
+                .clone()
+                .get_current_user(context.outbound(GetCurrentUserRequest {}))
+                .await
+        })
+        .await
+        .map_err(|status| match status.code() {
+            tonic::Code::Unauthenticated
+            | tonic::Code::PermissionDenied
+            | tonic::Code::NotFound => TenancyError::Internal(format!(
+                "identity refused the caller's own credential: {}",
+                status.message()
+            )),
+            _ => TenancyError::Unavailable(status.message().to_string()),
+        })?;
         let user = response.into_inner().user.unwrap_or_default();
-        Ok(Caller { email: user.email.to_lowercase(), display_name: user.display_name })
+        Ok(Caller {
+            email: user.email.to_lowercase(),
+            display_name: user.display_name,
+        })
     }
 }

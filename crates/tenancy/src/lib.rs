@@ -35,15 +35,28 @@ pub struct Tenancy {
 impl Tenancy {
     /// Builds the service over a migrated `database`, publishing through `bus` and reaching
     /// identity over `identity`.
-    pub fn build(config: &Config, database: Database, bus: Arc<dyn Bus>, identity: PeerChannel) -> Self {
-        let relay = OutboxRelay::new(database.clone(), bus, Duration::from_millis(config.events.relay_poll_ms));
+    pub fn build(
+        config: &Config,
+        database: Database,
+        bus: Arc<dyn Bus>,
+        identity: PeerChannel,
+    ) -> Self {
+        let relay = OutboxRelay::new(
+            database.clone(),
+            bus,
+            Duration::from_millis(config.events.relay_poll_ms),
+        );
         let api = Arc::new(TenancyApi {
             store: Arc::new(SqlTenancyStore::new(database)),
             identity: identity::Identity::new(identity),
             relay: Some(relay.clone()),
             config: config.tenancy.clone(),
         });
-        Self { api, relay, max_message_bytes: config.server.max_message_bytes }
+        Self {
+            api,
+            relay,
+            max_message_bytes: config.server.max_message_bytes,
+        }
     }
 
     /// The tonic server to mount.

@@ -43,9 +43,25 @@ impl Mesh {
         let bus = InProcessBus::default();
         let shutdown = Shutdown::new();
         let selection = cli::services::select(&[]).unwrap();
-        let task = tokio::spawn(cli::runtime::serve_with_bus(config, selection, listener, shutdown.clone(), |_, _| {}, Arc::new(bus.clone())));
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{address}")).unwrap().connect_lazy();
-        Self { address, bus, shutdown, task, data, channel }
+        let task = tokio::spawn(cli::runtime::serve_with_bus(
+            config,
+            selection,
+            listener,
+            shutdown.clone(),
+            |_, _| {},
+            Arc::new(bus.clone()),
+        ));
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{address}"))
+            .unwrap()
+            .connect_lazy();
+        Self {
+            address,
+            bus,
+            shutdown,
+            task,
+            data,
+            channel,
+        }
     }
 
     pub fn identity(&self) -> IdentityServiceClient<Channel> {
@@ -79,10 +95,21 @@ impl Mesh {
 
     /// Creates an organization with an unscoped token and switches to it; returns the
     /// organization and tokens scoped to it.
-    pub async fn create_organization(&self, tokens: &AuthTokens, slug: &str) -> (Organization, AuthTokens) {
+    pub async fn create_organization(
+        &self,
+        tokens: &AuthTokens,
+        slug: &str,
+    ) -> (Organization, AuthTokens) {
         let organization = self
             .tenancy()
-            .create_organization(bearer(CreateOrganizationRequest { name: slug.to_uppercase(), slug: slug.into(), request_id: String::new() }, &tokens.access_token))
+            .create_organization(bearer(
+                CreateOrganizationRequest {
+                    name: slug.to_uppercase(),
+                    slug: slug.into(),
+                    request_id: String::new(),
+                },
+                &tokens.access_token,
+            ))
             .await
             .unwrap()
             .into_inner()
@@ -92,10 +119,19 @@ impl Mesh {
         (organization, scoped)
     }
 
-    pub async fn switch(&self, tokens: &AuthTokens, organization_id: &str) -> Result<AuthTokens, tonic::Status> {
+    pub async fn switch(
+        &self,
+        tokens: &AuthTokens,
+        organization_id: &str,
+    ) -> Result<AuthTokens, tonic::Status> {
         Ok(self
             .identity()
-            .switch_organization(bearer(SwitchOrganizationRequest { organization_id: organization_id.into() }, &tokens.access_token))
+            .switch_organization(bearer(
+                SwitchOrganizationRequest {
+                    organization_id: organization_id.into(),
+                },
+                &tokens.access_token,
+            ))
             .await?
             .into_inner()
             .tokens
@@ -104,25 +140,46 @@ impl Mesh {
 
     /// Invites `email` with `role` and has `invitee` accept; returns the invitee's tokens
     /// scoped to the organization.
-    pub async fn invite_and_join(&self, admin: &AuthTokens, organization_id: &str, email: &str, role: taskmesh::tenancy::v1::OrganizationRole, invitee: &AuthTokens) -> AuthTokens {
+    pub async fn invite_and_join(
+        &self,
+        admin: &AuthTokens,
+        organization_id: &str,
+        email: &str,
+        role: taskmesh::tenancy::v1::OrganizationRole,
+        invitee: &AuthTokens,
+    ) -> AuthTokens {
         let token = self
             .tenancy()
             .create_invitation(bearer(
-                CreateInvitationRequest { organization_id: organization_id.into(), email: email.into(), role: role as i32, ttl: None, request_id: String::new() },
+                CreateInvitationRequest {
+                    organization_id: organization_id.into(),
+                    email: email.into(),
+                    role: role as i32,
+                    ttl: None,
+                    request_id: String::new(),
+                },
                 &admin.access_token,
             ))
             .await
             .unwrap()
             .into_inner()
             .token;
-        self.tenancy().accept_invitation(bearer(AcceptInvitationRequest { token }, &invitee.access_token)).await.unwrap();
+        self.tenancy()
+            .accept_invitation(bearer(
+                AcceptInvitationRequest { token },
+                &invitee.access_token,
+            ))
+            .await
+            .unwrap();
         self.switch(invitee, organization_id).await.unwrap()
     }
 }
 
 pub fn bearer<T>(message: T, token: &str) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
-    request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
     request
 }
 
@@ -132,11 +189,19 @@ pub fn reason(status: &tonic::Status) -> String {
 
 /// Asserts a call failed with `code` and `reason`.
 #[track_caller]
-pub fn assert_refused<T: std::fmt::Debug>(result: Result<T, tonic::Status>, code: tonic::Code, expected_reason: &str) {
+pub fn assert_refused<T: std::fmt::Debug>(
+    result: Result<T, tonic::Status>,
+    code: tonic::Code,
+    expected_reason: &str,
+) {
     match result {
         Ok(value) => panic!("expected {code:?} {expected_reason}, got {value:?}"),
         Err(status) => {
-            assert_eq!((status.code(), reason(&status).as_str()), (code, expected_reason), "{status:?}");
+            assert_eq!(
+                (status.code(), reason(&status).as_str()),
+                (code, expected_reason),
+                "{status:?}"
+            );
         }
     }
 }

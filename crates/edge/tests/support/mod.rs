@@ -197,6 +197,9 @@ pub async fn start_edge(
             routing,
             readiness: Readiness::default(),
             shutdown: shutdown.clone(),
+            jwks: Some(Arc::new(vec![
+                SigningKey::generate("published-key").public_key(),
+            ])),
         },
     );
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -12,13 +12,25 @@ use crate::domain::{self, IdentityError, password};
 
 type Result<T> = std::result::Result<T, ServiceError>;
 
-pub(super) async fn get_current_user(api: &IdentityApi, request: Request<GetCurrentUserRequest>) -> Result<GetCurrentUserResponse> {
+pub(super) async fn get_current_user(
+    api: &IdentityApi,
+    request: Request<GetCurrentUserRequest>,
+) -> Result<GetCurrentUserResponse> {
     let principal = mesh::auth::require_principal(&request)?;
-    let user = api.store.user_by_id(principal.user_id).await?.ok_or(IdentityError::NotFound("user"))?;
-    Ok(GetCurrentUserResponse { user: Some(convert::user(&user)) })
+    let user = api
+        .store
+        .user_by_id(principal.user_id)
+        .await?
+        .ok_or(IdentityError::NotFound("user"))?;
+    Ok(GetCurrentUserResponse {
+        user: Some(convert::user(&user)),
+    })
 }
 
-pub(super) async fn update_current_user(api: &IdentityApi, request: Request<UpdateCurrentUserRequest>) -> Result<UpdateCurrentUserResponse> {
+pub(super) async fn update_current_user(
+    api: &IdentityApi,
+    request: Request<UpdateCurrentUserRequest>,
+) -> Result<UpdateCurrentUserResponse> {
     let principal = mesh::auth::require_principal(&request)?;
     principal.ensure_can_write()?;
     let message = request.get_ref();
@@ -34,9 +46,15 @@ pub(super) async fn update_current_user(api: &IdentityApi, request: Request<Upda
             return Err(IdentityError::UpdateMaskInvalid(path.clone()).into());
         }
     }
-    let current = api.store.user_by_id(principal.user_id).await?.ok_or(IdentityError::NotFound("user"))?;
+    let current = api
+        .store
+        .user_by_id(principal.user_id)
+        .await?
+        .ok_or(IdentityError::NotFound("user"))?;
     if paths.is_empty() {
-        return Ok(UpdateCurrentUserResponse { user: Some(convert::user(&current)) });
+        return Ok(UpdateCurrentUserResponse {
+            user: Some(convert::user(&current)),
+        });
     }
     let expected = if user.etag.is_empty() {
         None
@@ -44,40 +62,73 @@ pub(super) async fn update_current_user(api: &IdentityApi, request: Request<Upda
         Some(convert::parse_etag(&user.etag).ok_or(IdentityError::EtagMismatch)?)
     };
     let name = domain::display_name("user.display_name", &user.display_name)?;
-    let updated = api.store.update_display_name(principal.user_id, &name, expected, now_millis()).await?;
-    Ok(UpdateCurrentUserResponse { user: Some(convert::user(&updated)) })
+    let updated = api
+        .store
+        .update_display_name(principal.user_id, &name, expected, now_millis())
+        .await?;
+    Ok(UpdateCurrentUserResponse {
+        user: Some(convert::user(&updated)),
+    })
 }
 
-pub(super) async fn change_password(api: &IdentityApi, request: Request<ChangePasswordRequest>) -> Result<ChangePasswordResponse> {
+pub(super) async fn change_password(
+    api: &IdentityApi,
+    request: Request<ChangePasswordRequest>,
+) -> Result<ChangePasswordResponse> {
     let (principal, session) = api.session_principal(&request).await?;
     let message = request.get_ref();
     let key = format!("change-password:{}", principal.user_id);
     if let Err(wait) = api.login_throttle.check(&key) {
         return Err(IdentityError::RateLimited(wait).into());
     }
-    let user = api.store.user_by_id(principal.user_id).await?.ok_or(IdentityError::NotFound("user"))?;
-    if !api.hasher.verify(&message.current_password, Some(&user.password_hash)).await? {
+    let user = api
+        .store
+        .user_by_id(principal.user_id)
+        .await?
+        .ok_or(IdentityError::NotFound("user"))?;
+    if !api
+        .hasher
+        .verify(&message.current_password, Some(&user.password_hash))
+        .await?
+    {
         api.login_throttle.failure(&key);
         return Err(IdentityError::WrongCurrentPassword.into());
     }
     api.login_throttle.success(&key);
     password::check_policy(&message.new_password).map_err(|error| match error {
-        IdentityError::PasswordTooWeak(reason) => IdentityError::InvalidField { field: "new_password", description: reason },
+        IdentityError::PasswordTooWeak(reason) => IdentityError::InvalidField {
+            field: "new_password",
+            description: reason,
+        },
         other => other,
     })?;
     let hash = api.hasher.hash(&message.new_password).await?;
     let user_id = principal.user_id;
     let events = move |revoked: &Vec<mesh::ids::SessionId>| {
         let mut events = vec![convert::password_changed(user_id, false)];
-        events.extend(revoked.iter().map(|session| convert::session_revoked(user_id, *session, SessionRevokeReason::PasswordChanged)));
+        events.extend(revoked.iter().map(|session| {
+            convert::session_revoked(user_id, *session, SessionRevokeReason::PasswordChanged)
+        }));
         events
     };
-    api.store.set_password(user_id, &hash, Some(session.id), "password_changed", now_millis(), &events).await?;
+    api.store
+        .set_password(
+            user_id,
+            &hash,
+            Some(session.id),
+            "password_changed",
+            now_millis(),
+            &events,
+        )
+        .await?;
     api.events_written();
     Ok(ChangePasswordResponse {})
 }
 
-pub(super) async fn request_password_reset(api: &IdentityApi, request: Request<RequestPasswordResetRequest>) -> Result<RequestPasswordResetResponse> {
+pub(super) async fn request_password_reset(
+    api: &IdentityApi,
+    request: Request<RequestPasswordResetRequest>,
+) -> Result<RequestPasswordResetResponse> {
     let email = domain::normalize_email("email", &request.get_ref().email)?;
     let (_, ip) = client_of(&request);
     let account_key = format!("reset:{email}");
@@ -95,29 +146,44 @@ pub(super) async fn request_password_reset(api: &IdentityApi, request: Request<R
         let now = now_millis();
         let expires_at = now + (api.config.password_reset_ttl_secs as i64) * 1_000;
         let event = convert::password_reset_requested(&user, &token, expires_at);
-        api.store.create_password_reset(user.id, &secrets::digest(&token), expires_at, now, &[event]).await?;
+        api.store
+            .create_password_reset(user.id, &secrets::digest(&token), expires_at, now, &[event])
+            .await?;
         api.events_written();
     }
     Ok(RequestPasswordResetResponse {})
 }
 
-pub(super) async fn reset_password(api: &IdentityApi, request: Request<ResetPasswordRequest>) -> Result<ResetPasswordResponse> {
+pub(super) async fn reset_password(
+    api: &IdentityApi,
+    request: Request<ResetPasswordRequest>,
+) -> Result<ResetPasswordResponse> {
     let message = request.get_ref();
     if !message.reset_token.starts_with(RESET_TOKEN_PREFIX) {
         return Err(IdentityError::ResetTokenInvalid.into());
     }
     password::check_policy(&message.new_password).map_err(|error| match error {
-        IdentityError::PasswordTooWeak(reason) => IdentityError::InvalidField { field: "new_password", description: reason },
+        IdentityError::PasswordTooWeak(reason) => IdentityError::InvalidField {
+            field: "new_password",
+            description: reason,
+        },
         other => other,
     })?;
     let hash = api.hasher.hash(&message.new_password).await?;
     let events = |(user_id, revoked): &(mesh::ids::UserId, Vec<mesh::ids::SessionId>)| {
         let mut events = vec![convert::password_changed(*user_id, true)];
-        events.extend(revoked.iter().map(|session| convert::session_revoked(*user_id, *session, SessionRevokeReason::PasswordChanged)));
+        events.extend(revoked.iter().map(|session| {
+            convert::session_revoked(*user_id, *session, SessionRevokeReason::PasswordChanged)
+        }));
         events
     };
     api.store
-        .reset_password(&secrets::digest(&message.reset_token), &hash, now_millis(), &events)
+        .reset_password(
+            &secrets::digest(&message.reset_token),
+            &hash,
+            now_millis(),
+            &events,
+        )
         .await?
         .ok_or(IdentityError::ResetTokenInvalid)?;
     api.events_written();

@@ -5,7 +5,9 @@ use mesh::auth::OrganizationRole;
 use mesh::ids::{SessionId, UserId};
 use mesh::time::{optional_timestamp, timestamp};
 use taskmesh::events::v1 as wire_events;
-use taskmesh::identity::v1::{OrganizationRole as WireRole, PersonalAccessToken, PersonalAccessTokenScope, Session, User};
+use taskmesh::identity::v1::{
+    OrganizationRole as WireRole, PersonalAccessToken, PersonalAccessTokenScope, Session, User,
+};
 
 use crate::store::{PersonalAccessTokenRecord, SessionRecord, UserRecord};
 
@@ -25,7 +27,8 @@ pub(super) fn etag(version: i64) -> String {
 }
 
 pub(super) fn parse_etag(etag: &str) -> Option<i64> {
-    etag.strip_prefix('v').and_then(|version| version.parse().ok())
+    etag.strip_prefix('v')
+        .and_then(|version| version.parse().ok())
 }
 
 pub(super) fn session(record: &SessionRecord, current: Option<SessionId>) -> Session {
@@ -33,11 +36,16 @@ pub(super) fn session(record: &SessionRecord, current: Option<SessionId>) -> Ses
         id: record.id.to_string(),
         create_time: Some(timestamp(record.created_at)),
         last_used_time: Some(timestamp(record.last_used_at)),
-        expire_time: Some(timestamp(record.idle_expires_at.min(record.absolute_expires_at))),
+        expire_time: Some(timestamp(
+            record.idle_expires_at.min(record.absolute_expires_at),
+        )),
         user_agent: record.user_agent.clone(),
         ip_address: record.ip_address.clone(),
         current: current == Some(record.id),
-        organization_id: record.organization_id.map(|id| id.to_string()).unwrap_or_default(),
+        organization_id: record
+            .organization_id
+            .map(|id| id.to_string())
+            .unwrap_or_default(),
     }
 }
 
@@ -78,12 +86,21 @@ pub(super) fn user_created(record: &UserRecord) -> EventMessage {
         email: record.email.clone(),
         display_name: record.display_name.clone(),
     };
-    EventBuilder::new("taskmesh.identity.user.created", user_resource(record.id), "taskmesh.events.v1.UserCreated", &payload)
-        .user_actor(record.id)
-        .build()
+    EventBuilder::new(
+        "taskmesh.identity.user.created",
+        user_resource(record.id),
+        "taskmesh.events.v1.UserCreated",
+        &payload,
+    )
+    .user_actor(record.id)
+    .build()
 }
 
-pub(super) fn session_revoked(user_id: UserId, session_id: SessionId, reason: wire_events::SessionRevokeReason) -> EventMessage {
+pub(super) fn session_revoked(
+    user_id: UserId,
+    session_id: SessionId,
+    reason: wire_events::SessionRevokeReason,
+) -> EventMessage {
     let payload = wire_events::SessionRevoked {
         user_id: user_id.to_string(),
         session_id: session_id.to_string(),
@@ -100,10 +117,18 @@ pub(super) fn session_revoked(user_id: UserId, session_id: SessionId, reason: wi
 }
 
 pub(super) fn password_changed(user_id: UserId, via_password_reset: bool) -> EventMessage {
-    let payload = wire_events::PasswordChanged { user_id: user_id.to_string(), via_password_reset };
-    EventBuilder::new("taskmesh.identity.user.password_changed", user_resource(user_id), "taskmesh.events.v1.PasswordChanged", &payload)
-        .user_actor(user_id)
-        .build()
+    let payload = wire_events::PasswordChanged {
+        user_id: user_id.to_string(),
+        via_password_reset,
+    };
+    EventBuilder::new(
+        "taskmesh.identity.user.password_changed",
+        user_resource(user_id),
+        "taskmesh.events.v1.PasswordChanged",
+        &payload,
+    )
+    .user_actor(user_id)
+    .build()
 }
 
 pub(super) fn token_reuse_detected(session: &SessionRecord) -> EventMessage {
@@ -123,7 +148,11 @@ pub(super) fn token_reuse_detected(session: &SessionRecord) -> EventMessage {
     .build()
 }
 
-pub(super) fn password_reset_requested(user: &UserRecord, reset_token: &str, expires_at: i64) -> EventMessage {
+pub(super) fn password_reset_requested(
+    user: &UserRecord,
+    reset_token: &str,
+    expires_at: i64,
+) -> EventMessage {
     let payload = wire_events::PasswordResetRequested {
         user_id: user.id.to_string(),
         email: user.email.clone(),

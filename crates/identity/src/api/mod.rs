@@ -16,9 +16,9 @@ use taskmesh::identity::v1::identity_service_server::IdentityService;
 use taskmesh::identity::v1::*;
 use tonic::{Request, Response, Status};
 
+use crate::domain::IdentityError;
 use crate::domain::password::PasswordHasherPool;
 use crate::domain::throttle::Throttle;
-use crate::domain::IdentityError;
 use crate::keys::Keys;
 use crate::store::{IdentityStore, SessionRecord};
 use crate::tenancy::Tenancy;
@@ -48,19 +48,31 @@ impl IdentityApi {
     }
 
     /// The caller, who must hold an access token of a live session.
-    async fn session_principal<'a, T>(&self, request: &'a Request<T>) -> Result<(&'a Principal, SessionRecord), ServiceError> {
+    async fn session_principal<'a, T>(
+        &self,
+        request: &'a Request<T>,
+    ) -> Result<(&'a Principal, SessionRecord), ServiceError> {
         let principal = mesh::auth::require_principal(request)?;
         if principal.token_kind != TokenKind::Access {
             return Err(IdentityError::TokenKindNotAllowed.into());
         }
-        let session_id = principal.session_id.ok_or(IdentityError::TokenKindNotAllowed)?;
+        let session_id = principal
+            .session_id
+            .ok_or(IdentityError::TokenKindNotAllowed)?;
         let session = self
             .store
             .session(session_id)
             .await?
-            .filter(|session| session.is_active(mesh::time::now_millis()) && session.user_id == principal.user_id)
+            .filter(|session| {
+                session.is_active(mesh::time::now_millis()) && session.user_id == principal.user_id
+            })
             .ok_or_else(|| {
-                ServiceError::new(mesh::ErrorCode::Unauthenticated, mesh::auth::AUTH_DOMAIN, "TOKEN_REVOKED", "this session has ended; log in again")
+                ServiceError::new(
+                    mesh::ErrorCode::Unauthenticated,
+                    mesh::auth::AUTH_DOMAIN,
+                    "TOKEN_REVOKED",
+                    "this session has ended; log in again",
+                )
             })?;
         Ok((principal, session))
     }
@@ -68,10 +80,24 @@ impl IdentityApi {
 
 /// The user agent and client IP of a request, recorded on sessions.
 fn client_of<T>(request: &Request<T>) -> (String, String) {
-    let header = |name: &str| request.metadata().get(name).and_then(|value| value.to_str().ok()).map(str::to_string);
-    let user_agent = header("user-agent").unwrap_or_default().chars().take(256).collect();
+    let header = |name: &str| {
+        request
+            .metadata()
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_string)
+    };
+    let user_agent = header("user-agent")
+        .unwrap_or_default()
+        .chars()
+        .take(256)
+        .collect();
     let ip = header(mesh::telemetry::CLIENT_IP_HEADER)
-        .or_else(|| request.remote_addr().map(|address| address.ip().to_string()))
+        .or_else(|| {
+            request
+                .remote_addr()
+                .map(|address| address.ip().to_string())
+        })
         .unwrap_or_default();
     (user_agent, ip)
 }
@@ -86,7 +112,10 @@ impl IdentityService for IdentityApi {
         Ok(Response::new(sessions::login(self, request).await?))
     }
 
-    async fn refresh_token(&self, request: Request<RefreshTokenRequest>) -> Reply<RefreshTokenResponse> {
+    async fn refresh_token(
+        &self,
+        request: Request<RefreshTokenRequest>,
+    ) -> Reply<RefreshTokenResponse> {
         Ok(Response::new(sessions::refresh_token(self, request).await?))
     }
 
@@ -94,47 +123,98 @@ impl IdentityService for IdentityApi {
         Ok(Response::new(sessions::logout(self, request).await?))
     }
 
-    async fn list_sessions(&self, request: Request<ListSessionsRequest>) -> Reply<ListSessionsResponse> {
+    async fn list_sessions(
+        &self,
+        request: Request<ListSessionsRequest>,
+    ) -> Reply<ListSessionsResponse> {
         Ok(Response::new(sessions::list_sessions(self, request).await?))
     }
 
-    async fn revoke_session(&self, request: Request<RevokeSessionRequest>) -> Reply<RevokeSessionResponse> {
-        Ok(Response::new(sessions::revoke_session(self, request).await?))
+    async fn revoke_session(
+        &self,
+        request: Request<RevokeSessionRequest>,
+    ) -> Reply<RevokeSessionResponse> {
+        Ok(Response::new(
+            sessions::revoke_session(self, request).await?,
+        ))
     }
 
-    async fn get_current_user(&self, request: Request<GetCurrentUserRequest>) -> Reply<GetCurrentUserResponse> {
-        Ok(Response::new(account::get_current_user(self, request).await?))
+    async fn get_current_user(
+        &self,
+        request: Request<GetCurrentUserRequest>,
+    ) -> Reply<GetCurrentUserResponse> {
+        Ok(Response::new(
+            account::get_current_user(self, request).await?,
+        ))
     }
 
-    async fn update_current_user(&self, request: Request<UpdateCurrentUserRequest>) -> Reply<UpdateCurrentUserResponse> {
-        Ok(Response::new(account::update_current_user(self, request).await?))
+    async fn update_current_user(
+        &self,
+        request: Request<UpdateCurrentUserRequest>,
+    ) -> Reply<UpdateCurrentUserResponse> {
+        Ok(Response::new(
+            account::update_current_user(self, request).await?,
+        ))
     }
 
-    async fn change_password(&self, request: Request<ChangePasswordRequest>) -> Reply<ChangePasswordResponse> {
-        Ok(Response::new(account::change_password(self, request).await?))
+    async fn change_password(
+        &self,
+        request: Request<ChangePasswordRequest>,
+    ) -> Reply<ChangePasswordResponse> {
+        Ok(Response::new(
+            account::change_password(self, request).await?,
+        ))
     }
 
-    async fn switch_organization(&self, request: Request<SwitchOrganizationRequest>) -> Reply<SwitchOrganizationResponse> {
-        Ok(Response::new(sessions::switch_organization(self, request).await?))
+    async fn switch_organization(
+        &self,
+        request: Request<SwitchOrganizationRequest>,
+    ) -> Reply<SwitchOrganizationResponse> {
+        Ok(Response::new(
+            sessions::switch_organization(self, request).await?,
+        ))
     }
 
-    async fn create_personal_access_token(&self, request: Request<CreatePersonalAccessTokenRequest>) -> Reply<CreatePersonalAccessTokenResponse> {
-        Ok(Response::new(tokens::create_personal_access_token(self, request).await?))
+    async fn create_personal_access_token(
+        &self,
+        request: Request<CreatePersonalAccessTokenRequest>,
+    ) -> Reply<CreatePersonalAccessTokenResponse> {
+        Ok(Response::new(
+            tokens::create_personal_access_token(self, request).await?,
+        ))
     }
 
-    async fn list_personal_access_tokens(&self, request: Request<ListPersonalAccessTokensRequest>) -> Reply<ListPersonalAccessTokensResponse> {
-        Ok(Response::new(tokens::list_personal_access_tokens(self, request).await?))
+    async fn list_personal_access_tokens(
+        &self,
+        request: Request<ListPersonalAccessTokensRequest>,
+    ) -> Reply<ListPersonalAccessTokensResponse> {
+        Ok(Response::new(
+            tokens::list_personal_access_tokens(self, request).await?,
+        ))
     }
 
-    async fn revoke_personal_access_token(&self, request: Request<RevokePersonalAccessTokenRequest>) -> Reply<RevokePersonalAccessTokenResponse> {
-        Ok(Response::new(tokens::revoke_personal_access_token(self, request).await?))
+    async fn revoke_personal_access_token(
+        &self,
+        request: Request<RevokePersonalAccessTokenRequest>,
+    ) -> Reply<RevokePersonalAccessTokenResponse> {
+        Ok(Response::new(
+            tokens::revoke_personal_access_token(self, request).await?,
+        ))
     }
 
-    async fn request_password_reset(&self, request: Request<RequestPasswordResetRequest>) -> Reply<RequestPasswordResetResponse> {
-        Ok(Response::new(account::request_password_reset(self, request).await?))
+    async fn request_password_reset(
+        &self,
+        request: Request<RequestPasswordResetRequest>,
+    ) -> Reply<RequestPasswordResetResponse> {
+        Ok(Response::new(
+            account::request_password_reset(self, request).await?,
+        ))
     }
 
-    async fn reset_password(&self, request: Request<ResetPasswordRequest>) -> Reply<ResetPasswordResponse> {
+    async fn reset_password(
+        &self,
+        request: Request<ResetPasswordRequest>,
+    ) -> Reply<ResetPasswordResponse> {
         Ok(Response::new(account::reset_password(self, request).await?))
     }
 
@@ -142,7 +222,12 @@ impl IdentityService for IdentityApi {
         Ok(Response::new(tokens::get_jwks(self).await?))
     }
 
-    async fn introspect_token(&self, request: Request<IntrospectTokenRequest>) -> Reply<IntrospectTokenResponse> {
-        Ok(Response::new(tokens::introspect_token(self, request).await?))
+    async fn introspect_token(
+        &self,
+        request: Request<IntrospectTokenRequest>,
+    ) -> Reply<IntrospectTokenResponse> {
+        Ok(Response::new(
+            tokens::introspect_token(self, request).await?,
+        ))
     }
 }

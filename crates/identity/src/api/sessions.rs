@@ -17,7 +17,11 @@ use crate::tenancy::parse_role;
 type Result<T> = std::result::Result<T, ServiceError>;
 
 /// Signs an access token for `session` and returns the token pair.
-async fn tokens(api: &IdentityApi, session: &SessionRecord, refresh_token: String) -> Result<AuthTokens> {
+async fn tokens(
+    api: &IdentityApi,
+    session: &SessionRecord,
+    refresh_token: String,
+) -> Result<AuthTokens> {
     let now = now_millis();
     let seconds = (now / 1_000) as u64;
     let expires = seconds + api.config.access_token_ttl_secs;
@@ -34,21 +38,40 @@ async fn tokens(api: &IdentityApi, session: &SessionRecord, refresh_token: Strin
         jti: uuid::Uuid::now_v7().to_string(),
         sid: Some(session.id.to_string()),
     };
-    let access_token = api.keys.current().await.sign(&claims).map_err(|error| IdentityError::Internal(error.to_string()))?;
+    let access_token = api
+        .keys
+        .current()
+        .await
+        .sign(&claims)
+        .map_err(|error| IdentityError::Internal(error.to_string()))?;
     Ok(AuthTokens {
         access_token,
         access_token_expire_time: Some(timestamp(expires as i64 * 1_000)),
         refresh_token,
-        refresh_token_expire_time: Some(timestamp(session.idle_expires_at.min(session.absolute_expires_at))),
+        refresh_token_expire_time: Some(timestamp(
+            session.idle_expires_at.min(session.absolute_expires_at),
+        )),
         session_id: session.id.to_string(),
         token_type: "Bearer".into(),
-        organization_id: session.organization_id.map(|id| id.to_string()).unwrap_or_default(),
-        role: convert::role(session.organization_id.and(parse_role(session.role.as_deref()))),
+        organization_id: session
+            .organization_id
+            .map(|id| id.to_string())
+            .unwrap_or_default(),
+        role: convert::role(
+            session
+                .organization_id
+                .and(parse_role(session.role.as_deref())),
+        ),
     })
 }
 
 /// Starts a session for `user`, optionally scoped to an organization.
-async fn start_session<T>(api: &IdentityApi, request: &Request<T>, user: &UserRecord, scope: Option<(OrganizationId, OrganizationRole)>) -> Result<AuthTokens> {
+async fn start_session<T>(
+    api: &IdentityApi,
+    request: &Request<T>,
+    user: &UserRecord,
+    scope: Option<(OrganizationId, OrganizationRole)>,
+) -> Result<AuthTokens> {
     let now = now_millis();
     let (user_agent, ip_address) = client_of(request);
     let session = SessionRecord {
@@ -66,12 +89,18 @@ async fn start_session<T>(api: &IdentityApi, request: &Request<T>, user: &UserRe
         revoke_reason: None,
     };
     let refresh = secrets::generate(REFRESH_TOKEN_PREFIX);
-    api.store.create_session(&session, &secrets::digest(&refresh)).await?;
+    api.store
+        .create_session(&session, &secrets::digest(&refresh))
+        .await?;
     tokens(api, &session, refresh).await
 }
 
 /// The caller's role in `organization_id`, or NOT_FOUND when not a member.
-async fn membership(api: &IdentityApi, user_id: UserId, organization_id: OrganizationId) -> Result<(OrganizationId, OrganizationRole)> {
+async fn membership(
+    api: &IdentityApi,
+    user_id: UserId,
+    organization_id: OrganizationId,
+) -> Result<(OrganizationId, OrganizationRole)> {
     match api.tenancy.role(user_id, organization_id).await? {
         Some(role) => Ok((organization_id, role)),
         None => Err(IdentityError::OrganizationNotFound.into()),
@@ -79,10 +108,19 @@ async fn membership(api: &IdentityApi, user_id: UserId, organization_id: Organiz
 }
 
 fn organization_id(field: &'static str, text: &str) -> Result<OrganizationId> {
-    text.parse().map_err(|_| IdentityError::InvalidField { field, description: "must be an organization id".into() }.into())
+    text.parse().map_err(|_| {
+        IdentityError::InvalidField {
+            field,
+            description: "must be an organization id".into(),
+        }
+        .into()
+    })
 }
 
-pub(super) async fn sign_up(api: &IdentityApi, request: Request<SignUpRequest>) -> Result<SignUpResponse> {
+pub(super) async fn sign_up(
+    api: &IdentityApi,
+    request: Request<SignUpRequest>,
+) -> Result<SignUpResponse> {
     let message = request.get_ref();
     let email = domain::normalize_email("email", &message.email)?;
     let display_name = domain::display_name("display_name", &message.display_name)?;
@@ -91,9 +129,17 @@ pub(super) async fn sign_up(api: &IdentityApi, request: Request<SignUpRequest>) 
     if let Some(existing) = api.store.user_by_email(&email).await? {
         // A retried SignUp (same request_id, same password) returns the account it created.
         let retried = request_id.is_some() && existing.signup_request_id == request_id;
-        if retried && api.hasher.verify(&message.password, Some(&existing.password_hash)).await? {
+        if retried
+            && api
+                .hasher
+                .verify(&message.password, Some(&existing.password_hash))
+                .await?
+        {
             let tokens = start_session(api, &request, &existing, None).await?;
-            return Ok(SignUpResponse { user: Some(convert::user(&existing)), tokens: Some(tokens) });
+            return Ok(SignUpResponse {
+                user: Some(convert::user(&existing)),
+                tokens: Some(tokens),
+            });
         }
         return Err(IdentityError::EmailTaken.into());
     }
@@ -108,13 +154,21 @@ pub(super) async fn sign_up(api: &IdentityApi, request: Request<SignUpRequest>) 
         updated_at: now,
         version: 1,
     };
-    api.store.create_user(&user, &[convert::user_created(&user)]).await?;
+    api.store
+        .create_user(&user, &[convert::user_created(&user)])
+        .await?;
     api.events_written();
     let tokens = start_session(api, &request, &user, None).await?;
-    Ok(SignUpResponse { user: Some(convert::user(&user)), tokens: Some(tokens) })
+    Ok(SignUpResponse {
+        user: Some(convert::user(&user)),
+        tokens: Some(tokens),
+    })
 }
 
-pub(super) async fn login(api: &IdentityApi, request: Request<LoginRequest>) -> Result<LoginResponse> {
+pub(super) async fn login(
+    api: &IdentityApi,
+    request: Request<LoginRequest>,
+) -> Result<LoginResponse> {
     let message = request.get_ref();
     let email = domain::normalize_email("email", &message.email)?;
     let (_, ip) = client_of(&request);
@@ -126,7 +180,13 @@ pub(super) async fn login(api: &IdentityApi, request: Request<LoginRequest>) -> 
         }
     }
     let user = api.store.user_by_email(&email).await?;
-    let verified = api.hasher.verify(&message.password, user.as_ref().map(|user| user.password_hash.as_str())).await?;
+    let verified = api
+        .hasher
+        .verify(
+            &message.password,
+            user.as_ref().map(|user| user.password_hash.as_str()),
+        )
+        .await?;
     let Some(user) = user.filter(|_| verified) else {
         api.login_throttle.failure(&account_key);
         api.login_throttle.failure(&ip_key);
@@ -134,7 +194,9 @@ pub(super) async fn login(api: &IdentityApi, request: Request<LoginRequest>) -> 
     };
     api.login_throttle.success(&account_key);
     let scope = match &message.organization {
-        Some(login_request::Organization::OrganizationId(id)) => Some(membership(api, user.id, organization_id("organization_id", id)?).await?),
+        Some(login_request::Organization::OrganizationId(id)) => {
+            Some(membership(api, user.id, organization_id("organization_id", id)?).await?)
+        }
         Some(login_request::Organization::OrganizationSlug(slug)) => {
             let organization = api.tenancy.resolve_slug(slug).await?;
             Some(membership(api, user.id, organization).await?)
@@ -142,13 +204,23 @@ pub(super) async fn login(api: &IdentityApi, request: Request<LoginRequest>) -> 
         None => None,
     };
     let tokens = start_session(api, &request, &user, scope).await?;
-    Ok(LoginResponse { tokens: Some(tokens), user: Some(convert::user(&user)) })
+    Ok(LoginResponse {
+        tokens: Some(tokens),
+        user: Some(convert::user(&user)),
+    })
 }
 
-pub(super) async fn refresh_token(api: &IdentityApi, request: Request<RefreshTokenRequest>) -> Result<RefreshTokenResponse> {
+pub(super) async fn refresh_token(
+    api: &IdentityApi,
+    request: Request<RefreshTokenRequest>,
+) -> Result<RefreshTokenResponse> {
     let message = request.into_inner();
     let digest = secrets::digest(&message.refresh_token);
-    let session = api.store.session_by_refresh(&digest).await?.ok_or(IdentityError::RefreshTokenInvalid)?;
+    let session = api
+        .store
+        .session_by_refresh(&digest)
+        .await?
+        .ok_or(IdentityError::RefreshTokenInvalid)?;
     // The scope of the new tokens: the one asked for (must be a member, else NOT_FOUND and
     // the refresh token stays unused), or the session's (dropped if membership ended).
     let scope = if !message.organization_id.is_empty() {
@@ -166,10 +238,30 @@ pub(super) async fn refresh_token(api: &IdentityApi, request: Request<RefreshTok
     let refresh = secrets::generate(REFRESH_TOKEN_PREFIX);
     let idle_ttl = (api.config.refresh_idle_ttl_secs as i64) * 1_000;
     let on_reuse = |session: &SessionRecord| {
-        vec![convert::token_reuse_detected(session), convert::session_revoked(session.user_id, session.id, SessionRevokeReason::ReuseDetected)]
+        vec![
+            convert::token_reuse_detected(session),
+            convert::session_revoked(
+                session.user_id,
+                session.id,
+                SessionRevokeReason::ReuseDetected,
+            ),
+        ]
     };
-    match api.store.rotate_refresh(&digest, &secrets::digest(&refresh), scope, idle_ttl, now_millis(), &on_reuse).await? {
-        RefreshOutcome::Rotated(session) => Ok(RefreshTokenResponse { tokens: Some(tokens(api, &session, refresh).await?) }),
+    match api
+        .store
+        .rotate_refresh(
+            &digest,
+            &secrets::digest(&refresh),
+            scope,
+            idle_ttl,
+            now_millis(),
+            &on_reuse,
+        )
+        .await?
+    {
+        RefreshOutcome::Rotated(session) => Ok(RefreshTokenResponse {
+            tokens: Some(tokens(api, &session, refresh).await?),
+        }),
         RefreshOutcome::Reused(session) => {
             tracing::warn!(user_id = %session.user_id, session_id = %session.id, "refresh token reuse: session revoked");
             api.events_written();
@@ -179,31 +271,66 @@ pub(super) async fn refresh_token(api: &IdentityApi, request: Request<RefreshTok
     }
 }
 
-pub(super) async fn logout(api: &IdentityApi, request: Request<LogoutRequest>) -> Result<LogoutResponse> {
+pub(super) async fn logout(
+    api: &IdentityApi,
+    request: Request<LogoutRequest>,
+) -> Result<LogoutResponse> {
     let (principal, session) = api.session_principal(&request).await?;
-    let event = convert::session_revoked(principal.user_id, session.id, SessionRevokeReason::Logout);
-    api.store.revoke_session(principal.user_id, session.id, "logout", now_millis(), &[event]).await?;
+    let event =
+        convert::session_revoked(principal.user_id, session.id, SessionRevokeReason::Logout);
+    api.store
+        .revoke_session(
+            principal.user_id,
+            session.id,
+            "logout",
+            now_millis(),
+            &[event],
+        )
+        .await?;
     api.events_written();
     Ok(LogoutResponse {})
 }
 
-pub(super) async fn list_sessions(api: &IdentityApi, request: Request<ListSessionsRequest>) -> Result<ListSessionsResponse> {
+pub(super) async fn list_sessions(
+    api: &IdentityApi,
+    request: Request<ListSessionsRequest>,
+) -> Result<ListSessionsResponse> {
     let (principal, current) = api.session_principal(&request).await?;
     let message = request.get_ref();
     let limit = mesh::paging::page_size(domain::DOMAIN, message.page_size)?;
     let fingerprint = format!("sessions:{}", principal.user_id);
     let after = mesh::paging::decode_token(domain::DOMAIN, &fingerprint, &message.page_token)?
         .and_then(|position| Some((position.first()?.parse().ok()?, position.get(1)?.clone())));
-    let mut sessions = api.store.list_sessions(principal.user_id, now_millis(), &Page { limit: limit + 1, after }).await?;
-    let next_page_token = next_token(&mut sessions, limit, &fingerprint, |session| (session.created_at, session.id.to_string()));
+    let mut sessions = api
+        .store
+        .list_sessions(
+            principal.user_id,
+            now_millis(),
+            &Page {
+                limit: limit + 1,
+                after,
+            },
+        )
+        .await?;
+    let next_page_token = next_token(&mut sessions, limit, &fingerprint, |session| {
+        (session.created_at, session.id.to_string())
+    });
     Ok(ListSessionsResponse {
-        sessions: sessions.iter().map(|session| convert::session(session, Some(current.id))).collect(),
+        sessions: sessions
+            .iter()
+            .map(|session| convert::session(session, Some(current.id)))
+            .collect(),
         next_page_token,
     })
 }
 
 /// Trims the look-ahead item and returns the next page token if there was one.
-pub(super) fn next_token<T>(items: &mut Vec<T>, limit: i64, fingerprint: &str, key: impl Fn(&T) -> (i64, String)) -> String {
+pub(super) fn next_token<T>(
+    items: &mut Vec<T>,
+    limit: i64,
+    fingerprint: &str,
+    key: impl Fn(&T) -> (i64, String),
+) -> String {
     if items.len() as i64 > limit {
         items.truncate(limit as usize);
         let (time, id) = key(items.last().expect("limit is at least 1"));
@@ -213,22 +340,46 @@ pub(super) fn next_token<T>(items: &mut Vec<T>, limit: i64, fingerprint: &str, k
     }
 }
 
-pub(super) async fn revoke_session(api: &IdentityApi, request: Request<RevokeSessionRequest>) -> Result<RevokeSessionResponse> {
+pub(super) async fn revoke_session(
+    api: &IdentityApi,
+    request: Request<RevokeSessionRequest>,
+) -> Result<RevokeSessionResponse> {
     let (principal, _) = api.session_principal(&request).await?;
-    let session_id: SessionId = request
-        .get_ref()
-        .session_id
-        .parse()
-        .map_err(|_| IdentityError::InvalidField { field: "session_id", description: "must be a session id".into() })?;
-    let event = convert::session_revoked(principal.user_id, session_id, SessionRevokeReason::UserRevoked);
-    if !api.store.revoke_session(principal.user_id, session_id, "user_revoked", now_millis(), &[event]).await? {
+    let session_id: SessionId =
+        request
+            .get_ref()
+            .session_id
+            .parse()
+            .map_err(|_| IdentityError::InvalidField {
+                field: "session_id",
+                description: "must be a session id".into(),
+            })?;
+    let event = convert::session_revoked(
+        principal.user_id,
+        session_id,
+        SessionRevokeReason::UserRevoked,
+    );
+    if !api
+        .store
+        .revoke_session(
+            principal.user_id,
+            session_id,
+            "user_revoked",
+            now_millis(),
+            &[event],
+        )
+        .await?
+    {
         return Err(IdentityError::NotFound("session").into());
     }
     api.events_written();
     Ok(RevokeSessionResponse {})
 }
 
-pub(super) async fn switch_organization(api: &IdentityApi, request: Request<SwitchOrganizationRequest>) -> Result<SwitchOrganizationResponse> {
+pub(super) async fn switch_organization(
+    api: &IdentityApi,
+    request: Request<SwitchOrganizationRequest>,
+) -> Result<SwitchOrganizationResponse> {
     let (principal, session) = api.session_principal(&request).await?;
     let organization = organization_id("organization_id", &request.get_ref().organization_id)?;
     let (organization, role) = membership(api, principal.user_id, organization).await?;
@@ -236,8 +387,23 @@ pub(super) async fn switch_organization(api: &IdentityApi, request: Request<Swit
     let idle_ttl = (api.config.refresh_idle_ttl_secs as i64) * 1_000;
     let session = api
         .store
-        .rescope_session(session.id, (Some(organization), Some(role.to_string())), &secrets::digest(&refresh), idle_ttl, now_millis())
+        .rescope_session(
+            session.id,
+            (Some(organization), Some(role.to_string())),
+            &secrets::digest(&refresh),
+            idle_ttl,
+            now_millis(),
+        )
         .await?
-        .ok_or_else(|| ServiceError::new(mesh::ErrorCode::Unauthenticated, mesh::auth::AUTH_DOMAIN, "TOKEN_REVOKED", "this session has ended; log in again"))?;
-    Ok(SwitchOrganizationResponse { tokens: Some(tokens(api, &session, refresh).await?) })
+        .ok_or_else(|| {
+            ServiceError::new(
+                mesh::ErrorCode::Unauthenticated,
+                mesh::auth::AUTH_DOMAIN,
+                "TOKEN_REVOKED",
+                "this session has ended; log in again",
+            )
+        })?;
+    Ok(SwitchOrganizationResponse {
+        tokens: Some(tokens(api, &session, refresh).await?),
+    })
 }

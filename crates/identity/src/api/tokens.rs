@@ -17,34 +17,55 @@ type Result<T> = std::result::Result<T, ServiceError>;
 const DEFAULT_TTL_MILLIS: i64 = 30 * 24 * 3_600 * 1_000;
 const MAX_TTL_MILLIS: i64 = 366 * 24 * 3_600 * 1_000;
 
-pub(super) async fn create_personal_access_token(api: &IdentityApi, request: Request<CreatePersonalAccessTokenRequest>) -> Result<CreatePersonalAccessTokenResponse> {
+pub(super) async fn create_personal_access_token(
+    api: &IdentityApi,
+    request: Request<CreatePersonalAccessTokenRequest>,
+) -> Result<CreatePersonalAccessTokenResponse> {
     let (principal, _) = api.session_principal(&request).await?;
     let organization_id = principal.organization()?;
     let message = request.get_ref();
     let name = message.name.trim();
     if name.is_empty() || name.chars().count() > 100 {
-        return Err(IdentityError::InvalidField { field: "name", description: "must be 1 to 100 characters".into() }.into());
+        return Err(IdentityError::InvalidField {
+            field: "name",
+            description: "must be 1 to 100 characters".into(),
+        }
+        .into());
     }
-    let scope = match PersonalAccessTokenScope::try_from(message.scope).unwrap_or(PersonalAccessTokenScope::Unspecified) {
+    let scope = match PersonalAccessTokenScope::try_from(message.scope)
+        .unwrap_or(PersonalAccessTokenScope::Unspecified)
+    {
         PersonalAccessTokenScope::ReadOnly => "read_only",
         PersonalAccessTokenScope::ReadWrite => "read_write",
         PersonalAccessTokenScope::Unspecified => {
-            return Err(IdentityError::InvalidField { field: "scope", description: "must be READ_ONLY or READ_WRITE".into() }.into());
+            return Err(IdentityError::InvalidField {
+                field: "scope",
+                description: "must be READ_ONLY or READ_WRITE".into(),
+            }
+            .into());
         }
     };
     let request_id = domain::request_id(&message.request_id)?;
     if let Some(request_id) = &request_id
-        && let Some(existing) = api.store.personal_access_token_by_request(principal.user_id, request_id).await?
+        && let Some(existing) = api
+            .store
+            .personal_access_token_by_request(principal.user_id, request_id)
+            .await?
     {
         // Only the digest is kept: a retry gets the token without its secret.
-        return Ok(CreatePersonalAccessTokenResponse { personal_access_token: Some(convert::personal_access_token(&existing)), token: String::new() });
+        return Ok(CreatePersonalAccessTokenResponse {
+            personal_access_token: Some(convert::personal_access_token(&existing)),
+            token: String::new(),
+        });
     }
     let now = now_millis();
     let expires_at = match &message.expiration {
-        Some(create_personal_access_token_request::Expiration::ExpireTime(time)) => mesh::time::millis(time),
-        Some(create_personal_access_token_request::Expiration::Ttl(ttl)) => {
-            now.saturating_add(ttl.seconds.saturating_mul(1_000)).saturating_add(i64::from(ttl.nanos) / 1_000_000)
+        Some(create_personal_access_token_request::Expiration::ExpireTime(time)) => {
+            mesh::time::millis(time)
         }
+        Some(create_personal_access_token_request::Expiration::Ttl(ttl)) => now
+            .saturating_add(ttl.seconds.saturating_mul(1_000))
+            .saturating_add(i64::from(ttl.nanos) / 1_000_000),
         None => now + DEFAULT_TTL_MILLIS,
     };
     if expires_at <= now || expires_at > now + MAX_TTL_MILLIS {
@@ -52,7 +73,11 @@ pub(super) async fn create_personal_access_token(api: &IdentityApi, request: Req
             Some(create_personal_access_token_request::Expiration::Ttl(_)) => "ttl",
             _ => "expire_time",
         };
-        return Err(IdentityError::InvalidField { field, description: "must be in the future and at most one year away".into() }.into());
+        return Err(IdentityError::InvalidField {
+            field,
+            description: "must be in the future and at most one year away".into(),
+        }
+        .into());
     }
     let secret = secrets::generate(PERSONAL_ACCESS_TOKEN_PREFIX);
     let record = PersonalAccessTokenRecord {
@@ -69,29 +94,58 @@ pub(super) async fn create_personal_access_token(api: &IdentityApi, request: Req
         revoked_at: None,
     };
     api.store
-        .create_personal_access_token(&record, &secrets::digest(&secret), api.config.max_personal_access_tokens, now)
+        .create_personal_access_token(
+            &record,
+            &secrets::digest(&secret),
+            api.config.max_personal_access_tokens,
+            now,
+        )
         .await?;
-    Ok(CreatePersonalAccessTokenResponse { personal_access_token: Some(convert::personal_access_token(&record)), token: secret })
+    Ok(CreatePersonalAccessTokenResponse {
+        personal_access_token: Some(convert::personal_access_token(&record)),
+        token: secret,
+    })
 }
 
-pub(super) async fn list_personal_access_tokens(api: &IdentityApi, request: Request<ListPersonalAccessTokensRequest>) -> Result<ListPersonalAccessTokensResponse> {
+pub(super) async fn list_personal_access_tokens(
+    api: &IdentityApi,
+    request: Request<ListPersonalAccessTokensRequest>,
+) -> Result<ListPersonalAccessTokensResponse> {
     let (principal, _) = api.session_principal(&request).await?;
     let message = request.get_ref();
     let limit = mesh::paging::page_size(domain::DOMAIN, message.page_size)?;
     let fingerprint = format!("personal_access_tokens:{}", principal.user_id);
     let after = mesh::paging::decode_token(domain::DOMAIN, &fingerprint, &message.page_token)?
         .and_then(|position| Some((position.first()?.parse().ok()?, position.get(1)?.clone())));
-    let mut tokens = api.store.list_personal_access_tokens(principal.user_id, &Page { limit: limit + 1, after }).await?;
-    let next_page_token = next_token(&mut tokens, limit, &fingerprint, |token| (token.created_at, token.id.clone()));
+    let mut tokens = api
+        .store
+        .list_personal_access_tokens(
+            principal.user_id,
+            &Page {
+                limit: limit + 1,
+                after,
+            },
+        )
+        .await?;
+    let next_page_token = next_token(&mut tokens, limit, &fingerprint, |token| {
+        (token.created_at, token.id.clone())
+    });
     Ok(ListPersonalAccessTokensResponse {
         personal_access_tokens: tokens.iter().map(convert::personal_access_token).collect(),
         next_page_token,
     })
 }
 
-pub(super) async fn revoke_personal_access_token(api: &IdentityApi, request: Request<RevokePersonalAccessTokenRequest>) -> Result<RevokePersonalAccessTokenResponse> {
+pub(super) async fn revoke_personal_access_token(
+    api: &IdentityApi,
+    request: Request<RevokePersonalAccessTokenRequest>,
+) -> Result<RevokePersonalAccessTokenResponse> {
     let (principal, _) = api.session_principal(&request).await?;
-    if !api.store.revoke_personal_access_token(principal.user_id, &request.get_ref().id, now_millis()).await? {
+    if !api
+        .store
+        .revoke_personal_access_token(principal.user_id, &request.get_ref().id, now_millis())
+        .await?
+    {
         return Err(IdentityError::NotFound("personal access token").into());
     }
     Ok(RevokePersonalAccessTokenResponse {})
@@ -103,24 +157,50 @@ pub(super) async fn get_jwks(api: &IdentityApi) -> Result<GetJwksResponse> {
         .published()
         .await?
         .into_iter()
-        .map(|key| Jwk { kty: "OKP".into(), crv: "Ed25519".into(), kid: key.kid, x: key.x, alg: "EdDSA".into(), r#use: "sig".into() })
+        .map(|key| Jwk {
+            kty: "OKP".into(),
+            crv: "Ed25519".into(),
+            kid: key.kid,
+            x: key.x,
+            alg: "EdDSA".into(),
+            r#use: "sig".into(),
+        })
         .collect();
     Ok(GetJwksResponse { keys })
 }
 
-pub(super) async fn introspect_token(api: &IdentityApi, request: Request<IntrospectTokenRequest>) -> Result<IntrospectTokenResponse> {
+pub(super) async fn introspect_token(
+    api: &IdentityApi,
+    request: Request<IntrospectTokenRequest>,
+) -> Result<IntrospectTokenResponse> {
     let token = request.into_inner().token;
     let inactive = IntrospectTokenResponse::default();
     let now = now_millis();
     if token.starts_with(PERSONAL_ACCESS_TOKEN_PREFIX) {
-        let Some(record) = api.store.use_personal_access_token(&secrets::digest(&token), now).await? else { return Ok(inactive) };
+        let Some(record) = api
+            .store
+            .use_personal_access_token(&secrets::digest(&token), now)
+            .await?
+        else {
+            return Ok(inactive);
+        };
         if !record.is_active(now) {
             return Ok(inactive);
         }
         // The role is the user's role now, not when the token was made: a removed member's
         // token stops working at once.
-        let Some(role) = api.tenancy.role(record.user_id, record.organization_id).await? else { return Ok(inactive) };
-        let scopes = if record.scope == "read_only" { vec!["read".to_string()] } else { vec!["read".to_string(), "write".to_string()] };
+        let Some(role) = api
+            .tenancy
+            .role(record.user_id, record.organization_id)
+            .await?
+        else {
+            return Ok(inactive);
+        };
+        let scopes = if record.scope == "read_only" {
+            vec!["read".to_string()]
+        } else {
+            vec!["read".to_string(), "write".to_string()]
+        };
         return Ok(IntrospectTokenResponse {
             active: true,
             user_id: record.user_id.to_string(),
@@ -132,10 +212,16 @@ pub(super) async fn introspect_token(api: &IdentityApi, request: Request<Introsp
             session_id: String::new(),
         });
     }
-    let Ok(principal) = api.verifier.verify(&token).await else { return Ok(inactive) };
+    let Ok(principal) = api.verifier.verify(&token).await else {
+        return Ok(inactive);
+    };
     // An access token is only as alive as its session (logout, reuse, password change).
     if let Some(session_id) = principal.session_id {
-        let alive = api.store.session(session_id).await?.is_some_and(|session| session.is_active(now));
+        let alive = api
+            .store
+            .session(session_id)
+            .await?
+            .is_some_and(|session| session.is_active(now));
         if !alive {
             return Ok(inactive);
         }
@@ -144,7 +230,10 @@ pub(super) async fn introspect_token(api: &IdentityApi, request: Request<Introsp
     Ok(IntrospectTokenResponse {
         active: true,
         user_id: principal.user_id.to_string(),
-        organization_id: principal.organization_id.map(|id| id.to_string()).unwrap_or_default(),
+        organization_id: principal
+            .organization_id
+            .map(|id| id.to_string())
+            .unwrap_or_default(),
         role: convert::role(principal.role),
         token_kind: TokenKind::AccessToken as i32,
         scopes: match principal.scope {
@@ -152,7 +241,10 @@ pub(super) async fn introspect_token(api: &IdentityApi, request: Request<Introsp
             Scope::ReadWrite => vec!["read".into(), "write".into()],
         },
         expire_time: claims_expiry.map(|seconds| timestamp(seconds * 1_000)),
-        session_id: principal.session_id.map(|id| id.to_string()).unwrap_or_default(),
+        session_id: principal
+            .session_id
+            .map(|id| id.to_string())
+            .unwrap_or_default(),
     })
 }
 
@@ -160,6 +252,11 @@ pub(super) async fn introspect_token(api: &IdentityApi, request: Request<Introsp
 fn jsonwebtoken_expiry(token: &str) -> Option<i64> {
     use base64::Engine;
     let payload = token.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
-    serde_json::from_slice::<serde_json::Value>(&bytes).ok()?.get("exp")?.as_i64()
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()?
+        .get("exp")?
+        .as_i64()
 }

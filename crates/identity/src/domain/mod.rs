@@ -79,33 +79,97 @@ impl From<IdentityError> for ServiceError {
         use IdentityError::*;
         let message = error.to_string();
         match error {
-            InvalidField { field, description } => ServiceError::invalid_field(DOMAIN, field, description),
-            PasswordTooWeak(reason) => ServiceError::new(ErrorCode::InvalidArgument, DOMAIN, "PASSWORD_TOO_WEAK", message)
-                .with_field_violation("password", reason),
-            EmailTaken => ServiceError::new(ErrorCode::AlreadyExists, DOMAIN, "EMAIL_TAKEN", message),
-            InvalidCredentials => ServiceError::new(ErrorCode::Unauthenticated, DOMAIN, "INVALID_CREDENTIALS", message),
-            WrongCurrentPassword => ServiceError::new(ErrorCode::PermissionDenied, DOMAIN, "INVALID_CREDENTIALS", message),
-            RefreshTokenInvalid => ServiceError::new(ErrorCode::Unauthenticated, DOMAIN, "REFRESH_TOKEN_INVALID", message),
-            RefreshTokenReused => ServiceError::new(ErrorCode::Unauthenticated, DOMAIN, "REFRESH_TOKEN_REUSED", message),
-            ResetTokenInvalid => ServiceError::new(ErrorCode::InvalidArgument, DOMAIN, "RESET_TOKEN_INVALID", message)
-                .with_field_violation("reset_token", "unknown, expired or already used"),
+            InvalidField { field, description } => {
+                ServiceError::invalid_field(DOMAIN, field, description)
+            }
+            PasswordTooWeak(reason) => ServiceError::new(
+                ErrorCode::InvalidArgument,
+                DOMAIN,
+                "PASSWORD_TOO_WEAK",
+                message,
+            )
+            .with_field_violation("password", reason),
+            EmailTaken => {
+                ServiceError::new(ErrorCode::AlreadyExists, DOMAIN, "EMAIL_TAKEN", message)
+            }
+            InvalidCredentials => ServiceError::new(
+                ErrorCode::Unauthenticated,
+                DOMAIN,
+                "INVALID_CREDENTIALS",
+                message,
+            ),
+            WrongCurrentPassword => ServiceError::new(
+                ErrorCode::PermissionDenied,
+                DOMAIN,
+                "INVALID_CREDENTIALS",
+                message,
+            ),
+            RefreshTokenInvalid => ServiceError::new(
+                ErrorCode::Unauthenticated,
+                DOMAIN,
+                "REFRESH_TOKEN_INVALID",
+                message,
+            ),
+            RefreshTokenReused => ServiceError::new(
+                ErrorCode::Unauthenticated,
+                DOMAIN,
+                "REFRESH_TOKEN_REUSED",
+                message,
+            ),
+            ResetTokenInvalid => ServiceError::new(
+                ErrorCode::InvalidArgument,
+                DOMAIN,
+                "RESET_TOKEN_INVALID",
+                message,
+            )
+            .with_field_violation("reset_token", "unknown, expired or already used"),
             NotFound(what) => ServiceError::new(
                 ErrorCode::NotFound,
                 DOMAIN,
                 format!("{}_NOT_FOUND", what.to_ascii_uppercase().replace(' ', "_")),
                 message,
             ),
-            OrganizationNotFound => ServiceError::new(ErrorCode::NotFound, DOMAIN, "ORGANIZATION_NOT_FOUND", message),
-            TokenKindNotAllowed => ServiceError::new(ErrorCode::PermissionDenied, DOMAIN, "TOKEN_KIND_NOT_ALLOWED", message),
-            QuotaExceeded => ServiceError::new(ErrorCode::ResourceExhausted, DOMAIN, "QUOTA_EXCEEDED", message),
-            RateLimited(retry_after) => ServiceError::new(ErrorCode::ResourceExhausted, DOMAIN, "RATE_LIMITED", message)
-                .with_retry_after(retry_after),
+            OrganizationNotFound => ServiceError::new(
+                ErrorCode::NotFound,
+                DOMAIN,
+                "ORGANIZATION_NOT_FOUND",
+                message,
+            ),
+            TokenKindNotAllowed => ServiceError::new(
+                ErrorCode::PermissionDenied,
+                DOMAIN,
+                "TOKEN_KIND_NOT_ALLOWED",
+                message,
+            ),
+            QuotaExceeded => ServiceError::new(
+                ErrorCode::ResourceExhausted,
+                DOMAIN,
+                "QUOTA_EXCEEDED",
+                message,
+            ),
+            RateLimited(retry_after) => ServiceError::new(
+                ErrorCode::ResourceExhausted,
+                DOMAIN,
+                "RATE_LIMITED",
+                message,
+            )
+            .with_retry_after(retry_after),
             EtagMismatch => ServiceError::new(ErrorCode::Aborted, DOMAIN, "ETAG_MISMATCH", message),
-            UpdateMaskInvalid(path) => ServiceError::new(ErrorCode::InvalidArgument, DOMAIN, "UPDATE_MASK_INVALID", message)
-                .with_field_violation("update_mask", format!("path {path:?} cannot be updated")),
+            UpdateMaskInvalid(path) => ServiceError::new(
+                ErrorCode::InvalidArgument,
+                DOMAIN,
+                "UPDATE_MASK_INVALID",
+                message,
+            )
+            .with_field_violation("update_mask", format!("path {path:?} cannot be updated")),
             Unavailable(cause) => {
                 tracing::warn!(%cause, "identity dependency unavailable");
-                ServiceError::new(ErrorCode::Unavailable, DOMAIN, "DEPENDENCY_UNAVAILABLE", "a dependency is temporarily unavailable")
+                ServiceError::new(
+                    ErrorCode::Unavailable,
+                    DOMAIN,
+                    "DEPENDENCY_UNAVAILABLE",
+                    "a dependency is temporarily unavailable",
+                )
             }
             Storage(error) => mesh::db::storage_error(error),
             Internal(cause) => ServiceError::internal(DOMAIN, &cause),
@@ -116,7 +180,10 @@ impl From<IdentityError> for ServiceError {
 /// Normalizes an email: trimmed, lowercase; refuses what cannot be an address.
 pub fn normalize_email(field: &'static str, email: &str) -> Result<String, IdentityError> {
     let email = email.trim().to_lowercase();
-    let invalid = |description: &str| IdentityError::InvalidField { field, description: description.into() };
+    let invalid = |description: &str| IdentityError::InvalidField {
+        field,
+        description: description.into(),
+    };
     if email.is_empty() {
         return Err(invalid("must not be empty"));
     }
@@ -143,10 +210,16 @@ pub fn display_name(field: &'static str, name: &str) -> Result<String, IdentityE
     let name = name.trim();
     let count = name.chars().count();
     if count == 0 || count > 100 {
-        return Err(IdentityError::InvalidField { field, description: "must be 1 to 100 characters".into() });
+        return Err(IdentityError::InvalidField {
+            field,
+            description: "must be 1 to 100 characters".into(),
+        });
     }
     if name.chars().any(char::is_control) {
-        return Err(IdentityError::InvalidField { field, description: "must not contain control characters".into() });
+        return Err(IdentityError::InvalidField {
+            field,
+            description: "must not contain control characters".into(),
+        });
     }
     Ok(name.to_string())
 }
@@ -171,15 +244,30 @@ mod tests {
 
     #[test]
     fn emails_are_normalized_and_checked() {
-        assert_eq!(normalize_email("email", "  Ada@Example.COM ").unwrap(), "ada@example.com");
-        for bad in ["", "ada", "ada@", "@example.com", "ada@example", "a b@example.com", "a@b@c.com", "ada@.com"] {
+        assert_eq!(
+            normalize_email("email", "  Ada@Example.COM ").unwrap(),
+            "ada@example.com"
+        );
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@example.com",
+            "ada@example",
+            "a b@example.com",
+            "a@b@c.com",
+            "ada@.com",
+        ] {
             assert!(normalize_email("email", bad).is_err(), "{bad:?} accepted");
         }
     }
 
     #[test]
     fn display_names_are_trimmed_and_bounded() {
-        assert_eq!(display_name("display_name", "  Ada Lovelace ").unwrap(), "Ada Lovelace");
+        assert_eq!(
+            display_name("display_name", "  Ada Lovelace ").unwrap(),
+            "Ada Lovelace"
+        );
         assert!(display_name("display_name", "   ").is_err());
         assert!(display_name("display_name", &"x".repeat(101)).is_err());
         assert!(display_name("display_name", "bell\u{7}").is_err());

@@ -29,7 +29,10 @@ pub fn digest(secret: &str) -> Vec<u8> {
 
 /// The first characters of a personal access token, shown in listings to tell tokens apart.
 pub fn display_prefix(secret: &str) -> String {
-    secret.chars().take(PERSONAL_ACCESS_TOKEN_PREFIX.len() + 6).collect()
+    secret
+        .chars()
+        .take(PERSONAL_ACCESS_TOKEN_PREFIX.len() + 6)
+        .collect()
 }
 
 #[cfg(test)]

@@ -29,7 +29,10 @@ struct Entry {
 impl Throttle {
     /// `free` failures are allowed before delays start.
     pub fn new(free: u32) -> Self {
-        Self { free, entries: Mutex::new(HashMap::new()) }
+        Self {
+            free,
+            entries: Mutex::new(HashMap::new()),
+        }
     }
 
     /// `Err(wait)` when `key` must wait before trying again.
@@ -45,11 +48,17 @@ impl Throttle {
     pub fn failure(&self, key: &str) {
         let mut entries = self.entries.lock().expect("throttle lock");
         if entries.len() >= MAX_KEYS {
-            let horizon = Instant::now().checked_sub(MAX_DELAY).unwrap_or_else(Instant::now);
+            let horizon = Instant::now()
+                .checked_sub(MAX_DELAY)
+                .unwrap_or_else(Instant::now);
             entries.retain(|_, entry| entry.last > horizon);
         }
         let now = Instant::now();
-        let entry = entries.entry(key.to_string()).or_insert(Entry { failures: 0, blocked_until: None, last: now });
+        let entry = entries.entry(key.to_string()).or_insert(Entry {
+            failures: 0,
+            blocked_until: None,
+            last: now,
+        });
         entry.failures += 1;
         entry.last = now;
         if entry.failures > self.free {

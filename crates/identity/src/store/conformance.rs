@@ -58,16 +58,50 @@ async fn users(store: &dyn IdentityStore) {
     let email = unique_email();
     let ada = user(&email);
     store.create_user(&ada, &[]).await.unwrap();
-    assert_eq!(store.user_by_email(&email).await.unwrap(), Some(ada.clone()));
+    assert_eq!(
+        store.user_by_email(&email).await.unwrap(),
+        Some(ada.clone())
+    );
     assert_eq!(store.user_by_id(ada.id).await.unwrap(), Some(ada.clone()));
-    let duplicate = UserRecord { id: UserId::new(), ..ada.clone() };
-    assert!(matches!(store.create_user(&duplicate, &[]).await, Err(IdentityError::EmailTaken)));
-    assert_eq!(store.user_by_email("nobody@example.com").await.unwrap(), None);
+    let duplicate = UserRecord {
+        id: UserId::new(),
+        ..ada.clone()
+    };
+    assert!(matches!(
+        store.create_user(&duplicate, &[]).await,
+        Err(IdentityError::EmailTaken)
+    ));
+    assert_eq!(
+        store.user_by_email("nobody@example.com").await.unwrap(),
+        None
+    );
 
-    let renamed = store.update_display_name(ada.id, "Ada L.", Some(1), 2_000).await.unwrap();
-    assert_eq!((renamed.display_name.as_str(), renamed.version, renamed.updated_at), ("Ada L.", 2, 2_000));
-    assert!(matches!(store.update_display_name(ada.id, "Stale", Some(1), 3_000).await, Err(IdentityError::EtagMismatch)));
-    assert_eq!(store.update_display_name(ada.id, "Any", None, 3_000).await.unwrap().version, 3);
+    let renamed = store
+        .update_display_name(ada.id, "Ada L.", Some(1), 2_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            renamed.display_name.as_str(),
+            renamed.version,
+            renamed.updated_at
+        ),
+        ("Ada L.", 2, 2_000)
+    );
+    assert!(matches!(
+        store
+            .update_display_name(ada.id, "Stale", Some(1), 3_000)
+            .await,
+        Err(IdentityError::EtagMismatch)
+    ));
+    assert_eq!(
+        store
+            .update_display_name(ada.id, "Any", None, 3_000)
+            .await
+            .unwrap()
+            .version,
+        3
+    );
 }
 
 async fn sessions_and_refresh_rotation(store: &dyn IdentityStore) {
@@ -77,58 +111,204 @@ async fn sessions_and_refresh_rotation(store: &dyn IdentityStore) {
     let first = session(ada.id, now);
     store.create_session(&first, b"refresh-1").await.unwrap();
     assert_eq!(store.session(first.id).await.unwrap(), Some(first.clone()));
-    assert_eq!(store.session_by_refresh(b"refresh-1").await.unwrap().map(|s| s.id), Some(first.id));
+    assert_eq!(
+        store
+            .session_by_refresh(b"refresh-1")
+            .await
+            .unwrap()
+            .map(|s| s.id),
+        Some(first.id)
+    );
 
     // Rotation: the old token is used, the new one works, the scope and idle expiry move.
     let organization = OrganizationId::new();
     let outcome = store
-        .rotate_refresh(b"refresh-1", b"refresh-2", (Some(organization), Some("admin".into())), 5_000, now + 1, &no_events)
+        .rotate_refresh(
+            b"refresh-1",
+            b"refresh-2",
+            (Some(organization), Some("admin".into())),
+            5_000,
+            now + 1,
+            &no_events,
+        )
         .await
         .unwrap();
-    let RefreshOutcome::Rotated(rotated) = outcome else { panic!("expected rotation, got {outcome:?}") };
+    let RefreshOutcome::Rotated(rotated) = outcome else {
+        panic!("expected rotation, got {outcome:?}")
+    };
     assert_eq!(rotated.organization_id, Some(organization));
     assert_eq!(rotated.role.as_deref(), Some("admin"));
     assert_eq!(rotated.idle_expires_at, now + 1 + 5_000);
     assert!(matches!(
-        store.rotate_refresh(b"refresh-2", b"refresh-3", (None, None), 5_000, now + 2, &no_events).await.unwrap(),
+        store
+            .rotate_refresh(
+                b"refresh-2",
+                b"refresh-3",
+                (None, None),
+                5_000,
+                now + 2,
+                &no_events
+            )
+            .await
+            .unwrap(),
         RefreshOutcome::Rotated(_)
     ));
 
     // Reuse of a used token revokes the whole family, and the newest token dies with it.
-    let outcome = store.rotate_refresh(b"refresh-1", b"refresh-x", (None, None), 5_000, now + 3, &no_events).await.unwrap();
+    let outcome = store
+        .rotate_refresh(
+            b"refresh-1",
+            b"refresh-x",
+            (None, None),
+            5_000,
+            now + 3,
+            &no_events,
+        )
+        .await
+        .unwrap();
     assert!(matches!(outcome, RefreshOutcome::Reused(_)), "{outcome:?}");
     let revoked = store.session(first.id).await.unwrap().unwrap();
     assert_eq!(revoked.revoke_reason.as_deref(), Some("reuse_detected"));
-    assert_eq!(store.rotate_refresh(b"refresh-3", b"refresh-4", (None, None), 5_000, now + 4, &no_events).await.unwrap(), RefreshOutcome::Invalid);
-    assert_eq!(store.rotate_refresh(b"unknown", b"refresh-5", (None, None), 5_000, now, &no_events).await.unwrap(), RefreshOutcome::Invalid);
+    assert_eq!(
+        store
+            .rotate_refresh(
+                b"refresh-3",
+                b"refresh-4",
+                (None, None),
+                5_000,
+                now + 4,
+                &no_events
+            )
+            .await
+            .unwrap(),
+        RefreshOutcome::Invalid
+    );
+    assert_eq!(
+        store
+            .rotate_refresh(
+                b"unknown",
+                b"refresh-5",
+                (None, None),
+                5_000,
+                now,
+                &no_events
+            )
+            .await
+            .unwrap(),
+        RefreshOutcome::Invalid
+    );
 
     // Idle expiry ends a session.
     let idle = session(ada.id, now);
     store.create_session(&idle, b"idle-1").await.unwrap();
-    assert_eq!(store.rotate_refresh(b"idle-1", b"idle-2", (None, None), 5_000, now + 20_000, &no_events).await.unwrap(), RefreshOutcome::Invalid);
+    assert_eq!(
+        store
+            .rotate_refresh(
+                b"idle-1",
+                b"idle-2",
+                (None, None),
+                5_000,
+                now + 20_000,
+                &no_events
+            )
+            .await
+            .unwrap(),
+        RefreshOutcome::Invalid
+    );
 
     // Listing shows active sessions only, newest first, paginated.
     let second = session(ada.id, now + 50);
     let third = session(ada.id, now + 60);
     store.create_session(&second, b"second-1").await.unwrap();
     store.create_session(&third, b"third-1").await.unwrap();
-    let page = store.list_sessions(ada.id, now + 100, &Page { limit: 1, after: None }).await.unwrap();
-    assert_eq!(page.iter().map(|s| s.id).collect::<Vec<_>>(), vec![third.id]);
-    let rest = store.list_sessions(ada.id, now + 100, &Page { limit: 10, after: Some((third.created_at, third.id.to_string())) }).await.unwrap();
-    assert_eq!(rest.iter().map(|s| s.id).collect::<Vec<_>>(), vec![second.id, idle.id]);
+    let page = store
+        .list_sessions(
+            ada.id,
+            now + 100,
+            &Page {
+                limit: 1,
+                after: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        page.iter().map(|s| s.id).collect::<Vec<_>>(),
+        vec![third.id]
+    );
+    let rest = store
+        .list_sessions(
+            ada.id,
+            now + 100,
+            &Page {
+                limit: 10,
+                after: Some((third.created_at, third.id.to_string())),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        rest.iter().map(|s| s.id).collect::<Vec<_>>(),
+        vec![second.id, idle.id]
+    );
 
     // Re-scoping uses every outstanding refresh token of the session.
-    let rescoped = store.rescope_session(second.id, (Some(organization), Some("member".into())), b"second-2", 5_000, now + 70).await.unwrap().unwrap();
+    let rescoped = store
+        .rescope_session(
+            second.id,
+            (Some(organization), Some("member".into())),
+            b"second-2",
+            5_000,
+            now + 70,
+        )
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(rescoped.organization_id, Some(organization));
-    assert!(matches!(store.rotate_refresh(b"second-1", b"z", (None, None), 5_000, now + 71, &no_events).await.unwrap(), RefreshOutcome::Reused(_)));
+    assert!(matches!(
+        store
+            .rotate_refresh(b"second-1", b"z", (None, None), 5_000, now + 71, &no_events)
+            .await
+            .unwrap(),
+        RefreshOutcome::Reused(_)
+    ));
 
     // Revoking: own sessions only, once.
     let other = user(&unique_email());
     store.create_user(&other, &[]).await.unwrap();
-    assert!(!store.revoke_session(other.id, third.id, "user_revoked", now + 80, &[]).await.unwrap());
-    assert!(store.revoke_session(ada.id, third.id, "user_revoked", now + 80, &[]).await.unwrap());
-    assert!(!store.revoke_session(ada.id, third.id, "user_revoked", now + 81, &[]).await.unwrap());
-    assert!(store.list_sessions(ada.id, now + 100, &Page { limit: 10, after: None }).await.unwrap().iter().all(|s| s.id != third.id));
+    assert!(
+        !store
+            .revoke_session(other.id, third.id, "user_revoked", now + 80, &[])
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .revoke_session(ada.id, third.id, "user_revoked", now + 80, &[])
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .revoke_session(ada.id, third.id, "user_revoked", now + 81, &[])
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .list_sessions(
+                ada.id,
+                now + 100,
+                &Page {
+                    limit: 10,
+                    after: None
+                }
+            )
+            .await
+            .unwrap()
+            .iter()
+            .all(|s| s.id != third.id)
+    );
 }
 
 async fn personal_access_tokens(store: &dyn IdentityStore) {
@@ -149,41 +329,117 @@ async fn personal_access_tokens(store: &dyn IdentityStore) {
         revoked_at: None,
     };
     let first = token(&uuid::Uuid::now_v7().to_string(), Some("req-1"), 100);
-    store.create_personal_access_token(&first, b"pat-1", 2, 100).await.unwrap();
-    assert_eq!(store.personal_access_token_by_request(ada.id, "req-1").await.unwrap(), Some(first.clone()));
+    store
+        .create_personal_access_token(&first, b"pat-1", 2, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .personal_access_token_by_request(ada.id, "req-1")
+            .await
+            .unwrap(),
+        Some(first.clone())
+    );
     let second = token(&uuid::Uuid::now_v7().to_string(), None, 200);
-    store.create_personal_access_token(&second, b"pat-2", 2, 200).await.unwrap();
+    store
+        .create_personal_access_token(&second, b"pat-2", 2, 200)
+        .await
+        .unwrap();
     let third = token(&uuid::Uuid::now_v7().to_string(), None, 300);
-    assert!(matches!(store.create_personal_access_token(&third, b"pat-3", 2, 300).await, Err(IdentityError::QuotaExceeded)));
+    assert!(matches!(
+        store
+            .create_personal_access_token(&third, b"pat-3", 2, 300)
+            .await,
+        Err(IdentityError::QuotaExceeded)
+    ));
 
-    let used = store.use_personal_access_token(b"pat-1", 500).await.unwrap().unwrap();
+    let used = store
+        .use_personal_access_token(b"pat-1", 500)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(used.last_used_at, Some(500));
     assert!(used.is_active(500));
-    assert_eq!(store.use_personal_access_token(b"nope", 500).await.unwrap(), None);
+    assert_eq!(
+        store.use_personal_access_token(b"nope", 500).await.unwrap(),
+        None
+    );
 
-    let listed = store.list_personal_access_tokens(ada.id, &Page { limit: 10, after: None }).await.unwrap();
-    assert_eq!(listed.iter().map(|t| t.id.clone()).collect::<Vec<_>>(), vec![second.id.clone(), first.id.clone()]);
+    let listed = store
+        .list_personal_access_tokens(
+            ada.id,
+            &Page {
+                limit: 10,
+                after: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.iter().map(|t| t.id.clone()).collect::<Vec<_>>(),
+        vec![second.id.clone(), first.id.clone()]
+    );
 
-    assert!(store.revoke_personal_access_token(ada.id, &first.id, 600).await.unwrap());
-    assert!(!store.revoke_personal_access_token(ada.id, &first.id, 601).await.unwrap());
-    let revoked = store.use_personal_access_token(b"pat-1", 700).await.unwrap().unwrap();
+    assert!(
+        store
+            .revoke_personal_access_token(ada.id, &first.id, 600)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .revoke_personal_access_token(ada.id, &first.id, 601)
+            .await
+            .unwrap()
+    );
+    let revoked = store
+        .use_personal_access_token(b"pat-1", 700)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(!revoked.is_active(700));
     // A revoked token frees its quota slot.
-    store.create_personal_access_token(&third, b"pat-3", 2, 800).await.unwrap();
+    store
+        .create_personal_access_token(&third, b"pat-3", 2, 800)
+        .await
+        .unwrap();
 }
 
 async fn signing_keys(store: &dyn IdentityStore) {
-    let key = |kid: &str, created: i64| SigningKeyRecord { kid: kid.into(), seed: vec![7; 32], created_at: created, retired_at: None };
+    let key = |kid: &str, created: i64| SigningKeyRecord {
+        kid: kid.into(),
+        seed: vec![7; 32],
+        created_at: created,
+        retired_at: None,
+    };
     let first = format!("k-{}", uuid::Uuid::now_v7().simple());
     let second = format!("k-{}", uuid::Uuid::now_v7().simple());
-    store.rotate_signing_key(&key(&first, 1_000), 1_000).await.unwrap();
-    store.rotate_signing_key(&key(&second, 2_000), 2_000).await.unwrap();
+    store
+        .rotate_signing_key(&key(&first, 1_000), 1_000)
+        .await
+        .unwrap();
+    store
+        .rotate_signing_key(&key(&second, 2_000), 2_000)
+        .await
+        .unwrap();
     let keys = store.signing_keys().await.unwrap();
     let find = |kid: &str| keys.iter().find(|k| k.kid == kid).cloned().unwrap();
     assert_eq!(find(&second).retired_at, None, "the newest key signs");
-    assert_eq!(find(&first).retired_at, Some(2_000), "the previous key is retired, not deleted");
+    assert_eq!(
+        find(&first).retired_at,
+        Some(2_000),
+        "the previous key is retired, not deleted"
+    );
     assert_eq!(find(&first).seed, vec![7; 32]);
-    assert!(store.delete_retired_keys(1_500).await.unwrap() == 0 || !store.signing_keys().await.unwrap().iter().any(|k| k.kid == second));
+    assert!(
+        store.delete_retired_keys(1_500).await.unwrap() == 0
+            || !store
+                .signing_keys()
+                .await
+                .unwrap()
+                .iter()
+                .any(|k| k.kid == second)
+    );
     store.delete_retired_keys(2_001).await.unwrap();
     let keys = store.signing_keys().await.unwrap();
     assert!(keys.iter().all(|k| k.kid != first));
@@ -197,17 +453,89 @@ async fn passwords(store: &dyn IdentityStore) {
     let other = session(ada.id, 1_000);
     store.create_session(&keep, b"keep").await.unwrap();
     store.create_session(&other, b"other").await.unwrap();
-    let revoked = store.set_password(ada.id, "$argon2id$new", Some(keep.id), "password_changed", 2_000, &no_events).await.unwrap();
+    let revoked = store
+        .set_password(
+            ada.id,
+            "$argon2id$new",
+            Some(keep.id),
+            "password_changed",
+            2_000,
+            &no_events,
+        )
+        .await
+        .unwrap();
     assert_eq!(revoked, vec![other.id]);
-    assert_eq!(store.user_by_id(ada.id).await.unwrap().unwrap().password_hash, "$argon2id$new");
-    assert!(store.session(keep.id).await.unwrap().unwrap().revoked_at.is_none());
+    assert_eq!(
+        store
+            .user_by_id(ada.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash,
+        "$argon2id$new"
+    );
+    assert!(
+        store
+            .session(keep.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_none()
+    );
 
-    store.create_password_reset(ada.id, b"reset-1", 5_000, 2_000, &[]).await.unwrap();
-    store.create_password_reset(ada.id, b"reset-2", 5_000, 2_000, &[]).await.unwrap();
-    assert_eq!(store.reset_password(b"reset-1", "$argon2id$reset", 6_000, &no_events).await.unwrap(), None, "expired");
-    store.create_password_reset(ada.id, b"reset-3", 9_000, 6_000, &[]).await.unwrap();
-    assert_eq!(store.reset_password(b"reset-3", "$argon2id$reset", 7_000, &no_events).await.unwrap(), Some(ada.id));
-    assert_eq!(store.reset_password(b"reset-3", "$argon2id$again", 7_001, &no_events).await.unwrap(), None, "single use");
-    assert_eq!(store.user_by_id(ada.id).await.unwrap().unwrap().password_hash, "$argon2id$reset");
-    assert!(store.session(keep.id).await.unwrap().unwrap().revoked_at.is_some(), "a reset ends every session");
+    store
+        .create_password_reset(ada.id, b"reset-1", 5_000, 2_000, &[])
+        .await
+        .unwrap();
+    store
+        .create_password_reset(ada.id, b"reset-2", 5_000, 2_000, &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .reset_password(b"reset-1", "$argon2id$reset", 6_000, &no_events)
+            .await
+            .unwrap(),
+        None,
+        "expired"
+    );
+    store
+        .create_password_reset(ada.id, b"reset-3", 9_000, 6_000, &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .reset_password(b"reset-3", "$argon2id$reset", 7_000, &no_events)
+            .await
+            .unwrap(),
+        Some(ada.id)
+    );
+    assert_eq!(
+        store
+            .reset_password(b"reset-3", "$argon2id$again", 7_001, &no_events)
+            .await
+            .unwrap(),
+        None,
+        "single use"
+    );
+    assert_eq!(
+        store
+            .user_by_id(ada.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash,
+        "$argon2id$reset"
+    );
+    assert!(
+        store
+            .session(keep.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_some(),
+        "a reset ends every session"
+    );
 }

@@ -154,38 +154,103 @@ pub trait IdentityStore: Send + Sync {
     /// The user with this id.
     async fn user_by_id(&self, id: UserId) -> StoreResult<Option<UserRecord>>;
     /// Sets the display name; `EtagMismatch` when `expected_version` is stale.
-    async fn update_display_name(&self, id: UserId, name: &str, expected_version: Option<i64>, now: i64) -> StoreResult<UserRecord>;
+    async fn update_display_name(
+        &self,
+        id: UserId,
+        name: &str,
+        expected_version: Option<i64>,
+        now: i64,
+    ) -> StoreResult<UserRecord>;
     /// Sets a new password hash and revokes every active session of the user except `keep`
     /// (reason `reason`); `events` builds the events from the revoked session ids.
-    async fn set_password(&self, id: UserId, hash: &str, keep: Option<SessionId>, reason: &str, now: i64, events: EventsFor<'_, Vec<SessionId>>) -> StoreResult<Vec<SessionId>>;
+    async fn set_password(
+        &self,
+        id: UserId,
+        hash: &str,
+        keep: Option<SessionId>,
+        reason: &str,
+        now: i64,
+        events: EventsFor<'_, Vec<SessionId>>,
+    ) -> StoreResult<Vec<SessionId>>;
 
     /// Creates a session with its first refresh token.
-    async fn create_session(&self, session: &SessionRecord, refresh_hash: &[u8]) -> StoreResult<()>;
+    async fn create_session(&self, session: &SessionRecord, refresh_hash: &[u8])
+    -> StoreResult<()>;
     /// The session with this id.
     async fn session(&self, id: SessionId) -> StoreResult<Option<SessionRecord>>;
     /// The session a refresh token belongs to, without using the token.
     async fn session_by_refresh(&self, refresh_hash: &[u8]) -> StoreResult<Option<SessionRecord>>;
     /// Uses a refresh token: rotates it (new token `new_hash`, idle expiry moved, scope set to
     /// `scope`), or on reuse revokes the session and writes `on_reuse`'s events.
-    async fn rotate_refresh(&self, refresh_hash: &[u8], new_hash: &[u8], scope: (Option<OrganizationId>, Option<String>), idle_ttl: i64, now: i64, on_reuse: EventsFor<'_, SessionRecord>) -> StoreResult<RefreshOutcome>;
+    async fn rotate_refresh(
+        &self,
+        refresh_hash: &[u8],
+        new_hash: &[u8],
+        scope: (Option<OrganizationId>, Option<String>),
+        idle_ttl: i64,
+        now: i64,
+        on_reuse: EventsFor<'_, SessionRecord>,
+    ) -> StoreResult<RefreshOutcome>;
     /// Re-scopes an active session to an organization: every unused refresh token of the
     /// session becomes used and `new_hash` is the new one.
-    async fn rescope_session(&self, id: SessionId, scope: (Option<OrganizationId>, Option<String>), new_hash: &[u8], idle_ttl: i64, now: i64) -> StoreResult<Option<SessionRecord>>;
+    async fn rescope_session(
+        &self,
+        id: SessionId,
+        scope: (Option<OrganizationId>, Option<String>),
+        new_hash: &[u8],
+        idle_ttl: i64,
+        now: i64,
+    ) -> StoreResult<Option<SessionRecord>>;
     /// Active sessions of a user, newest first.
-    async fn list_sessions(&self, user_id: UserId, now: i64, page: &Page) -> StoreResult<Vec<SessionRecord>>;
+    async fn list_sessions(
+        &self,
+        user_id: UserId,
+        now: i64,
+        page: &Page,
+    ) -> StoreResult<Vec<SessionRecord>>;
     /// Revokes one of the user's sessions; false if there is no such active session.
-    async fn revoke_session(&self, user_id: UserId, id: SessionId, reason: &str, now: i64, events: &[EventMessage]) -> StoreResult<bool>;
+    async fn revoke_session(
+        &self,
+        user_id: UserId,
+        id: SessionId,
+        reason: &str,
+        now: i64,
+        events: &[EventMessage],
+    ) -> StoreResult<bool>;
 
     /// Stores a personal access token unless the user has `max_active` active ones.
-    async fn create_personal_access_token(&self, token: &PersonalAccessTokenRecord, token_hash: &[u8], max_active: u32, now: i64) -> StoreResult<()>;
+    async fn create_personal_access_token(
+        &self,
+        token: &PersonalAccessTokenRecord,
+        token_hash: &[u8],
+        max_active: u32,
+        now: i64,
+    ) -> StoreResult<()>;
     /// The user's token created with this idempotency key.
-    async fn personal_access_token_by_request(&self, user_id: UserId, request_id: &str) -> StoreResult<Option<PersonalAccessTokenRecord>>;
+    async fn personal_access_token_by_request(
+        &self,
+        user_id: UserId,
+        request_id: &str,
+    ) -> StoreResult<Option<PersonalAccessTokenRecord>>;
     /// The token with this digest; records the use.
-    async fn use_personal_access_token(&self, token_hash: &[u8], now: i64) -> StoreResult<Option<PersonalAccessTokenRecord>>;
+    async fn use_personal_access_token(
+        &self,
+        token_hash: &[u8],
+        now: i64,
+    ) -> StoreResult<Option<PersonalAccessTokenRecord>>;
     /// The user's tokens (active and not), newest first.
-    async fn list_personal_access_tokens(&self, user_id: UserId, page: &Page) -> StoreResult<Vec<PersonalAccessTokenRecord>>;
+    async fn list_personal_access_tokens(
+        &self,
+        user_id: UserId,
+        page: &Page,
+    ) -> StoreResult<Vec<PersonalAccessTokenRecord>>;
     /// Revokes one of the user's tokens; false if there is no such active token.
-    async fn revoke_personal_access_token(&self, user_id: UserId, id: &str, now: i64) -> StoreResult<bool>;
+    async fn revoke_personal_access_token(
+        &self,
+        user_id: UserId,
+        id: &str,
+        now: i64,
+    ) -> StoreResult<bool>;
 
     /// Every signing key, newest first.
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
@@ -195,8 +260,21 @@ pub trait IdentityStore: Send + Sync {
     async fn delete_retired_keys(&self, before: i64) -> StoreResult<u64>;
 
     /// Stores a password-reset token digest.
-    async fn create_password_reset(&self, user_id: UserId, token_hash: &[u8], expires_at: i64, now: i64, events: &[EventMessage]) -> StoreResult<()>;
+    async fn create_password_reset(
+        &self,
+        user_id: UserId,
+        token_hash: &[u8],
+        expires_at: i64,
+        now: i64,
+        events: &[EventMessage],
+    ) -> StoreResult<()>;
     /// Uses a reset token and sets the password, revoking every session; `None` if the
     /// token is unknown, expired or used.
-    async fn reset_password(&self, token_hash: &[u8], new_hash: &str, now: i64, events: EventsFor<'_, (UserId, Vec<SessionId>)>) -> StoreResult<Option<UserId>>;
+    async fn reset_password(
+        &self,
+        token_hash: &[u8],
+        new_hash: &str,
+        now: i64,
+        events: EventsFor<'_, (UserId, Vec<SessionId>)>,
+    ) -> StoreResult<Option<UserId>>;
 }

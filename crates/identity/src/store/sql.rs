@@ -26,7 +26,11 @@ impl SqlIdentityStore {
 pub fn migrations() -> mesh::db::Migrations {
     static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/identity/sqlite");
     static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/identity/postgres");
-    mesh::db::Migrations { sqlite: &SQLITE, postgres: &POSTGRES, table: "_identity_migrations" }
+    mesh::db::Migrations {
+        sqlite: &SQLITE,
+        postgres: &POSTGRES,
+        table: "_identity_migrations",
+    }
 }
 
 use mesh::db::rows::{Decodes, get, is_unique_violation, parse};
@@ -105,11 +109,15 @@ const SESSION_COLUMNS: &str = "id, user_id, organization_id, role, user_agent, i
 const TOKEN_COLUMNS: &str = "id, user_id, organization_id, name, scope, token_prefix, request_id, created_at, expires_at, last_used_at, revoked_at";
 
 fn session_query(filter: &str) -> sqlx::AssertSqlSafe<String> {
-    sqlx::AssertSqlSafe(format!("select {SESSION_COLUMNS} from sessions where {filter}"))
+    sqlx::AssertSqlSafe(format!(
+        "select {SESSION_COLUMNS} from sessions where {filter}"
+    ))
 }
 
 fn token_query(filter: &str) -> sqlx::AssertSqlSafe<String> {
-    sqlx::AssertSqlSafe(format!("select {TOKEN_COLUMNS} from personal_access_tokens where {filter}"))
+    sqlx::AssertSqlSafe(format!(
+        "select {TOKEN_COLUMNS} from personal_access_tokens where {filter}"
+    ))
 }
 
 #[async_trait::async_trait]
@@ -142,19 +150,35 @@ impl IdentityStore for SqlIdentityStore {
 
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<UserRecord>> {
         mesh::read!(&self.database, None, None, |tx| {
-            let row = sqlx::query("select * from users where email = $1").bind(email).fetch_optional(&mut *tx).await?;
-            row.map(|row| user_from(&row)).transpose().map_err(IdentityError::from)
+            let row = sqlx::query("select * from users where email = $1")
+                .bind(email)
+                .fetch_optional(&mut *tx)
+                .await?;
+            row.map(|row| user_from(&row))
+                .transpose()
+                .map_err(IdentityError::from)
         })
     }
 
     async fn user_by_id(&self, id: UserId) -> StoreResult<Option<UserRecord>> {
         mesh::read!(&self.database, None, None, |tx| {
-            let row = sqlx::query("select * from users where id = $1").bind(id.to_string()).fetch_optional(&mut *tx).await?;
-            row.map(|row| user_from(&row)).transpose().map_err(IdentityError::from)
+            let row = sqlx::query("select * from users where id = $1")
+                .bind(id.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+            row.map(|row| user_from(&row))
+                .transpose()
+                .map_err(IdentityError::from)
         })
     }
 
-    async fn update_display_name(&self, id: UserId, name: &str, expected_version: Option<i64>, now: i64) -> StoreResult<UserRecord> {
+    async fn update_display_name(
+        &self,
+        id: UserId,
+        name: &str,
+        expected_version: Option<i64>,
+        now: i64,
+    ) -> StoreResult<UserRecord> {
         mesh::transaction!(&self.database, None, None, |tx| {
             let row = sqlx::query("update users set display_name = $2, updated_at = $3, version = version + 1 where id = $1 and ($4 is null or version = $4) returning *")
                 .bind(id.to_string())
@@ -170,7 +194,15 @@ impl IdentityStore for SqlIdentityStore {
         })
     }
 
-    async fn set_password(&self, id: UserId, hash: &str, keep: Option<SessionId>, reason: &str, now: i64, events: EventsFor<'_, Vec<SessionId>>) -> StoreResult<Vec<SessionId>> {
+    async fn set_password(
+        &self,
+        id: UserId,
+        hash: &str,
+        keep: Option<SessionId>,
+        reason: &str,
+        now: i64,
+        events: EventsFor<'_, Vec<SessionId>>,
+    ) -> StoreResult<Vec<SessionId>> {
         mesh::transaction!(&self.database, None, None, |tx| {
             sqlx::query("update users set password_hash = $2, updated_at = $3, version = version + 1 where id = $1")
                 .bind(id.to_string())
@@ -186,7 +218,10 @@ impl IdentityStore for SqlIdentityStore {
                 .bind(reason)
                 .fetch_all(&mut *tx)
                 .await?;
-            let revoked = rows.iter().map(|row| parse(&get::<_, String>(row, "id")?)).collect::<Result<Vec<SessionId>, _>>()?;
+            let revoked = rows
+                .iter()
+                .map(|row| parse(&get::<_, String>(row, "id")?))
+                .collect::<Result<Vec<SessionId>, _>>()?;
             for event in events(&revoked) {
                 tx.enqueue(&event).await?;
             }
@@ -194,7 +229,11 @@ impl IdentityStore for SqlIdentityStore {
         })
     }
 
-    async fn create_session(&self, session: &SessionRecord, refresh_hash: &[u8]) -> StoreResult<()> {
+    async fn create_session(
+        &self,
+        session: &SessionRecord,
+        refresh_hash: &[u8],
+    ) -> StoreResult<()> {
         mesh::transaction!(&self.database, None, None, |tx| {
             sqlx::query("insert into sessions (id, user_id, organization_id, role, user_agent, ip_address, created_at, last_used_at, idle_expires_at, absolute_expires_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
                 .bind(session.id.to_string())
@@ -221,31 +260,54 @@ impl IdentityStore for SqlIdentityStore {
 
     async fn session(&self, id: SessionId) -> StoreResult<Option<SessionRecord>> {
         mesh::read!(&self.database, None, None, |tx| {
-            let row = sqlx::query(session_query("id = $1")).bind(id.to_string()).fetch_optional(&mut *tx).await?;
-            row.map(|row| session_from(&row)).transpose().map_err(IdentityError::from)
+            let row = sqlx::query(session_query("id = $1"))
+                .bind(id.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+            row.map(|row| session_from(&row))
+                .transpose()
+                .map_err(IdentityError::from)
         })
     }
 
     async fn session_by_refresh(&self, refresh_hash: &[u8]) -> StoreResult<Option<SessionRecord>> {
         mesh::read!(&self.database, None, None, |tx| {
-            let row = sqlx::query(session_query("id = (select session_id from refresh_tokens where token_hash = $1)"))
-                .bind(refresh_hash)
-                .fetch_optional(&mut *tx)
-                .await?;
-            row.map(|row| session_from(&row)).transpose().map_err(IdentityError::from)
+            let row = sqlx::query(session_query(
+                "id = (select session_id from refresh_tokens where token_hash = $1)",
+            ))
+            .bind(refresh_hash)
+            .fetch_optional(&mut *tx)
+            .await?;
+            row.map(|row| session_from(&row))
+                .transpose()
+                .map_err(IdentityError::from)
         })
     }
 
-    async fn rotate_refresh(&self, refresh_hash: &[u8], new_hash: &[u8], scope: (Option<OrganizationId>, Option<String>), idle_ttl: i64, now: i64, on_reuse: EventsFor<'_, SessionRecord>) -> StoreResult<RefreshOutcome> {
+    async fn rotate_refresh(
+        &self,
+        refresh_hash: &[u8],
+        new_hash: &[u8],
+        scope: (Option<OrganizationId>, Option<String>),
+        idle_ttl: i64,
+        now: i64,
+        on_reuse: EventsFor<'_, SessionRecord>,
+    ) -> StoreResult<RefreshOutcome> {
         mesh::transaction!(&self.database, None, None, |tx| {
-            let token = sqlx::query("select session_id, used_at from refresh_tokens where token_hash = $1")
-                .bind(refresh_hash)
-                .fetch_optional(&mut *tx)
-                .await?;
-            let Some(token) = token else { return Ok(RefreshOutcome::Invalid) };
+            let token =
+                sqlx::query("select session_id, used_at from refresh_tokens where token_hash = $1")
+                    .bind(refresh_hash)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let Some(token) = token else {
+                return Ok(RefreshOutcome::Invalid);
+            };
             let session_id: String = get(&token, "session_id")?;
             let used_at: Option<i64> = get(&token, "used_at")?;
-            let row = sqlx::query(session_query("id = $1")).bind(&session_id).fetch_one(&mut *tx).await?;
+            let row = sqlx::query(session_query("id = $1"))
+                .bind(&session_id)
+                .fetch_one(&mut *tx)
+                .await?;
             let session = session_from(&row)?;
             if used_at.is_some() {
                 // Reuse of a rotated token: someone holds a stolen copy. End the family.
@@ -265,11 +327,13 @@ impl IdentityStore for SqlIdentityStore {
             if !session.is_active(now) {
                 return Ok(RefreshOutcome::Invalid);
             }
-            let marked = sqlx::query("update refresh_tokens set used_at = $2 where token_hash = $1 and used_at is null")
-                .bind(refresh_hash)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+            let marked = sqlx::query(
+                "update refresh_tokens set used_at = $2 where token_hash = $1 and used_at is null",
+            )
+            .bind(refresh_hash)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
             if marked.rows_affected() != 1 {
                 return Ok(RefreshOutcome::Invalid);
             }
@@ -292,18 +356,32 @@ impl IdentityStore for SqlIdentityStore {
         })
     }
 
-    async fn rescope_session(&self, id: SessionId, scope: (Option<OrganizationId>, Option<String>), new_hash: &[u8], idle_ttl: i64, now: i64) -> StoreResult<Option<SessionRecord>> {
+    async fn rescope_session(
+        &self,
+        id: SessionId,
+        scope: (Option<OrganizationId>, Option<String>),
+        new_hash: &[u8],
+        idle_ttl: i64,
+        now: i64,
+    ) -> StoreResult<Option<SessionRecord>> {
         mesh::transaction!(&self.database, None, None, |tx| {
-            let row = sqlx::query(session_query("id = $1")).bind(id.to_string()).fetch_optional(&mut *tx).await?;
-            let Some(session) = row.map(|row| session_from(&row)).transpose()? else { return Ok(None) };
+            let row = sqlx::query(session_query("id = $1"))
+                .bind(id.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some(session) = row.map(|row| session_from(&row)).transpose()? else {
+                return Ok(None);
+            };
             if !session.is_active(now) {
                 return Ok(None);
             }
-            sqlx::query("update refresh_tokens set used_at = $2 where session_id = $1 and used_at is null")
-                .bind(id.to_string())
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "update refresh_tokens set used_at = $2 where session_id = $1 and used_at is null",
+            )
+            .bind(id.to_string())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
             sqlx::query("insert into refresh_tokens (token_hash, session_id, created_at) values ($1, $2, $3)")
                 .bind(new_hash)
                 .bind(id.to_string())
@@ -323,7 +401,12 @@ impl IdentityStore for SqlIdentityStore {
         })
     }
 
-    async fn list_sessions(&self, user_id: UserId, now: i64, page: &Page) -> StoreResult<Vec<SessionRecord>> {
+    async fn list_sessions(
+        &self,
+        user_id: UserId,
+        now: i64,
+        page: &Page,
+    ) -> StoreResult<Vec<SessionRecord>> {
         let (after_time, after_id) = page.after.clone().unwrap_or((i64::MAX, String::new()));
         mesh::read!(&self.database, None, None, |tx| {
             let rows = sqlx::query(session_query("user_id = $1 and revoked_at is null and idle_expires_at > $2 and absolute_expires_at > $2 and (created_at < $3 or (created_at = $3 and id < $4)) order by created_at desc, id desc limit $5"))
@@ -334,11 +417,21 @@ impl IdentityStore for SqlIdentityStore {
                 .bind(page.limit)
                 .fetch_all(&mut *tx)
                 .await?;
-            rows.iter().map(session_from).collect::<Result<Vec<_>, _>>().map_err(IdentityError::from)
+            rows.iter()
+                .map(session_from)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(IdentityError::from)
         })
     }
 
-    async fn revoke_session(&self, user_id: UserId, id: SessionId, reason: &str, now: i64, events: &[EventMessage]) -> StoreResult<bool> {
+    async fn revoke_session(
+        &self,
+        user_id: UserId,
+        id: SessionId,
+        reason: &str,
+        now: i64,
+        events: &[EventMessage],
+    ) -> StoreResult<bool> {
         mesh::transaction!(&self.database, None, None, |tx| {
             let revoked = sqlx::query("update sessions set revoked_at = $3, revoke_reason = $4 where id = $1 and user_id = $2 and revoked_at is null")
                 .bind(id.to_string())
@@ -358,7 +451,13 @@ impl IdentityStore for SqlIdentityStore {
         })
     }
 
-    async fn create_personal_access_token(&self, token: &PersonalAccessTokenRecord, token_hash: &[u8], max_active: u32, now: i64) -> StoreResult<()> {
+    async fn create_personal_access_token(
+        &self,
+        token: &PersonalAccessTokenRecord,
+        token_hash: &[u8],
+        max_active: u32,
+        now: i64,
+    ) -> StoreResult<()> {
         mesh::transaction!(&self.database, None, None, |tx| {
             let active: i64 = sqlx::query_scalar("select count(*) from personal_access_tokens where user_id = $1 and revoked_at is null and (expires_at is null or expires_at > $2)")
                 .bind(token.user_id.to_string())
@@ -385,29 +484,45 @@ impl IdentityStore for SqlIdentityStore {
         })
     }
 
-    async fn personal_access_token_by_request(&self, user_id: UserId, request_id: &str) -> StoreResult<Option<PersonalAccessTokenRecord>> {
+    async fn personal_access_token_by_request(
+        &self,
+        user_id: UserId,
+        request_id: &str,
+    ) -> StoreResult<Option<PersonalAccessTokenRecord>> {
         mesh::read!(&self.database, None, None, |tx| {
             let row = sqlx::query(token_query("user_id = $1 and request_id = $2"))
                 .bind(user_id.to_string())
                 .bind(request_id)
                 .fetch_optional(&mut *tx)
                 .await?;
-            row.map(|row| token_from(&row)).transpose().map_err(IdentityError::from)
+            row.map(|row| token_from(&row))
+                .transpose()
+                .map_err(IdentityError::from)
         })
     }
 
-    async fn use_personal_access_token(&self, token_hash: &[u8], now: i64) -> StoreResult<Option<PersonalAccessTokenRecord>> {
+    async fn use_personal_access_token(
+        &self,
+        token_hash: &[u8],
+        now: i64,
+    ) -> StoreResult<Option<PersonalAccessTokenRecord>> {
         mesh::transaction!(&self.database, None, None, |tx| {
             let row = sqlx::query(sqlx::AssertSqlSafe(format!("update personal_access_tokens set last_used_at = $2 where token_hash = $1 returning {TOKEN_COLUMNS}")))
                 .bind(token_hash)
                 .bind(now)
                 .fetch_optional(&mut *tx)
                 .await?;
-            row.map(|row| token_from(&row)).transpose().map_err(IdentityError::from)
+            row.map(|row| token_from(&row))
+                .transpose()
+                .map_err(IdentityError::from)
         })
     }
 
-    async fn list_personal_access_tokens(&self, user_id: UserId, page: &Page) -> StoreResult<Vec<PersonalAccessTokenRecord>> {
+    async fn list_personal_access_tokens(
+        &self,
+        user_id: UserId,
+        page: &Page,
+    ) -> StoreResult<Vec<PersonalAccessTokenRecord>> {
         let (after_time, after_id) = page.after.clone().unwrap_or((i64::MAX, "~".to_string()));
         mesh::read!(&self.database, None, None, |tx| {
             let rows = sqlx::query(token_query("user_id = $1 and (created_at < $2 or (created_at = $2 and id < $3)) order by created_at desc, id desc limit $4"))
@@ -417,11 +532,19 @@ impl IdentityStore for SqlIdentityStore {
                 .bind(page.limit)
                 .fetch_all(&mut *tx)
                 .await?;
-            rows.iter().map(token_from).collect::<Result<Vec<_>, _>>().map_err(IdentityError::from)
+            rows.iter()
+                .map(token_from)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(IdentityError::from)
         })
     }
 
-    async fn revoke_personal_access_token(&self, user_id: UserId, id: &str, now: i64) -> StoreResult<bool> {
+    async fn revoke_personal_access_token(
+        &self,
+        user_id: UserId,
+        id: &str,
+        now: i64,
+    ) -> StoreResult<bool> {
         mesh::transaction!(&self.database, None, None, |tx| {
             let affected = sqlx::query("update personal_access_tokens set revoked_at = $3 where id = $1 and user_id = $2 and revoked_at is null")
                 .bind(id)
@@ -471,16 +594,25 @@ impl IdentityStore for SqlIdentityStore {
 
     async fn delete_retired_keys(&self, before: i64) -> StoreResult<u64> {
         mesh::transaction!(&self.database, None, None, |tx| {
-            let deleted = sqlx::query("delete from signing_keys where retired_at is not null and retired_at < $1")
-                .bind(before)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+            let deleted = sqlx::query(
+                "delete from signing_keys where retired_at is not null and retired_at < $1",
+            )
+            .bind(before)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
             Ok::<_, IdentityError>(deleted)
         })
     }
 
-    async fn create_password_reset(&self, user_id: UserId, token_hash: &[u8], expires_at: i64, now: i64, events: &[EventMessage]) -> StoreResult<()> {
+    async fn create_password_reset(
+        &self,
+        user_id: UserId,
+        token_hash: &[u8],
+        expires_at: i64,
+        now: i64,
+        events: &[EventMessage],
+    ) -> StoreResult<()> {
         mesh::transaction!(&self.database, None, None, |tx| {
             sqlx::query("insert into password_resets (token_hash, user_id, created_at, expires_at) values ($1, $2, $3, $4)")
                 .bind(token_hash)
@@ -496,7 +628,13 @@ impl IdentityStore for SqlIdentityStore {
         })
     }
 
-    async fn reset_password(&self, token_hash: &[u8], new_hash: &str, now: i64, events: EventsFor<'_, (UserId, Vec<SessionId>)>) -> StoreResult<Option<UserId>> {
+    async fn reset_password(
+        &self,
+        token_hash: &[u8],
+        new_hash: &str,
+        now: i64,
+        events: EventsFor<'_, (UserId, Vec<SessionId>)>,
+    ) -> StoreResult<Option<UserId>> {
         mesh::transaction!(&self.database, None, None, |tx| {
             let row = sqlx::query("update password_resets set used_at = $2 where token_hash = $1 and used_at is null and expires_at > $2 returning user_id")
                 .bind(token_hash)
@@ -512,17 +650,22 @@ impl IdentityStore for SqlIdentityStore {
                 .execute(&mut *tx)
                 .await?;
             // Every other outstanding reset token of the user dies with this one.
-            sqlx::query("update password_resets set used_at = $2 where user_id = $1 and used_at is null")
-                .bind(user_id.to_string())
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "update password_resets set used_at = $2 where user_id = $1 and used_at is null",
+            )
+            .bind(user_id.to_string())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
             let rows = sqlx::query("update sessions set revoked_at = $2, revoke_reason = 'password_changed' where user_id = $1 and revoked_at is null returning id")
                 .bind(user_id.to_string())
                 .bind(now)
                 .fetch_all(&mut *tx)
                 .await?;
-            let revoked = rows.iter().map(|row| parse(&get::<_, String>(row, "id")?)).collect::<Result<Vec<SessionId>, _>>()?;
+            let revoked = rows
+                .iter()
+                .map(|row| parse(&get::<_, String>(row, "id")?))
+                .collect::<Result<Vec<SessionId>, _>>()?;
             for event in events(&(user_id, revoked)) {
                 tx.enqueue(&event).await?;
             }

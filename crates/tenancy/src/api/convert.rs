@@ -7,9 +7,14 @@ use mesh::auth::OrganizationRole;
 use mesh::ids::{OrganizationId, UserId};
 use mesh::time::{optional_timestamp, timestamp};
 use taskmesh::events::v1 as wire_events;
-use taskmesh::tenancy::v1::{AuditEvent, Invitation, InvitationState as WireState, Membership, Organization, OrganizationRole as WireRole};
+use taskmesh::tenancy::v1::{
+    AuditEvent, Invitation, InvitationState as WireState, Membership, Organization,
+    OrganizationRole as WireRole,
+};
 
-use crate::store::{AuditRecord, InvitationRecord, InvitationState, MembershipRecord, OrganizationRecord};
+use crate::store::{
+    AuditRecord, InvitationRecord, InvitationState, MembershipRecord, OrganizationRecord,
+};
 
 pub(super) fn etag(version: i64) -> String {
     format!("v{version}")
@@ -19,7 +24,9 @@ pub(super) fn parse_etag(etag: &str) -> Option<Option<i64>> {
     if etag.is_empty() {
         return Some(None);
     }
-    etag.strip_prefix('v').and_then(|version| version.parse().ok()).map(Some)
+    etag.strip_prefix('v')
+        .and_then(|version| version.parse().ok())
+        .map(Some)
 }
 
 pub(super) fn organization(record: &OrganizationRecord) -> Organization {
@@ -102,8 +109,17 @@ pub(super) fn audit_event(record: &AuditRecord) -> AuditEvent {
 }
 
 /// An audit entry.
-pub(super) fn audit(organization_id: OrganizationId, actor: UserId, action: &str, resource: String, details: &[(&str, String)], request_id: &str, now: i64) -> AuditRecord {
-    let details: BTreeMap<&str, &String> = details.iter().map(|(key, value)| (*key, value)).collect();
+pub(super) fn audit(
+    organization_id: OrganizationId,
+    actor: UserId,
+    action: &str,
+    resource: String,
+    details: &[(&str, String)],
+    request_id: &str,
+    now: i64,
+) -> AuditRecord {
+    let details: BTreeMap<&str, &String> =
+        details.iter().map(|(key, value)| (*key, value)).collect();
     AuditRecord {
         id: uuid::Uuid::now_v7().to_string(),
         organization_id,
@@ -128,8 +144,20 @@ pub(super) fn invitation_resource(organization_id: OrganizationId, id: &str) -> 
     format!("organizations/{organization_id}/invitations/{id}")
 }
 
-fn event(subject: &str, resource: String, payload_type: &str, payload: &impl prost::Message, organization_id: OrganizationId, actor: UserId, request_id: &str) -> EventMessage {
-    EventBuilder::new(subject, resource, payload_type, payload).tenant(organization_id).user_actor(actor).request_id(request_id).build()
+fn event(
+    subject: &str,
+    resource: String,
+    payload_type: &str,
+    payload: &impl prost::Message,
+    organization_id: OrganizationId,
+    actor: UserId,
+    request_id: &str,
+) -> EventMessage {
+    EventBuilder::new(subject, resource, payload_type, payload)
+        .tenant(organization_id)
+        .user_actor(actor)
+        .request_id(request_id)
+        .build()
 }
 
 pub(super) fn organization_created(record: &OrganizationRecord, request_id: &str) -> EventMessage {
@@ -139,43 +167,118 @@ pub(super) fn organization_created(record: &OrganizationRecord, request_id: &str
         slug: record.slug.clone(),
         owner_user_id: record.creator_user_id.to_string(),
     };
-    event("taskmesh.tenancy.organization.created", organization_resource(record.id), "taskmesh.events.v1.OrganizationCreated", &payload, record.id, record.creator_user_id, request_id)
+    event(
+        "taskmesh.tenancy.organization.created",
+        organization_resource(record.id),
+        "taskmesh.events.v1.OrganizationCreated",
+        &payload,
+        record.id,
+        record.creator_user_id,
+        request_id,
+    )
 }
 
-pub(super) fn organization_updated(id: OrganizationId, actor: UserId, changed: &[&str], request_id: &str) -> EventMessage {
+pub(super) fn organization_updated(
+    id: OrganizationId,
+    actor: UserId,
+    changed: &[&str],
+    request_id: &str,
+) -> EventMessage {
     let payload = wire_events::OrganizationUpdated {
         organization_id: id.to_string(),
-        changed_fields: changed.iter().map(|field| wire_events::FieldChange { field: (*field).into(), old_value: None, new_value: None, values_omitted: true }).collect(),
+        changed_fields: changed
+            .iter()
+            .map(|field| wire_events::FieldChange {
+                field: (*field).into(),
+                old_value: None,
+                new_value: None,
+                values_omitted: true,
+            })
+            .collect(),
     };
-    event("taskmesh.tenancy.organization.updated", organization_resource(id), "taskmesh.events.v1.OrganizationUpdated", &payload, id, actor, request_id)
+    event(
+        "taskmesh.tenancy.organization.updated",
+        organization_resource(id),
+        "taskmesh.events.v1.OrganizationUpdated",
+        &payload,
+        id,
+        actor,
+        request_id,
+    )
 }
 
-pub(super) fn member_added(record: &MembershipRecord, actor: UserId, invitation_id: &str, request_id: &str) -> EventMessage {
+pub(super) fn member_added(
+    record: &MembershipRecord,
+    actor: UserId,
+    invitation_id: &str,
+    request_id: &str,
+) -> EventMessage {
     let payload = wire_events::MemberAdded {
         organization_id: record.organization_id.to_string(),
         user_id: record.user_id.to_string(),
         role: record.role.to_string(),
         invitation_id: invitation_id.into(),
     };
-    event("taskmesh.tenancy.member.added", member_resource(record.organization_id, record.user_id), "taskmesh.events.v1.MemberAdded", &payload, record.organization_id, actor, request_id)
+    event(
+        "taskmesh.tenancy.member.added",
+        member_resource(record.organization_id, record.user_id),
+        "taskmesh.events.v1.MemberAdded",
+        &payload,
+        record.organization_id,
+        actor,
+        request_id,
+    )
 }
 
-pub(super) fn member_role_changed(old: &MembershipRecord, new: &MembershipRecord, actor: UserId, request_id: &str) -> EventMessage {
+pub(super) fn member_role_changed(
+    old: &MembershipRecord,
+    new: &MembershipRecord,
+    actor: UserId,
+    request_id: &str,
+) -> EventMessage {
     let payload = wire_events::MemberRoleChanged {
         organization_id: new.organization_id.to_string(),
         user_id: new.user_id.to_string(),
         old_role: old.role.to_string(),
         new_role: new.role.to_string(),
     };
-    event("taskmesh.tenancy.member.role_changed", member_resource(new.organization_id, new.user_id), "taskmesh.events.v1.MemberRoleChanged", &payload, new.organization_id, actor, request_id)
+    event(
+        "taskmesh.tenancy.member.role_changed",
+        member_resource(new.organization_id, new.user_id),
+        "taskmesh.events.v1.MemberRoleChanged",
+        &payload,
+        new.organization_id,
+        actor,
+        request_id,
+    )
 }
 
-pub(super) fn member_removed(old: &MembershipRecord, actor: UserId, request_id: &str) -> EventMessage {
-    let payload = wire_events::MemberRemoved { organization_id: old.organization_id.to_string(), user_id: old.user_id.to_string(), role: old.role.to_string() };
-    event("taskmesh.tenancy.member.removed", member_resource(old.organization_id, old.user_id), "taskmesh.events.v1.MemberRemoved", &payload, old.organization_id, actor, request_id)
+pub(super) fn member_removed(
+    old: &MembershipRecord,
+    actor: UserId,
+    request_id: &str,
+) -> EventMessage {
+    let payload = wire_events::MemberRemoved {
+        organization_id: old.organization_id.to_string(),
+        user_id: old.user_id.to_string(),
+        role: old.role.to_string(),
+    };
+    event(
+        "taskmesh.tenancy.member.removed",
+        member_resource(old.organization_id, old.user_id),
+        "taskmesh.events.v1.MemberRemoved",
+        &payload,
+        old.organization_id,
+        actor,
+        request_id,
+    )
 }
 
-pub(super) fn invitation_created(record: &InvitationRecord, token: &str, request_id: &str) -> EventMessage {
+pub(super) fn invitation_created(
+    record: &InvitationRecord,
+    token: &str,
+    request_id: &str,
+) -> EventMessage {
     let payload = wire_events::InvitationCreated {
         invitation_id: record.id.clone(),
         organization_id: record.organization_id.to_string(),
@@ -186,10 +289,22 @@ pub(super) fn invitation_created(record: &InvitationRecord, token: &str, request
         inviter_user_id: record.inviter_user_id.to_string(),
         invitee_user_id: String::new(),
     };
-    event("taskmesh.tenancy.invitation.created", invitation_resource(record.organization_id, &record.id), "taskmesh.events.v1.InvitationCreated", &payload, record.organization_id, record.inviter_user_id, request_id)
+    event(
+        "taskmesh.tenancy.invitation.created",
+        invitation_resource(record.organization_id, &record.id),
+        "taskmesh.events.v1.InvitationCreated",
+        &payload,
+        record.organization_id,
+        record.inviter_user_id,
+        request_id,
+    )
 }
 
-pub(super) fn invitation_accepted(record: &InvitationRecord, member: &MembershipRecord, request_id: &str) -> EventMessage {
+pub(super) fn invitation_accepted(
+    record: &InvitationRecord,
+    member: &MembershipRecord,
+    request_id: &str,
+) -> EventMessage {
     let payload = wire_events::InvitationAccepted {
         invitation_id: record.id.clone(),
         organization_id: record.organization_id.to_string(),
@@ -198,10 +313,34 @@ pub(super) fn invitation_accepted(record: &InvitationRecord, member: &Membership
         role: record.role.to_string(),
         inviter_user_id: record.inviter_user_id.to_string(),
     };
-    event("taskmesh.tenancy.invitation.accepted", invitation_resource(record.organization_id, &record.id), "taskmesh.events.v1.InvitationAccepted", &payload, record.organization_id, member.user_id, request_id)
+    event(
+        "taskmesh.tenancy.invitation.accepted",
+        invitation_resource(record.organization_id, &record.id),
+        "taskmesh.events.v1.InvitationAccepted",
+        &payload,
+        record.organization_id,
+        member.user_id,
+        request_id,
+    )
 }
 
-pub(super) fn invitation_revoked(record: &InvitationRecord, actor: UserId, request_id: &str) -> EventMessage {
-    let payload = wire_events::InvitationRevoked { invitation_id: record.id.clone(), organization_id: record.organization_id.to_string(), email: record.email.clone() };
-    event("taskmesh.tenancy.invitation.revoked", invitation_resource(record.organization_id, &record.id), "taskmesh.events.v1.InvitationRevoked", &payload, record.organization_id, actor, request_id)
+pub(super) fn invitation_revoked(
+    record: &InvitationRecord,
+    actor: UserId,
+    request_id: &str,
+) -> EventMessage {
+    let payload = wire_events::InvitationRevoked {
+        invitation_id: record.id.clone(),
+        organization_id: record.organization_id.to_string(),
+        email: record.email.clone(),
+    };
+    event(
+        "taskmesh.tenancy.invitation.revoked",
+        invitation_resource(record.organization_id, &record.id),
+        "taskmesh.events.v1.InvitationRevoked",
+        &payload,
+        record.organization_id,
+        actor,
+        request_id,
+    )
 }

@@ -18,31 +18,62 @@ pub const INVITATION_TOKEN_PREFIX: &str = "tminv_";
 fn new_token() -> String {
     let mut bytes = [0u8; 32];
     rand::fill(&mut bytes);
-    format!("{INVITATION_TOKEN_PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+    format!(
+        "{INVITATION_TOKEN_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
 }
 
 fn digest(token: &str) -> Vec<u8> {
     sha2::Sha256::digest(token.as_bytes()).to_vec()
 }
 
-pub(super) async fn create(api: &TenancyApi, request: Request<CreateInvitationRequest>) -> Result<CreateInvitationResponse> {
+pub(super) async fn create(
+    api: &TenancyApi,
+    request: Request<CreateInvitationRequest>,
+) -> Result<CreateInvitationResponse> {
     let principal = mesh::auth::require_principal(&request)?.clone();
     principal.ensure_can_write()?;
     let message = request.get_ref();
-    let actor = api.member_of(&principal, &message.organization_id, "organization_id", OrganizationRole::Admin).await?;
+    let actor = api
+        .member_of(
+            &principal,
+            &message.organization_id,
+            "organization_id",
+            OrganizationRole::Admin,
+        )
+        .await?;
     let email = domain::email("email", &message.email)?;
-    let role = convert::parse_role(message.role).ok_or_else(|| TenancyError::InvalidField { field: "role", description: "must be ADMIN, MEMBER or GUEST".into() })?;
+    let role = convert::parse_role(message.role).ok_or_else(|| TenancyError::InvalidField {
+        field: "role",
+        description: "must be ADMIN, MEMBER or GUEST".into(),
+    })?;
     let role = domain::invitable(role)?;
     let idempotency = Some(message.request_id.clone()).filter(|id| !id.is_empty());
     if let Some(key) = &idempotency
-        && let Some(existing) = api.store.invitation_by_request(actor.organization_id, principal.user_id, key).await?
+        && let Some(existing) = api
+            .store
+            .invitation_by_request(actor.organization_id, principal.user_id, key)
+            .await?
     {
         // Only the digest is kept: a retry gets the invitation without its token.
-        return Ok(CreateInvitationResponse { invitation: Some(convert::invitation(&existing, now_millis())), token: String::new() });
+        return Ok(CreateInvitationResponse {
+            invitation: Some(convert::invitation(&existing, now_millis())),
+            token: String::new(),
+        });
     }
     let ttl_millis = match &message.ttl {
-        Some(ttl) if ttl.seconds <= 0 || ttl.seconds as u64 > api.config.max_invitation_ttl_secs => {
-            return Err(TenancyError::InvalidField { field: "ttl", description: format!("must be between 1 second and {} seconds", api.config.max_invitation_ttl_secs) }.into());
+        Some(ttl)
+            if ttl.seconds <= 0 || ttl.seconds as u64 > api.config.max_invitation_ttl_secs =>
+        {
+            return Err(TenancyError::InvalidField {
+                field: "ttl",
+                description: format!(
+                    "must be between 1 second and {} seconds",
+                    api.config.max_invitation_ttl_secs
+                ),
+            }
+            .into());
         }
         Some(ttl) => ttl.seconds * 1_000,
         None => api.config.invitation_ttl_secs as i64 * 1_000,
@@ -64,59 +95,146 @@ pub(super) async fn create(api: &TenancyApi, request: Request<CreateInvitationRe
     let token = new_token();
     let request_id = request_id(&request);
     let effects = Effects {
-        audit: vec![convert::audit(actor.organization_id, principal.user_id, "invitation.created", convert::invitation_resource(actor.organization_id, &invitation.id), &[("email", invitation.email.clone()), ("role", role.to_string())], &request_id, now)],
-        events: vec![convert::invitation_created(&invitation, &token, &request_id)],
+        audit: vec![convert::audit(
+            actor.organization_id,
+            principal.user_id,
+            "invitation.created",
+            convert::invitation_resource(actor.organization_id, &invitation.id),
+            &[
+                ("email", invitation.email.clone()),
+                ("role", role.to_string()),
+            ],
+            &request_id,
+            now,
+        )],
+        events: vec![convert::invitation_created(
+            &invitation,
+            &token,
+            &request_id,
+        )],
     };
-    api.store.create_invitation(&invitation, &digest(&token), now, &effects).await?;
+    api.store
+        .create_invitation(&invitation, &digest(&token), now, &effects)
+        .await?;
     api.events_written();
-    Ok(CreateInvitationResponse { invitation: Some(convert::invitation(&invitation, now)), token })
+    Ok(CreateInvitationResponse {
+        invitation: Some(convert::invitation(&invitation, now)),
+        token,
+    })
 }
 
-pub(super) async fn list(api: &TenancyApi, request: Request<ListInvitationsRequest>) -> Result<ListInvitationsResponse> {
+pub(super) async fn list(
+    api: &TenancyApi,
+    request: Request<ListInvitationsRequest>,
+) -> Result<ListInvitationsResponse> {
     let principal = mesh::auth::require_principal(&request)?;
     let message = request.get_ref();
-    let actor = api.member_of(principal, &message.organization_id, "organization_id", OrganizationRole::Admin).await?;
-    let state = match InvitationState::try_from(message.state).unwrap_or(InvitationState::Unspecified) {
-        InvitationState::Unspecified => None,
-        InvitationState::Pending => Some(State::Pending),
-        InvitationState::Accepted => Some(State::Accepted),
-        InvitationState::Revoked => Some(State::Revoked),
-        InvitationState::Expired => Some(State::Expired),
-    };
+    let actor = api
+        .member_of(
+            principal,
+            &message.organization_id,
+            "organization_id",
+            OrganizationRole::Admin,
+        )
+        .await?;
+    let state =
+        match InvitationState::try_from(message.state).unwrap_or(InvitationState::Unspecified) {
+            InvitationState::Unspecified => None,
+            InvitationState::Pending => Some(State::Pending),
+            InvitationState::Accepted => Some(State::Accepted),
+            InvitationState::Revoked => Some(State::Revoked),
+            InvitationState::Expired => Some(State::Expired),
+        };
     let limit = mesh::paging::page_size(domain::DOMAIN, message.page_size)?;
     let fingerprint = format!("invitations:{}:{}", actor.organization_id, message.state);
     let after = position(&fingerprint, &message.page_token)?;
     let now = now_millis();
-    let mut invitations = api.store.invitations(actor.organization_id, state, now, &Page { limit: limit + 1, after }).await?;
-    let next_page_token = next_token(&mut invitations, limit, &fingerprint, |invitation| (invitation.created_at, invitation.id.clone()));
-    Ok(ListInvitationsResponse { invitations: invitations.iter().map(|invitation| convert::invitation(invitation, now)).collect(), next_page_token })
+    let mut invitations = api
+        .store
+        .invitations(
+            actor.organization_id,
+            state,
+            now,
+            &Page {
+                limit: limit + 1,
+                after,
+            },
+        )
+        .await?;
+    let next_page_token = next_token(&mut invitations, limit, &fingerprint, |invitation| {
+        (invitation.created_at, invitation.id.clone())
+    });
+    Ok(ListInvitationsResponse {
+        invitations: invitations
+            .iter()
+            .map(|invitation| convert::invitation(invitation, now))
+            .collect(),
+        next_page_token,
+    })
 }
 
-pub(super) async fn revoke(api: &TenancyApi, request: Request<RevokeInvitationRequest>) -> Result<RevokeInvitationResponse> {
+pub(super) async fn revoke(
+    api: &TenancyApi,
+    request: Request<RevokeInvitationRequest>,
+) -> Result<RevokeInvitationResponse> {
     let principal = mesh::auth::require_principal(&request)?.clone();
     principal.ensure_can_write()?;
     let organization_id = principal.organization()?;
-    let actor = api.member_of(&principal, &organization_id.to_string(), "organization_id", OrganizationRole::Admin).await?;
+    let actor = api
+        .member_of(
+            &principal,
+            &organization_id.to_string(),
+            "organization_id",
+            OrganizationRole::Admin,
+        )
+        .await?;
     let request_id = request_id(&request);
     let now = now_millis();
     let effects = |revoked: &InvitationRecord| Effects {
-        audit: vec![convert::audit(revoked.organization_id, principal.user_id, "invitation.revoked", convert::invitation_resource(revoked.organization_id, &revoked.id), &[("email", revoked.email.clone())], &request_id, now)],
-        events: vec![convert::invitation_revoked(revoked, principal.user_id, &request_id)],
+        audit: vec![convert::audit(
+            revoked.organization_id,
+            principal.user_id,
+            "invitation.revoked",
+            convert::invitation_resource(revoked.organization_id, &revoked.id),
+            &[("email", revoked.email.clone())],
+            &request_id,
+            now,
+        )],
+        events: vec![convert::invitation_revoked(
+            revoked,
+            principal.user_id,
+            &request_id,
+        )],
     };
-    let revoked = api.store.revoke_invitation(actor.organization_id, &request.get_ref().id, now, &effects).await?;
+    let revoked = api
+        .store
+        .revoke_invitation(actor.organization_id, &request.get_ref().id, now, &effects)
+        .await?;
     api.events_written();
-    Ok(RevokeInvitationResponse { invitation: Some(convert::invitation(&revoked, now)) })
+    Ok(RevokeInvitationResponse {
+        invitation: Some(convert::invitation(&revoked, now)),
+    })
 }
 
-pub(super) async fn accept(api: &TenancyApi, request: Request<AcceptInvitationRequest>) -> Result<AcceptInvitationResponse> {
+pub(super) async fn accept(
+    api: &TenancyApi,
+    request: Request<AcceptInvitationRequest>,
+) -> Result<AcceptInvitationResponse> {
     let principal = access_principal(&request)?.clone();
     let token = &request.get_ref().token;
     if !token.starts_with(INVITATION_TOKEN_PREFIX) {
         return Err(TenancyError::InvitationNotFound.into());
     }
     let hash = digest(token);
-    let organization_id = api.store.invitation_organization(&hash).await?.ok_or(TenancyError::InvitationNotFound)?;
-    let caller = api.identity.caller(&CallContext::from_request(&request)).await?;
+    let organization_id = api
+        .store
+        .invitation_organization(&hash)
+        .await?
+        .ok_or(TenancyError::InvitationNotFound)?;
+    let caller = api
+        .identity
+        .caller(&CallContext::from_request(&request))
+        .await?;
     let now = now_millis();
     let member = MembershipRecord {
         organization_id,
@@ -131,31 +249,99 @@ pub(super) async fn accept(api: &TenancyApi, request: Request<AcceptInvitationRe
     let request_id = request_id(&request);
     let effects = |invitation: &InvitationRecord, membership: &MembershipRecord| Effects {
         audit: vec![
-            convert::audit(organization_id, principal.user_id, "invitation.accepted", convert::invitation_resource(organization_id, &invitation.id), &[("email", invitation.email.clone())], &request_id, now),
-            convert::audit(organization_id, principal.user_id, "member.added", convert::member_resource(organization_id, membership.user_id), &[("role", membership.role.to_string()), ("invitation_id", invitation.id.clone())], &request_id, now),
+            convert::audit(
+                organization_id,
+                principal.user_id,
+                "invitation.accepted",
+                convert::invitation_resource(organization_id, &invitation.id),
+                &[("email", invitation.email.clone())],
+                &request_id,
+                now,
+            ),
+            convert::audit(
+                organization_id,
+                principal.user_id,
+                "member.added",
+                convert::member_resource(organization_id, membership.user_id),
+                &[
+                    ("role", membership.role.to_string()),
+                    ("invitation_id", invitation.id.clone()),
+                ],
+                &request_id,
+                now,
+            ),
         ],
-        events: vec![convert::invitation_accepted(invitation, membership, &request_id), convert::member_added(membership, principal.user_id, &invitation.id, &request_id)],
+        events: vec![
+            convert::invitation_accepted(invitation, membership, &request_id),
+            convert::member_added(membership, principal.user_id, &invitation.id, &request_id),
+        ],
     };
-    let (_, membership) = api.store.accept_invitation(organization_id, &hash, &member, now, &effects).await?;
+    let (_, membership) = api
+        .store
+        .accept_invitation(organization_id, &hash, &member, now, &effects)
+        .await?;
     api.events_written();
-    let organization = api.store.organization(organization_id).await?.ok_or(TenancyError::OrganizationNotFound)?;
-    Ok(AcceptInvitationResponse { membership: Some(convert::membership(&membership)), organization: Some(convert::organization(&organization)) })
+    let organization = api
+        .store
+        .organization(organization_id)
+        .await?
+        .ok_or(TenancyError::OrganizationNotFound)?;
+    Ok(AcceptInvitationResponse {
+        membership: Some(convert::membership(&membership)),
+        organization: Some(convert::organization(&organization)),
+    })
 }
 
-pub(super) async fn list_audit_events(api: &TenancyApi, request: Request<ListAuditEventsRequest>) -> Result<ListAuditEventsResponse> {
+pub(super) async fn list_audit_events(
+    api: &TenancyApi,
+    request: Request<ListAuditEventsRequest>,
+) -> Result<ListAuditEventsResponse> {
     let principal = mesh::auth::require_principal(&request)?;
     let message = request.get_ref();
-    let actor = api.member_of(principal, &message.organization_id, "organization_id", OrganizationRole::Admin).await?;
+    let actor = api
+        .member_of(
+            principal,
+            &message.organization_id,
+            "organization_id",
+            OrganizationRole::Admin,
+        )
+        .await?;
     let conditions = filter::parse(&message.filter)?;
     let ascending = match message.order_by.trim() {
         "" | "create_time desc" => false,
         "create_time asc" | "create_time" => true,
-        other => return Err(TenancyError::OrderByInvalid(format!("unsupported {other:?}; use create_time desc or create_time asc")).into()),
+        other => {
+            return Err(TenancyError::OrderByInvalid(format!(
+                "unsupported {other:?}; use create_time desc or create_time asc"
+            ))
+            .into());
+        }
     };
     let limit = mesh::paging::page_size(domain::DOMAIN, message.page_size)?;
-    let fingerprint = format!("audit:{}:{}:{}", actor.organization_id, message.filter.trim(), ascending);
+    let fingerprint = format!(
+        "audit:{}:{}:{}",
+        actor.organization_id,
+        message.filter.trim(),
+        ascending
+    );
     let after = position(&fingerprint, &message.page_token)?;
-    let mut events = api.store.audit_events(actor.organization_id, &conditions, ascending, &Page { limit: limit + 1, after }).await?;
-    let next_page_token = next_token(&mut events, limit, &fingerprint, |event| (event.created_at, event.id.clone()));
-    Ok(ListAuditEventsResponse { audit_events: events.iter().map(convert::audit_event).collect(), next_page_token })
+    let mut events = api
+        .store
+        .audit_events(
+            actor.organization_id,
+            &conditions,
+            ascending,
+            &Page {
+                limit: limit + 1,
+                after,
+            },
+        )
+        .await?;
+    let next_page_token = next_token(&mut events, limit, &fingerprint, |event| {
+        (event.created_at, event.id.clone())
+    });
+    Ok(ListAuditEventsResponse {
+        audit_events: events.iter().map(convert::audit_event).collect(),
+        next_page_token,
+    })
 }

@@ -44,10 +44,20 @@ impl TenancyApi {
 
     /// The caller's membership in the organization named by the request, which must be the
     /// token's organization, with at least `minimum` role.
-    async fn member_of(&self, principal: &Principal, organization_id: &str, field: &'static str, minimum: OrganizationRole) -> Result<MembershipRecord> {
+    async fn member_of(
+        &self,
+        principal: &Principal,
+        organization_id: &str,
+        field: &'static str,
+        minimum: OrganizationRole,
+    ) -> Result<MembershipRecord> {
         let organization_id = parse_organization(field, organization_id)?;
         principal.ensure_organization(organization_id)?;
-        let membership = self.store.membership(organization_id, principal.user_id).await?.ok_or(TenancyError::OrganizationNotFound)?;
+        let membership = self
+            .store
+            .membership(organization_id, principal.user_id)
+            .await?
+            .ok_or(TenancyError::OrganizationNotFound)?;
         if !membership.role.at_least(minimum) {
             return Err(TenancyError::RoleInsufficient("role too low").into());
         }
@@ -56,7 +66,13 @@ impl TenancyApi {
 }
 
 fn parse_organization(field: &'static str, text: &str) -> Result<OrganizationId> {
-    text.parse().map_err(|_| TenancyError::InvalidField { field, description: "must be an organization id".into() }.into())
+    text.parse().map_err(|_| {
+        TenancyError::InvalidField {
+            field,
+            description: "must be an organization id".into(),
+        }
+        .into()
+    })
 }
 
 /// The caller, who must hold an access token (not a personal access token).
@@ -70,76 +86,140 @@ fn access_principal<T>(request: &Request<T>) -> Result<&Principal> {
 
 /// The request id, for audit entries and events.
 fn request_id<T>(request: &Request<T>) -> String {
-    request.metadata().get(mesh::telemetry::REQUEST_ID_HEADER).and_then(|value| value.to_str().ok()).unwrap_or_default().to_string()
+    request
+        .metadata()
+        .get(mesh::telemetry::REQUEST_ID_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
 }
 
 #[tonic::async_trait]
 impl TenancyService for TenancyApi {
-    async fn create_organization(&self, request: Request<CreateOrganizationRequest>) -> Reply<CreateOrganizationResponse> {
+    async fn create_organization(
+        &self,
+        request: Request<CreateOrganizationRequest>,
+    ) -> Reply<CreateOrganizationResponse> {
         Ok(Response::new(organizations::create(self, request).await?))
     }
 
-    async fn get_organization(&self, request: Request<GetOrganizationRequest>) -> Reply<GetOrganizationResponse> {
+    async fn get_organization(
+        &self,
+        request: Request<GetOrganizationRequest>,
+    ) -> Reply<GetOrganizationResponse> {
         Ok(Response::new(organizations::get(self, request).await?))
     }
 
-    async fn update_organization(&self, request: Request<UpdateOrganizationRequest>) -> Reply<UpdateOrganizationResponse> {
+    async fn update_organization(
+        &self,
+        request: Request<UpdateOrganizationRequest>,
+    ) -> Reply<UpdateOrganizationResponse> {
         Ok(Response::new(organizations::update(self, request).await?))
     }
 
-    async fn list_organizations(&self, request: Request<ListOrganizationsRequest>) -> Reply<ListOrganizationsResponse> {
+    async fn list_organizations(
+        &self,
+        request: Request<ListOrganizationsRequest>,
+    ) -> Reply<ListOrganizationsResponse> {
         Ok(Response::new(organizations::list(self, request).await?))
     }
 
-    async fn resolve_organization(&self, request: Request<ResolveOrganizationRequest>) -> Reply<ResolveOrganizationResponse> {
+    async fn resolve_organization(
+        &self,
+        request: Request<ResolveOrganizationRequest>,
+    ) -> Reply<ResolveOrganizationResponse> {
         Ok(Response::new(organizations::resolve(self, request).await?))
     }
 
-    async fn list_members(&self, request: Request<ListMembersRequest>) -> Reply<ListMembersResponse> {
-        Ok(Response::new(organizations::list_members(self, request).await?))
+    async fn list_members(
+        &self,
+        request: Request<ListMembersRequest>,
+    ) -> Reply<ListMembersResponse> {
+        Ok(Response::new(
+            organizations::list_members(self, request).await?,
+        ))
     }
 
-    async fn get_membership(&self, request: Request<GetMembershipRequest>) -> Reply<GetMembershipResponse> {
-        Ok(Response::new(organizations::get_membership(self, request).await?))
+    async fn get_membership(
+        &self,
+        request: Request<GetMembershipRequest>,
+    ) -> Reply<GetMembershipResponse> {
+        Ok(Response::new(
+            organizations::get_membership(self, request).await?,
+        ))
     }
 
-    async fn update_member_role(&self, request: Request<UpdateMemberRoleRequest>) -> Reply<UpdateMemberRoleResponse> {
-        Ok(Response::new(organizations::update_member_role(self, request).await?))
+    async fn update_member_role(
+        &self,
+        request: Request<UpdateMemberRoleRequest>,
+    ) -> Reply<UpdateMemberRoleResponse> {
+        Ok(Response::new(
+            organizations::update_member_role(self, request).await?,
+        ))
     }
 
-    async fn remove_member(&self, request: Request<RemoveMemberRequest>) -> Reply<RemoveMemberResponse> {
-        Ok(Response::new(organizations::remove_member(self, request).await?))
+    async fn remove_member(
+        &self,
+        request: Request<RemoveMemberRequest>,
+    ) -> Reply<RemoveMemberResponse> {
+        Ok(Response::new(
+            organizations::remove_member(self, request).await?,
+        ))
     }
 
-    async fn create_invitation(&self, request: Request<CreateInvitationRequest>) -> Reply<CreateInvitationResponse> {
+    async fn create_invitation(
+        &self,
+        request: Request<CreateInvitationRequest>,
+    ) -> Reply<CreateInvitationResponse> {
         Ok(Response::new(invitations::create(self, request).await?))
     }
 
-    async fn list_invitations(&self, request: Request<ListInvitationsRequest>) -> Reply<ListInvitationsResponse> {
+    async fn list_invitations(
+        &self,
+        request: Request<ListInvitationsRequest>,
+    ) -> Reply<ListInvitationsResponse> {
         Ok(Response::new(invitations::list(self, request).await?))
     }
 
-    async fn revoke_invitation(&self, request: Request<RevokeInvitationRequest>) -> Reply<RevokeInvitationResponse> {
+    async fn revoke_invitation(
+        &self,
+        request: Request<RevokeInvitationRequest>,
+    ) -> Reply<RevokeInvitationResponse> {
         Ok(Response::new(invitations::revoke(self, request).await?))
     }
 
-    async fn accept_invitation(&self, request: Request<AcceptInvitationRequest>) -> Reply<AcceptInvitationResponse> {
+    async fn accept_invitation(
+        &self,
+        request: Request<AcceptInvitationRequest>,
+    ) -> Reply<AcceptInvitationResponse> {
         Ok(Response::new(invitations::accept(self, request).await?))
     }
 
-    async fn list_audit_events(&self, request: Request<ListAuditEventsRequest>) -> Reply<ListAuditEventsResponse> {
-        Ok(Response::new(invitations::list_audit_events(self, request).await?))
+    async fn list_audit_events(
+        &self,
+        request: Request<ListAuditEventsRequest>,
+    ) -> Reply<ListAuditEventsResponse> {
+        Ok(Response::new(
+            invitations::list_audit_events(self, request).await?,
+        ))
     }
 }
 
 /// Decodes a (created_at, id) page position.
 fn position(domain_fingerprint: &str, token: &str) -> Result<Option<(i64, String)>> {
-    Ok(mesh::paging::decode_token(crate::domain::DOMAIN, domain_fingerprint, token)?
-        .and_then(|position| Some((position.first()?.parse().ok()?, position.get(1)?.clone()))))
+    Ok(
+        mesh::paging::decode_token(crate::domain::DOMAIN, domain_fingerprint, token)?
+            .and_then(|position| Some((position.first()?.parse().ok()?, position.get(1)?.clone()))),
+    )
 }
 
 /// Trims the look-ahead item and returns the next page token if there was one.
-fn next_token<T>(items: &mut Vec<T>, limit: i64, fingerprint: &str, key: impl Fn(&T) -> (i64, String)) -> String {
+fn next_token<T>(
+    items: &mut Vec<T>,
+    limit: i64,
+    fingerprint: &str,
+    key: impl Fn(&T) -> (i64, String),
+) -> String {
     if items.len() as i64 > limit {
         items.truncate(limit as usize);
         let (time, id) = key(items.last().expect("limit is at least 1"));

@@ -7,11 +7,17 @@ use mesh::time::now_millis;
 use taskmesh::tenancy::v1::*;
 use tonic::Request;
 
-use super::{Result, TenancyApi, access_principal, convert, next_token, parse_organization, position, request_id};
+use super::{
+    Result, TenancyApi, access_principal, convert, next_token, parse_organization, position,
+    request_id,
+};
 use crate::domain::{self, TenancyError};
 use crate::store::{Effects, MembershipRecord, OrganizationRecord, Page};
 
-pub(super) async fn create(api: &TenancyApi, request: Request<CreateOrganizationRequest>) -> Result<CreateOrganizationResponse> {
+pub(super) async fn create(
+    api: &TenancyApi,
+    request: Request<CreateOrganizationRequest>,
+) -> Result<CreateOrganizationResponse> {
     let principal = access_principal(&request)?.clone();
     let message = request.get_ref();
     let name = domain::organization_name("name", &message.name)?;
@@ -19,13 +25,26 @@ pub(super) async fn create(api: &TenancyApi, request: Request<CreateOrganization
     let idempotency = Some(message.request_id.clone()).filter(|id| !id.is_empty());
     if let Some(key) = &idempotency {
         if key.len() > 128 {
-            return Err(TenancyError::InvalidField { field: "request_id", description: "must be at most 128 characters".into() }.into());
+            return Err(TenancyError::InvalidField {
+                field: "request_id",
+                description: "must be at most 128 characters".into(),
+            }
+            .into());
         }
-        if let Some(existing) = api.store.organization_by_request(principal.user_id, key).await? {
-            return Ok(CreateOrganizationResponse { organization: Some(convert::organization(&existing)) });
+        if let Some(existing) = api
+            .store
+            .organization_by_request(principal.user_id, key)
+            .await?
+        {
+            return Ok(CreateOrganizationResponse {
+                organization: Some(convert::organization(&existing)),
+            });
         }
     }
-    let caller = api.identity.caller(&CallContext::from_request(&request)).await?;
+    let caller = api
+        .identity
+        .caller(&CallContext::from_request(&request))
+        .await?;
     let now = now_millis();
     let organization = OrganizationRecord {
         id: OrganizationId::new(),
@@ -50,44 +69,111 @@ pub(super) async fn create(api: &TenancyApi, request: Request<CreateOrganization
     let request_id = request_id(&request);
     let effects = Effects {
         audit: vec![
-            convert::audit(organization.id, principal.user_id, "organization.created", convert::organization_resource(organization.id), &[("slug", organization.slug.clone()), ("name", organization.name.clone())], &request_id, now),
-            convert::audit(organization.id, principal.user_id, "member.added", convert::member_resource(organization.id, principal.user_id), &[("role", "owner".into())], &request_id, now),
+            convert::audit(
+                organization.id,
+                principal.user_id,
+                "organization.created",
+                convert::organization_resource(organization.id),
+                &[
+                    ("slug", organization.slug.clone()),
+                    ("name", organization.name.clone()),
+                ],
+                &request_id,
+                now,
+            ),
+            convert::audit(
+                organization.id,
+                principal.user_id,
+                "member.added",
+                convert::member_resource(organization.id, principal.user_id),
+                &[("role", "owner".into())],
+                &request_id,
+                now,
+            ),
         ],
-        events: vec![convert::organization_created(&organization, &request_id), convert::member_added(&owner, principal.user_id, "", &request_id)],
+        events: vec![
+            convert::organization_created(&organization, &request_id),
+            convert::member_added(&owner, principal.user_id, "", &request_id),
+        ],
     };
-    api.store.create_organization(&organization, &owner, &effects).await?;
+    api.store
+        .create_organization(&organization, &owner, &effects)
+        .await?;
     api.events_written();
-    Ok(CreateOrganizationResponse { organization: Some(convert::organization(&organization)) })
+    Ok(CreateOrganizationResponse {
+        organization: Some(convert::organization(&organization)),
+    })
 }
 
-pub(super) async fn get(api: &TenancyApi, request: Request<GetOrganizationRequest>) -> Result<GetOrganizationResponse> {
+pub(super) async fn get(
+    api: &TenancyApi,
+    request: Request<GetOrganizationRequest>,
+) -> Result<GetOrganizationResponse> {
     let principal = mesh::auth::require_principal(&request)?;
-    let membership = api.member_of(principal, &request.get_ref().id, "id", OrganizationRole::Guest).await?;
-    let organization = api.store.organization(membership.organization_id).await?.ok_or(TenancyError::OrganizationNotFound)?;
-    Ok(GetOrganizationResponse { organization: Some(convert::organization(&organization)) })
+    let membership = api
+        .member_of(
+            principal,
+            &request.get_ref().id,
+            "id",
+            OrganizationRole::Guest,
+        )
+        .await?;
+    let organization = api
+        .store
+        .organization(membership.organization_id)
+        .await?
+        .ok_or(TenancyError::OrganizationNotFound)?;
+    Ok(GetOrganizationResponse {
+        organization: Some(convert::organization(&organization)),
+    })
 }
 
-pub(super) async fn update(api: &TenancyApi, request: Request<UpdateOrganizationRequest>) -> Result<UpdateOrganizationResponse> {
+pub(super) async fn update(
+    api: &TenancyApi,
+    request: Request<UpdateOrganizationRequest>,
+) -> Result<UpdateOrganizationResponse> {
     let principal = mesh::auth::require_principal(&request)?;
     principal.ensure_can_write()?;
     let message = request.get_ref();
     let organization = message.organization.clone().unwrap_or_default();
-    let membership = api.member_of(principal, &organization.id, "organization.id", OrganizationRole::Admin).await?;
-    let paths = message.update_mask.as_ref().map(|mask| mask.paths.clone()).unwrap_or_default();
+    let membership = api
+        .member_of(
+            principal,
+            &organization.id,
+            "organization.id",
+            OrganizationRole::Admin,
+        )
+        .await?;
+    let paths = message
+        .update_mask
+        .as_ref()
+        .map(|mask| mask.paths.clone())
+        .unwrap_or_default();
     if paths.is_empty() {
         return Err(TenancyError::UpdateMaskInvalid("must name at least one path".into()).into());
     }
     let (mut name, mut slug) = (None, None);
     for path in &paths {
         match path.as_str() {
-            "name" => name = Some(domain::organization_name("organization.name", &organization.name)?),
+            "name" => {
+                name = Some(domain::organization_name(
+                    "organization.name",
+                    &organization.name,
+                )?)
+            }
             "slug" => {
                 if membership.role != OrganizationRole::Owner {
-                    return Err(TenancyError::RoleInsufficient("only owners change the slug").into());
+                    return Err(
+                        TenancyError::RoleInsufficient("only owners change the slug").into(),
+                    );
                 }
                 slug = Some(domain::slug(&organization.slug)?);
             }
-            other => return Err(TenancyError::UpdateMaskInvalid(format!("{other:?} cannot be updated")).into()),
+            other => {
+                return Err(
+                    TenancyError::UpdateMaskInvalid(format!("{other:?} cannot be updated")).into(),
+                );
+            }
         }
     }
     let expected = convert::parse_etag(&organization.etag).ok_or(TenancyError::EtagMismatch)?;
@@ -95,54 +181,147 @@ pub(super) async fn update(api: &TenancyApi, request: Request<UpdateOrganization
     let request_id = request_id(&request);
     let changed: Vec<&str> = paths.iter().map(String::as_str).collect();
     let effects = Effects {
-        audit: vec![convert::audit(membership.organization_id, principal.user_id, "organization.updated", convert::organization_resource(membership.organization_id), &[("fields", changed.join(","))], &request_id, now)],
-        events: vec![convert::organization_updated(membership.organization_id, principal.user_id, &changed, &request_id)],
+        audit: vec![convert::audit(
+            membership.organization_id,
+            principal.user_id,
+            "organization.updated",
+            convert::organization_resource(membership.organization_id),
+            &[("fields", changed.join(","))],
+            &request_id,
+            now,
+        )],
+        events: vec![convert::organization_updated(
+            membership.organization_id,
+            principal.user_id,
+            &changed,
+            &request_id,
+        )],
     };
-    let updated = api.store.update_organization(membership.organization_id, name.as_deref(), slug.as_deref(), expected, now, &effects).await?;
+    let updated = api
+        .store
+        .update_organization(
+            membership.organization_id,
+            name.as_deref(),
+            slug.as_deref(),
+            expected,
+            now,
+            &effects,
+        )
+        .await?;
     api.events_written();
-    Ok(UpdateOrganizationResponse { organization: Some(convert::organization(&updated)) })
+    Ok(UpdateOrganizationResponse {
+        organization: Some(convert::organization(&updated)),
+    })
 }
 
-pub(super) async fn list(api: &TenancyApi, request: Request<ListOrganizationsRequest>) -> Result<ListOrganizationsResponse> {
+pub(super) async fn list(
+    api: &TenancyApi,
+    request: Request<ListOrganizationsRequest>,
+) -> Result<ListOrganizationsResponse> {
     let principal = mesh::auth::require_principal(&request)?;
     let message = request.get_ref();
     let limit = mesh::paging::page_size(domain::DOMAIN, message.page_size)?;
     let fingerprint = format!("organizations:{}", principal.user_id);
     let after = position(&fingerprint, &message.page_token)?;
-    let mut organizations = api.store.organizations_of(principal.user_id, &Page { limit: limit + 1, after }).await?;
-    let next_page_token = next_token(&mut organizations, limit, &fingerprint, |organization| (organization.created_at, organization.id.to_string()));
-    Ok(ListOrganizationsResponse { organizations: organizations.iter().map(convert::organization).collect(), next_page_token })
+    let mut organizations = api
+        .store
+        .organizations_of(
+            principal.user_id,
+            &Page {
+                limit: limit + 1,
+                after,
+            },
+        )
+        .await?;
+    let next_page_token = next_token(&mut organizations, limit, &fingerprint, |organization| {
+        (organization.created_at, organization.id.to_string())
+    });
+    Ok(ListOrganizationsResponse {
+        organizations: organizations.iter().map(convert::organization).collect(),
+        next_page_token,
+    })
 }
 
-pub(super) async fn resolve(api: &TenancyApi, request: Request<ResolveOrganizationRequest>) -> Result<ResolveOrganizationResponse> {
+pub(super) async fn resolve(
+    api: &TenancyApi,
+    request: Request<ResolveOrganizationRequest>,
+) -> Result<ResolveOrganizationResponse> {
     let slug = match &request.get_ref().lookup {
         Some(resolve_organization_request::Lookup::Slug(slug)) => slug.trim().to_ascii_lowercase(),
         Some(resolve_organization_request::Lookup::HostName(host)) => {
-            domain::slug_from_host(host, &api.config.base_domain).ok_or(TenancyError::OrganizationNotFound)?
+            domain::slug_from_host(host, &api.config.base_domain)
+                .ok_or(TenancyError::OrganizationNotFound)?
         }
-        None => return Err(TenancyError::InvalidField { field: "lookup", description: "set slug or host_name".into() }.into()),
+        None => {
+            return Err(TenancyError::InvalidField {
+                field: "lookup",
+                description: "set slug or host_name".into(),
+            }
+            .into());
+        }
     };
-    let (organization_id, name, slug) = api.store.resolve_slug(&slug).await?.ok_or(TenancyError::OrganizationNotFound)?;
-    Ok(ResolveOrganizationResponse { organization_id: organization_id.to_string(), name, slug })
+    let (organization_id, name, slug) = api
+        .store
+        .resolve_slug(&slug)
+        .await?
+        .ok_or(TenancyError::OrganizationNotFound)?;
+    Ok(ResolveOrganizationResponse {
+        organization_id: organization_id.to_string(),
+        name,
+        slug,
+    })
 }
 
-pub(super) async fn list_members(api: &TenancyApi, request: Request<ListMembersRequest>) -> Result<ListMembersResponse> {
+pub(super) async fn list_members(
+    api: &TenancyApi,
+    request: Request<ListMembersRequest>,
+) -> Result<ListMembersResponse> {
     let principal = mesh::auth::require_principal(&request)?;
     let message = request.get_ref();
-    let membership = api.member_of(principal, &message.organization_id, "organization_id", OrganizationRole::Member).await?;
+    let membership = api
+        .member_of(
+            principal,
+            &message.organization_id,
+            "organization_id",
+            OrganizationRole::Member,
+        )
+        .await?;
     let limit = mesh::paging::page_size(domain::DOMAIN, message.page_size)?;
     let fingerprint = format!("members:{}", membership.organization_id);
     let after = position(&fingerprint, &message.page_token)?;
-    let mut members = api.store.members(membership.organization_id, &Page { limit: limit + 1, after }).await?;
-    let next_page_token = next_token(&mut members, limit, &fingerprint, |member| (member.created_at, member.user_id.to_string()));
-    Ok(ListMembersResponse { members: members.iter().map(convert::membership).collect(), next_page_token })
+    let mut members = api
+        .store
+        .members(
+            membership.organization_id,
+            &Page {
+                limit: limit + 1,
+                after,
+            },
+        )
+        .await?;
+    let next_page_token = next_token(&mut members, limit, &fingerprint, |member| {
+        (member.created_at, member.user_id.to_string())
+    });
+    Ok(ListMembersResponse {
+        members: members.iter().map(convert::membership).collect(),
+        next_page_token,
+    })
 }
 
 fn parse_user(field: &'static str, text: &str) -> Result<UserId> {
-    text.parse().map_err(|_| TenancyError::InvalidField { field, description: "must be a user id".into() }.into())
+    text.parse().map_err(|_| {
+        TenancyError::InvalidField {
+            field,
+            description: "must be a user id".into(),
+        }
+        .into()
+    })
 }
 
-pub(super) async fn get_membership(api: &TenancyApi, request: Request<GetMembershipRequest>) -> Result<GetMembershipResponse> {
+pub(super) async fn get_membership(
+    api: &TenancyApi,
+    request: Request<GetMembershipRequest>,
+) -> Result<GetMembershipResponse> {
     let principal = mesh::auth::require_principal(&request)?;
     let message = request.get_ref();
     let organization_id = parse_organization("organization_id", &message.organization_id)?;
@@ -152,39 +331,102 @@ pub(super) async fn get_membership(api: &TenancyApi, request: Request<GetMembers
     let membership = if user_id == principal.user_id {
         api.store.own_membership(organization_id, user_id).await?
     } else {
-        api.member_of(principal, &message.organization_id, "organization_id", OrganizationRole::Member).await?;
+        api.member_of(
+            principal,
+            &message.organization_id,
+            "organization_id",
+            OrganizationRole::Member,
+        )
+        .await?;
         api.store.membership(organization_id, user_id).await?
     };
     let membership = membership.ok_or(TenancyError::MemberNotFound)?;
-    Ok(GetMembershipResponse { membership: Some(convert::membership(&membership)) })
+    Ok(GetMembershipResponse {
+        membership: Some(convert::membership(&membership)),
+    })
 }
 
-pub(super) async fn update_member_role(api: &TenancyApi, request: Request<UpdateMemberRoleRequest>) -> Result<UpdateMemberRoleResponse> {
+pub(super) async fn update_member_role(
+    api: &TenancyApi,
+    request: Request<UpdateMemberRoleRequest>,
+) -> Result<UpdateMemberRoleResponse> {
     let principal = mesh::auth::require_principal(&request)?.clone();
     principal.ensure_can_write()?;
     let message = request.get_ref();
-    let actor = api.member_of(&principal, &message.organization_id, "organization_id", OrganizationRole::Admin).await?;
+    let actor = api
+        .member_of(
+            &principal,
+            &message.organization_id,
+            "organization_id",
+            OrganizationRole::Admin,
+        )
+        .await?;
     let user_id = parse_user("user_id", &message.user_id)?;
-    let role = convert::parse_role(message.role).ok_or_else(|| TenancyError::InvalidField { field: "role", description: "must be OWNER, ADMIN, MEMBER or GUEST".into() })?;
+    let role = convert::parse_role(message.role).ok_or_else(|| TenancyError::InvalidField {
+        field: "role",
+        description: "must be OWNER, ADMIN, MEMBER or GUEST".into(),
+    })?;
     let expected = convert::parse_etag(&message.etag).ok_or(TenancyError::EtagMismatch)?;
-    let target = api.store.membership(actor.organization_id, user_id).await?.ok_or(TenancyError::MemberNotFound)?;
+    let target = api
+        .store
+        .membership(actor.organization_id, user_id)
+        .await?
+        .ok_or(TenancyError::MemberNotFound)?;
     domain::may_change_role(actor.role, target.role, role)?;
     let request_id = request_id(&request);
     let now = now_millis();
     let effects = |old: &MembershipRecord, new: &MembershipRecord| Effects {
-        audit: vec![convert::audit(new.organization_id, principal.user_id, "member.role_changed", convert::member_resource(new.organization_id, new.user_id), &[("old_role", old.role.to_string()), ("new_role", new.role.to_string())], &request_id, now)],
-        events: vec![convert::member_role_changed(old, new, principal.user_id, &request_id)],
+        audit: vec![convert::audit(
+            new.organization_id,
+            principal.user_id,
+            "member.role_changed",
+            convert::member_resource(new.organization_id, new.user_id),
+            &[
+                ("old_role", old.role.to_string()),
+                ("new_role", new.role.to_string()),
+            ],
+            &request_id,
+            now,
+        )],
+        events: vec![convert::member_role_changed(
+            old,
+            new,
+            principal.user_id,
+            &request_id,
+        )],
     };
-    let updated = api.store.change_role(actor.organization_id, user_id, role, expected, now, &effects).await?;
+    let updated = api
+        .store
+        .change_role(
+            actor.organization_id,
+            user_id,
+            role,
+            expected,
+            now,
+            &effects,
+        )
+        .await?;
     api.events_written();
-    Ok(UpdateMemberRoleResponse { membership: Some(convert::membership(&updated)) })
+    Ok(UpdateMemberRoleResponse {
+        membership: Some(convert::membership(&updated)),
+    })
 }
 
-pub(super) async fn remove_member(api: &TenancyApi, request: Request<RemoveMemberRequest>) -> Result<RemoveMemberResponse> {
+pub(super) async fn remove_member(
+    api: &TenancyApi,
+    request: Request<RemoveMemberRequest>,
+) -> Result<RemoveMemberResponse> {
     let principal = mesh::auth::require_principal(&request)?.clone();
     principal.ensure_can_write()?;
     let message = request.get_ref();
-    let actor = api.member_of(&principal, &message.organization_id, "organization_id", OrganizationRole::Guest).await?;
+    let actor = api
+        .member_of(
+            &principal,
+            &message.organization_id,
+            "organization_id",
+            OrganizationRole::Guest,
+        )
+        .await?;
     let user_id = parse_user("user_id", &message.user_id)?;
     let removing_self = user_id == principal.user_id;
     // Decide on the caller's role before looking at the target, so a guest cannot learn who
@@ -193,15 +435,29 @@ pub(super) async fn remove_member(api: &TenancyApi, request: Request<RemoveMembe
         return Err(TenancyError::RoleInsufficient("only owners and admins remove others").into());
     }
     let expected = convert::parse_etag(&message.etag).ok_or(TenancyError::EtagMismatch)?;
-    let target = api.store.membership(actor.organization_id, user_id).await?.ok_or(TenancyError::MemberNotFound)?;
+    let target = api
+        .store
+        .membership(actor.organization_id, user_id)
+        .await?
+        .ok_or(TenancyError::MemberNotFound)?;
     domain::may_remove(actor.role, removing_self, target.role)?;
     let request_id = request_id(&request);
     let now = now_millis();
     let effects = |old: &MembershipRecord| Effects {
-        audit: vec![convert::audit(old.organization_id, principal.user_id, "member.removed", convert::member_resource(old.organization_id, old.user_id), &[("role", old.role.to_string())], &request_id, now)],
+        audit: vec![convert::audit(
+            old.organization_id,
+            principal.user_id,
+            "member.removed",
+            convert::member_resource(old.organization_id, old.user_id),
+            &[("role", old.role.to_string())],
+            &request_id,
+            now,
+        )],
         events: vec![convert::member_removed(old, principal.user_id, &request_id)],
     };
-    api.store.remove_member(actor.organization_id, user_id, expected, &effects).await?;
+    api.store
+        .remove_member(actor.organization_id, user_id, expected, &effects)
+        .await?;
     api.events_written();
     Ok(RemoveMemberResponse {})
 }

@@ -11,10 +11,37 @@ pub const DOMAIN: &str = "tenancy.taskmesh";
 
 /// Slugs that would collide with product routes or invite phishing.
 const RESERVED_SLUGS: &[&str] = &[
-    "admin", "api", "app", "assets", "auth", "billing", "blog", "dashboard", "docs", "edge",
-    "grpc", "help", "internal", "login", "logout", "mail", "metrics", "new", "oauth", "readyz",
-    "healthz", "root", "security", "settings", "signup", "static", "status", "support",
-    "system", "taskmesh", "www",
+    "admin",
+    "api",
+    "app",
+    "assets",
+    "auth",
+    "billing",
+    "blog",
+    "dashboard",
+    "docs",
+    "edge",
+    "grpc",
+    "help",
+    "internal",
+    "login",
+    "logout",
+    "mail",
+    "metrics",
+    "new",
+    "oauth",
+    "readyz",
+    "healthz",
+    "root",
+    "security",
+    "settings",
+    "signup",
+    "static",
+    "status",
+    "support",
+    "system",
+    "taskmesh",
+    "www",
 ];
 
 /// Tenancy's failures in its own words.
@@ -105,9 +132,14 @@ impl From<TenancyError> for ServiceError {
         let message = error.to_string();
         let new = |code, reason: &str| ServiceError::new(code, DOMAIN, reason, message.clone());
         match error {
-            InvalidField { field, description } => ServiceError::invalid_field(DOMAIN, field, description),
-            SlugInvalid(reason) => new(ErrorCode::InvalidArgument, "SLUG_INVALID").with_field_violation("slug", reason),
-            SlugReserved => new(ErrorCode::InvalidArgument, "SLUG_RESERVED").with_field_violation("slug", "is a reserved word"),
+            InvalidField { field, description } => {
+                ServiceError::invalid_field(DOMAIN, field, description)
+            }
+            SlugInvalid(reason) => {
+                new(ErrorCode::InvalidArgument, "SLUG_INVALID").with_field_violation("slug", reason)
+            }
+            SlugReserved => new(ErrorCode::InvalidArgument, "SLUG_RESERVED")
+                .with_field_violation("slug", "is a reserved word"),
             SlugTaken => new(ErrorCode::AlreadyExists, "SLUG_TAKEN"),
             OrganizationNotFound => new(ErrorCode::NotFound, "ORGANIZATION_NOT_FOUND"),
             MemberNotFound => new(ErrorCode::NotFound, "MEMBER_NOT_FOUND"),
@@ -115,20 +147,32 @@ impl From<TenancyError> for ServiceError {
             RoleInsufficient(_) => new(ErrorCode::PermissionDenied, "ROLE_INSUFFICIENT"),
             OrganizationMismatch => new(ErrorCode::PermissionDenied, "ORGANIZATION_MISMATCH"),
             LastOwner => new(ErrorCode::FailedPrecondition, "LAST_OWNER"),
-            InvitationAlreadyAccepted => new(ErrorCode::FailedPrecondition, "INVITATION_ALREADY_ACCEPTED"),
+            InvitationAlreadyAccepted => {
+                new(ErrorCode::FailedPrecondition, "INVITATION_ALREADY_ACCEPTED")
+            }
             InvitationRevoked => new(ErrorCode::FailedPrecondition, "INVITATION_REVOKED"),
             InvitationExpired => new(ErrorCode::FailedPrecondition, "INVITATION_EXPIRED"),
-            InvitationEmailMismatch => new(ErrorCode::PermissionDenied, "INVITATION_EMAIL_MISMATCH"),
+            InvitationEmailMismatch => {
+                new(ErrorCode::PermissionDenied, "INVITATION_EMAIL_MISMATCH")
+            }
             InvitationPending => new(ErrorCode::AlreadyExists, "INVITATION_PENDING"),
             AlreadyMember => new(ErrorCode::AlreadyExists, "ALREADY_MEMBER"),
             EtagMismatch => new(ErrorCode::Aborted, "ETAG_MISMATCH"),
-            UpdateMaskInvalid(path) => new(ErrorCode::InvalidArgument, "UPDATE_MASK_INVALID").with_field_violation("update_mask", path),
-            FilterInvalid(reason) => new(ErrorCode::InvalidArgument, "FILTER_INVALID").with_field_violation("filter", reason),
-            OrderByInvalid(reason) => new(ErrorCode::InvalidArgument, "ORDER_BY_INVALID").with_field_violation("order_by", reason),
+            UpdateMaskInvalid(path) => new(ErrorCode::InvalidArgument, "UPDATE_MASK_INVALID")
+                .with_field_violation("update_mask", path),
+            FilterInvalid(reason) => new(ErrorCode::InvalidArgument, "FILTER_INVALID")
+                .with_field_violation("filter", reason),
+            OrderByInvalid(reason) => new(ErrorCode::InvalidArgument, "ORDER_BY_INVALID")
+                .with_field_violation("order_by", reason),
             TokenKindNotAllowed => new(ErrorCode::PermissionDenied, "TOKEN_KIND_NOT_ALLOWED"),
             Unavailable(cause) => {
                 tracing::warn!(%cause, "tenancy dependency unavailable");
-                ServiceError::new(ErrorCode::Unavailable, DOMAIN, "DEPENDENCY_UNAVAILABLE", "a dependency is temporarily unavailable")
+                ServiceError::new(
+                    ErrorCode::Unavailable,
+                    DOMAIN,
+                    "DEPENDENCY_UNAVAILABLE",
+                    "a dependency is temporarily unavailable",
+                )
             }
             Storage(error) => mesh::db::storage_error(error),
             Internal(cause) => ServiceError::internal(DOMAIN, &cause),
@@ -141,13 +185,22 @@ impl From<TenancyError> for ServiceError {
 pub fn slug(slug: &str) -> Result<String, TenancyError> {
     let length = slug.len();
     if !(3..=40).contains(&length) {
-        return Err(TenancyError::SlugInvalid("must be 3 to 40 characters".into()));
+        return Err(TenancyError::SlugInvalid(
+            "must be 3 to 40 characters".into(),
+        ));
     }
-    if !slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
-        return Err(TenancyError::SlugInvalid("may contain only a-z, 0-9 and -".into()));
+    if !slug
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err(TenancyError::SlugInvalid(
+            "may contain only a-z, 0-9 and -".into(),
+        ));
     }
     if slug.starts_with('-') || slug.ends_with('-') {
-        return Err(TenancyError::SlugInvalid("must not start or end with -".into()));
+        return Err(TenancyError::SlugInvalid(
+            "must not start or end with -".into(),
+        ));
     }
     if RESERVED_SLUGS.contains(&slug) {
         return Err(TenancyError::SlugReserved);
@@ -158,7 +211,10 @@ pub fn slug(slug: &str) -> Result<String, TenancyError> {
 /// The slug a host name stands for under `base_domain` (`acme.example.com` → `acme`).
 pub fn slug_from_host(host: &str, base_domain: &str) -> Option<String> {
     let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
-    let host = host.rsplit_once(':').filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit())).map_or(host.as_str(), |(name, _)| name);
+    let host = host
+        .rsplit_once(':')
+        .filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit()))
+        .map_or(host.as_str(), |(name, _)| name);
     let base = base_domain.trim_start_matches('.').to_ascii_lowercase();
     let label = host.strip_suffix(&base)?.strip_suffix('.')?;
     (!label.is_empty() && !label.contains('.')).then(|| label.to_string())
@@ -168,7 +224,10 @@ pub fn slug_from_host(host: &str, base_domain: &str) -> Option<String> {
 pub fn organization_name(field: &'static str, name: &str) -> Result<String, TenancyError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(TenancyError::InvalidField { field, description: "must be 1 to 100 characters without control characters".into() });
+        return Err(TenancyError::InvalidField {
+            field,
+            description: "must be 1 to 100 characters without control characters".into(),
+        });
     }
     Ok(name.to_string())
 }
@@ -179,23 +238,44 @@ pub fn email(field: &'static str, email: &str) -> Result<String, TenancyError> {
     let valid = email.len() <= 254
         && !email.chars().any(char::is_whitespace)
         && matches!(email.split_once('@'), Some((local, domain)) if !local.is_empty() && domain.contains('.') && !domain.contains('@') && !domain.starts_with('.') && !domain.ends_with('.'));
-    if valid { Ok(email) } else { Err(TenancyError::InvalidField { field, description: "is not an email address".into() }) }
+    if valid {
+        Ok(email)
+    } else {
+        Err(TenancyError::InvalidField {
+            field,
+            description: "is not an email address".into(),
+        })
+    }
 }
 
 /// Whether `actor` may set `target`'s role from `from` to `to`. Owners and admins manage
 /// members; only owners touch owners (grant, demote, remove).
-pub fn may_change_role(actor: OrganizationRole, from: OrganizationRole, to: OrganizationRole) -> Result<(), TenancyError> {
+pub fn may_change_role(
+    actor: OrganizationRole,
+    from: OrganizationRole,
+    to: OrganizationRole,
+) -> Result<(), TenancyError> {
     if !actor.at_least(OrganizationRole::Admin) {
-        return Err(TenancyError::RoleInsufficient("only owners and admins manage members"));
+        return Err(TenancyError::RoleInsufficient(
+            "only owners and admins manage members",
+        ));
     }
-    if (from == OrganizationRole::Owner || to == OrganizationRole::Owner) && actor != OrganizationRole::Owner {
-        return Err(TenancyError::RoleInsufficient("only owners grant or take the owner role"));
+    if (from == OrganizationRole::Owner || to == OrganizationRole::Owner)
+        && actor != OrganizationRole::Owner
+    {
+        return Err(TenancyError::RoleInsufficient(
+            "only owners grant or take the owner role",
+        ));
     }
     Ok(())
 }
 
 /// Whether `actor` (who is `actor_user` ) may remove a member with role `target_role`.
-pub fn may_remove(actor: OrganizationRole, removing_self: bool, target_role: OrganizationRole) -> Result<(), TenancyError> {
+pub fn may_remove(
+    actor: OrganizationRole,
+    removing_self: bool,
+    target_role: OrganizationRole,
+) -> Result<(), TenancyError> {
     if removing_self {
         return Ok(());
     }
@@ -205,7 +285,10 @@ pub fn may_remove(actor: OrganizationRole, removing_self: bool, target_role: Org
 /// Roles an invitation may carry: every role but owner (owners are made after joining).
 pub fn invitable(role: OrganizationRole) -> Result<OrganizationRole, TenancyError> {
     if role == OrganizationRole::Owner {
-        return Err(TenancyError::InvalidField { field: "role", description: "invitations grant admin, member or guest".into() });
+        return Err(TenancyError::InvalidField {
+            field: "role",
+            description: "invitations grant admin, member or guest".into(),
+        });
     }
     Ok(role)
 }
@@ -217,16 +300,33 @@ mod tests {
     #[test]
     fn slugs_follow_the_pattern_and_skip_reserved_words() {
         assert_eq!(slug("acme-corp").unwrap(), "acme-corp");
-        for bad in ["ab", "Acme", "acme_corp", "-acme", "acme-", &"a".repeat(41), "acmé"] {
-            assert!(matches!(slug(bad), Err(TenancyError::SlugInvalid(_))), "{bad:?}");
+        for bad in [
+            "ab",
+            "Acme",
+            "acme_corp",
+            "-acme",
+            "acme-",
+            &"a".repeat(41),
+            "acmé",
+        ] {
+            assert!(
+                matches!(slug(bad), Err(TenancyError::SlugInvalid(_))),
+                "{bad:?}"
+            );
         }
         assert!(matches!(slug("www"), Err(TenancyError::SlugReserved)));
     }
 
     #[test]
     fn hosts_map_to_slugs_under_the_base_domain_only() {
-        assert_eq!(slug_from_host("acme.example.com", "example.com").as_deref(), Some("acme"));
-        assert_eq!(slug_from_host("ACME.example.com:443", "example.com").as_deref(), Some("acme"));
+        assert_eq!(
+            slug_from_host("acme.example.com", "example.com").as_deref(),
+            Some("acme")
+        );
+        assert_eq!(
+            slug_from_host("ACME.example.com:443", "example.com").as_deref(),
+            Some("acme")
+        );
         assert_eq!(slug_from_host("a.b.example.com", "example.com"), None);
         assert_eq!(slug_from_host("example.com", "example.com"), None);
         assert_eq!(slug_from_host("acme.evil.com", "example.com"), None);

@@ -147,13 +147,15 @@ pub struct Effects {
 }
 
 /// Builds a role change's effects from (old, new).
-pub type RoleChangeEffects<'a> = &'a (dyn Fn(&MembershipRecord, &MembershipRecord) -> Effects + Send + Sync);
+pub type RoleChangeEffects<'a> =
+    &'a (dyn Fn(&MembershipRecord, &MembershipRecord) -> Effects + Send + Sync);
 /// Builds a removal's effects from the removed membership.
 pub type MembershipEffects<'a> = &'a (dyn Fn(&MembershipRecord) -> Effects + Send + Sync);
 /// Builds an invitation change's effects.
 pub type InvitationEffects<'a> = &'a (dyn Fn(&InvitationRecord) -> Effects + Send + Sync);
 /// Builds an acceptance's effects from (invitation, membership).
-pub type AcceptEffects<'a> = &'a (dyn Fn(&InvitationRecord, &MembershipRecord) -> Effects + Send + Sync);
+pub type AcceptEffects<'a> =
+    &'a (dyn Fn(&InvitationRecord, &MembershipRecord) -> Effects + Send + Sync);
 
 /// Keyset page: (created_at, id) of the last item seen, ascending or descending.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -168,46 +170,139 @@ pub struct Page {
 #[async_trait::async_trait]
 pub trait TenancyStore: Send + Sync {
     /// Creates an organization with its owner; `SlugTaken` when the slug is used.
-    async fn create_organization(&self, organization: &OrganizationRecord, owner: &MembershipRecord, effects: &Effects) -> StoreResult<()>;
+    async fn create_organization(
+        &self,
+        organization: &OrganizationRecord,
+        owner: &MembershipRecord,
+        effects: &Effects,
+    ) -> StoreResult<()>;
     /// The organization a user created with this idempotency key.
-    async fn organization_by_request(&self, user_id: UserId, request_id: &str) -> StoreResult<Option<OrganizationRecord>>;
+    async fn organization_by_request(
+        &self,
+        user_id: UserId,
+        request_id: &str,
+    ) -> StoreResult<Option<OrganizationRecord>>;
     /// The organization (tenant-scoped read).
     async fn organization(&self, id: OrganizationId) -> StoreResult<Option<OrganizationRecord>>;
     /// Updates name and/or slug; `EtagMismatch`, `SlugTaken`.
-    async fn update_organization(&self, id: OrganizationId, name: Option<&str>, slug: Option<&str>, expected_version: Option<i64>, now: i64, effects: &Effects) -> StoreResult<OrganizationRecord>;
+    async fn update_organization(
+        &self,
+        id: OrganizationId,
+        name: Option<&str>,
+        slug: Option<&str>,
+        expected_version: Option<i64>,
+        now: i64,
+        effects: &Effects,
+    ) -> StoreResult<OrganizationRecord>;
     /// Organizations the user belongs to, oldest membership first.
-    async fn organizations_of(&self, user_id: UserId, page: &Page) -> StoreResult<Vec<OrganizationRecord>>;
+    async fn organizations_of(
+        &self,
+        user_id: UserId,
+        page: &Page,
+    ) -> StoreResult<Vec<OrganizationRecord>>;
     /// (id, name, slug) of the organization with this slug (public).
-    async fn resolve_slug(&self, slug: &str) -> StoreResult<Option<(OrganizationId, String, String)>>;
+    async fn resolve_slug(
+        &self,
+        slug: &str,
+    ) -> StoreResult<Option<(OrganizationId, String, String)>>;
 
     /// A membership, read in the tenant's scope.
-    async fn membership(&self, organization_id: OrganizationId, user_id: UserId) -> StoreResult<Option<MembershipRecord>>;
+    async fn membership(
+        &self,
+        organization_id: OrganizationId,
+        user_id: UserId,
+    ) -> StoreResult<Option<MembershipRecord>>;
     /// A user's own membership, read in the user's scope (no tenant context needed).
-    async fn own_membership(&self, organization_id: OrganizationId, user_id: UserId) -> StoreResult<Option<MembershipRecord>>;
+    async fn own_membership(
+        &self,
+        organization_id: OrganizationId,
+        user_id: UserId,
+    ) -> StoreResult<Option<MembershipRecord>>;
     /// Members, oldest first.
-    async fn members(&self, organization_id: OrganizationId, page: &Page) -> StoreResult<Vec<MembershipRecord>>;
+    async fn members(
+        &self,
+        organization_id: OrganizationId,
+        page: &Page,
+    ) -> StoreResult<Vec<MembershipRecord>>;
     /// Changes a role; `LastOwner` if it would leave no owner; `EtagMismatch`; `MemberNotFound`.
     /// `effects` is built from (old, new) membership.
-    async fn change_role(&self, organization_id: OrganizationId, user_id: UserId, role: OrganizationRole, expected_version: Option<i64>, now: i64, effects: RoleChangeEffects<'_>) -> StoreResult<MembershipRecord>;
+    async fn change_role(
+        &self,
+        organization_id: OrganizationId,
+        user_id: UserId,
+        role: OrganizationRole,
+        expected_version: Option<i64>,
+        now: i64,
+        effects: RoleChangeEffects<'_>,
+    ) -> StoreResult<MembershipRecord>;
     /// Removes a member; same rules as `change_role`.
-    async fn remove_member(&self, organization_id: OrganizationId, user_id: UserId, expected_version: Option<i64>, effects: MembershipEffects<'_>) -> StoreResult<MembershipRecord>;
+    async fn remove_member(
+        &self,
+        organization_id: OrganizationId,
+        user_id: UserId,
+        expected_version: Option<i64>,
+        effects: MembershipEffects<'_>,
+    ) -> StoreResult<MembershipRecord>;
 
     /// Stores an invitation; `InvitationPending` / `AlreadyMember` for its email.
-    async fn create_invitation(&self, invitation: &InvitationRecord, token_hash: &[u8], now: i64, effects: &Effects) -> StoreResult<()>;
+    async fn create_invitation(
+        &self,
+        invitation: &InvitationRecord,
+        token_hash: &[u8],
+        now: i64,
+        effects: &Effects,
+    ) -> StoreResult<()>;
     /// The inviter's invitation with this idempotency key.
-    async fn invitation_by_request(&self, organization_id: OrganizationId, inviter: UserId, request_id: &str) -> StoreResult<Option<InvitationRecord>>;
+    async fn invitation_by_request(
+        &self,
+        organization_id: OrganizationId,
+        inviter: UserId,
+        request_id: &str,
+    ) -> StoreResult<Option<InvitationRecord>>;
     /// The invitation with this id in the organization.
-    async fn invitation(&self, organization_id: OrganizationId, id: &str) -> StoreResult<Option<InvitationRecord>>;
+    async fn invitation(
+        &self,
+        organization_id: OrganizationId,
+        id: &str,
+    ) -> StoreResult<Option<InvitationRecord>>;
     /// Invitations, newest first, optionally in one state at `now`.
-    async fn invitations(&self, organization_id: OrganizationId, state: Option<InvitationState>, now: i64, page: &Page) -> StoreResult<Vec<InvitationRecord>>;
+    async fn invitations(
+        &self,
+        organization_id: OrganizationId,
+        state: Option<InvitationState>,
+        now: i64,
+        page: &Page,
+    ) -> StoreResult<Vec<InvitationRecord>>;
     /// Revokes a pending invitation (`FailedPrecondition`-style errors otherwise).
-    async fn revoke_invitation(&self, organization_id: OrganizationId, id: &str, now: i64, effects: InvitationEffects<'_>) -> StoreResult<InvitationRecord>;
+    async fn revoke_invitation(
+        &self,
+        organization_id: OrganizationId,
+        id: &str,
+        now: i64,
+        effects: InvitationEffects<'_>,
+    ) -> StoreResult<InvitationRecord>;
     /// The organization an invitation token belongs to (no tenant context needed).
-    async fn invitation_organization(&self, token_hash: &[u8]) -> StoreResult<Option<OrganizationId>>;
+    async fn invitation_organization(
+        &self,
+        token_hash: &[u8],
+    ) -> StoreResult<Option<OrganizationId>>;
     /// Accepts an invitation for `member` (whose email must match); returns the invitation
     /// and the new membership.
-    async fn accept_invitation(&self, organization_id: OrganizationId, token_hash: &[u8], member: &MembershipRecord, now: i64, effects: AcceptEffects<'_>) -> StoreResult<(InvitationRecord, MembershipRecord)>;
+    async fn accept_invitation(
+        &self,
+        organization_id: OrganizationId,
+        token_hash: &[u8],
+        member: &MembershipRecord,
+        now: i64,
+        effects: AcceptEffects<'_>,
+    ) -> StoreResult<(InvitationRecord, MembershipRecord)>;
 
     /// Audit entries matching `conditions`, newest first unless `ascending`.
-    async fn audit_events(&self, organization_id: OrganizationId, conditions: &[Condition], ascending: bool, page: &Page) -> StoreResult<Vec<AuditRecord>>;
+    async fn audit_events(
+        &self,
+        organization_id: OrganizationId,
+        conditions: &[Condition],
+        ascending: bool,
+        page: &Page,
+    ) -> StoreResult<Vec<AuditRecord>>;
 }
