@@ -36,6 +36,10 @@ echo "smoke: buf curl --protocol grpcweb Health/Check"
 "$buf" curl --protocol grpcweb "http://$address/grpc.health.v1.Health/Check" | tee "$work/check"
 grep -q '"SERVING"' "$work/check"
 
+echo "smoke: the README walkthrough with buf curl"
+BUF="$buf" bash "$(dirname "$0")/walkthrough.sh" "http://$address" | tee "$work/walkthrough"
+grep -q "ORGANIZATION_ROLE_MEMBER" "$work/walkthrough"
+
 echo "smoke: python grpcio through reflection"
 "$tools/venv/bin/python" "$(dirname "$0")/smoke.py" "$address"
 
