@@ -170,9 +170,10 @@ pub(super) async fn update(
                 slug = Some(domain::slug(&organization.slug)?);
             }
             other => {
-                return Err(
-                    TenancyError::UpdateMaskInvalid(format!("{other:?} cannot be updated")).into(),
-                );
+                return Err(TenancyError::UpdateMaskInvalid(format!(
+                    "{other:?} cannot be updated"
+                ))
+                .into());
             }
         }
     }
