@@ -219,17 +219,28 @@ async fn two_organizations_an_invitation_and_a_removal() {
     mesh.stop().await;
 }
 
+/// The latest event on `subject`: a fresh durable consumer starts at the oldest retained
+/// message, so this waits for the relay to publish without polling.
 async fn wait_for_event(mesh: &Mesh, subject: &str) -> taskmesh::events::v1::Event {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        if let Some(message) = mesh.bus.messages(subject).last() {
-            return events::envelope::decode(message).unwrap();
-        }
-        assert!(std::time::Instant::now() < deadline, "no {subject} event");
-        // The relay is woken on commit; this only waits for its task to run.
-        tokio::task::yield_now().await;
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    use events::Bus;
+    let consumer = events::ConsumerConfig {
+        name: format!("test-{}", uuid::Uuid::now_v7().simple()),
+        filter_subjects: vec![subject.to_string()],
+        ack_wait: std::time::Duration::from_secs(30),
+    };
+    let mut subscription = mesh.bus.subscribe(&consumer).await.unwrap();
+    let delivery = tokio::time::timeout(std::time::Duration::from_secs(10), subscription.next())
+        .await
+        .unwrap_or_else(|_| panic!("no {subject} event"))
+        .unwrap();
+    // Only the newest one matters to callers; take any later ones already retained.
+    let newest = mesh
+        .bus
+        .messages(subject)
+        .last()
+        .cloned()
+        .unwrap_or(delivery.message);
+    events::envelope::decode(&newest).unwrap()
 }
 
 #[tokio::test]
@@ -611,6 +622,215 @@ async fn repeated_wrong_passwords_are_slowed_down() {
             .await,
         Code::ResourceExhausted,
         "RATE_LIMITED",
+    );
+    mesh.stop().await;
+}
+
+#[tokio::test]
+async fn accounts_sessions_and_organization_lookup() {
+    let mesh = Mesh::start().await;
+    let (user, first) = mesh.sign_up("heidi@example.com").await;
+    let (organization, _) = mesh.create_organization(&first, "heidico").await;
+
+    // Login straight into an organization, by slug; and resolve it by host name (public).
+    let login = mesh
+        .identity()
+        .login(LoginRequest {
+            email: "heidi@example.com".into(),
+            password: "correct-horse-7".into(),
+            organization: Some(login_request::Organization::OrganizationSlug(
+                "heidico".into(),
+            )),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let second = login.tokens.unwrap();
+    assert_eq!(second.organization_id, organization.id);
+    assert_eq!(
+        second.role,
+        taskmesh::identity::v1::OrganizationRole::Owner as i32
+    );
+    let resolved = mesh
+        .tenancy()
+        .resolve_organization(ResolveOrganizationRequest {
+            lookup: Some(resolve_organization_request::Lookup::HostName(
+                "heidico.taskmesh.localhost".into(),
+            )),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (resolved.organization_id, resolved.slug),
+        (organization.id.clone(), "heidico".to_string())
+    );
+    assert_refused(
+        mesh.tenancy()
+            .resolve_organization(ResolveOrganizationRequest {
+                lookup: Some(resolve_organization_request::Lookup::HostName(
+                    "heidico.evil.example".into(),
+                )),
+            })
+            .await,
+        Code::NotFound,
+        "ORGANIZATION_NOT_FOUND",
+    );
+
+    // Sessions: both listed, the caller's marked current.
+    let sessions = mesh
+        .identity()
+        .list_sessions(bearer(ListSessionsRequest::default(), &second.access_token))
+        .await
+        .unwrap()
+        .into_inner()
+        .sessions;
+    assert_eq!(sessions.len(), 2);
+    assert_eq!(
+        sessions
+            .iter()
+            .filter(|s| s.current)
+            .map(|s| s.id.clone())
+            .collect::<Vec<_>>(),
+        vec![second.session_id.clone()]
+    );
+    assert_refused(
+        mesh.identity()
+            .revoke_session(bearer(
+                RevokeSessionRequest {
+                    session_id: mesh::ids::SessionId::new().to_string(),
+                },
+                &second.access_token,
+            ))
+            .await,
+        Code::NotFound,
+        "SESSION_NOT_FOUND",
+    );
+
+    // Profile updates: masks and etags are enforced.
+    let update = |etag: &str, path: &str| UpdateCurrentUserRequest {
+        user: Some(User {
+            display_name: "Heidi K.".into(),
+            email: "other@example.com".into(),
+            etag: etag.into(),
+            ..Default::default()
+        }),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec![path.into()],
+        }),
+    };
+    assert_refused(
+        mesh.identity()
+            .update_current_user(bearer(update("", "email"), &second.access_token))
+            .await,
+        Code::InvalidArgument,
+        "UPDATE_MASK_INVALID",
+    );
+    assert_refused(
+        mesh.identity()
+            .update_current_user(bearer(update("v7", "display_name"), &second.access_token))
+            .await,
+        Code::Aborted,
+        "ETAG_MISMATCH",
+    );
+    let updated = mesh
+        .identity()
+        .update_current_user(bearer(
+            update(&user.etag, "display_name"),
+            &second.access_token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .user
+        .unwrap();
+    assert_eq!(
+        (updated.display_name.as_str(), updated.email.as_str()),
+        ("Heidi K.", "heidi@example.com")
+    );
+
+    // Changing the password ends every other session, keeps this one.
+    assert_refused(
+        mesh.identity()
+            .change_password(bearer(
+                ChangePasswordRequest {
+                    current_password: "wrong-horse-1".into(),
+                    new_password: "brand-new-horse-2".into(),
+                },
+                &second.access_token,
+            ))
+            .await,
+        Code::PermissionDenied,
+        "INVALID_CREDENTIALS",
+    );
+    mesh.identity()
+        .change_password(bearer(
+            ChangePasswordRequest {
+                current_password: "correct-horse-7".into(),
+                new_password: "brand-new-horse-2".into(),
+            },
+            &second.access_token,
+        ))
+        .await
+        .unwrap();
+    assert_refused(
+        mesh.identity()
+            .list_sessions(bearer(ListSessionsRequest::default(), &first.access_token))
+            .await,
+        Code::Unauthenticated,
+        "TOKEN_REVOKED",
+    );
+    assert_eq!(
+        mesh.identity()
+            .list_sessions(bearer(ListSessionsRequest::default(), &second.access_token))
+            .await
+            .unwrap()
+            .into_inner()
+            .sessions
+            .len(),
+        1
+    );
+
+    // The JWKS publishes the key that signed these tokens; logout ends the session.
+    let jwks = mesh
+        .identity()
+        .get_jwks(GetJwksRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .keys;
+    let header: serde_json::Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(second.access_token.split('.').next().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        jwks.iter()
+            .any(|key| key.kid == header["kid"] && key.crv == "Ed25519")
+    );
+    mesh.identity()
+        .logout(bearer(LogoutRequest {}, &second.access_token))
+        .await
+        .unwrap();
+    assert_refused(
+        mesh.identity()
+            .list_sessions(bearer(ListSessionsRequest::default(), &second.access_token))
+            .await,
+        Code::Unauthenticated,
+        "TOKEN_REVOKED",
+    );
+    let introspected = mesh
+        .identity()
+        .introspect_token(IntrospectTokenRequest {
+            token: second.access_token.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        !introspected.active,
+        "a logged-out session's access token is inactive"
     );
     mesh.stop().await;
 }

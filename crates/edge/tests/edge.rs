@@ -571,3 +571,35 @@ async fn graceful_shutdown_reports_not_serving_and_drains_in_flight_calls() {
         "still accepting after shutdown"
     );
 }
+
+#[tokio::test]
+async fn calls_past_their_deadline_answer_deadline_exceeded() {
+    let service = TestAnalytics::new(1);
+    let server = mesh::config::ServerConfig {
+        default_deadline_ms: 200,
+        ..Default::default()
+    };
+    let edge = start_edge_with(
+        Some(service.clone()),
+        test_config(),
+        None,
+        RoutingTable::default(),
+        server,
+    )
+    .await;
+    let mut client = AnalyticsServiceClient::new(edge.channel().await);
+    // The handler waits on a gate nobody opens. The caller allows 30 s, but the server caps
+    // every call at its default deadline (200 ms here) and answers DEADLINE_EXCEEDED.
+    let mut request = tonic::Request::new(GetLinkMetricsRequest::default());
+    request.set_timeout(Duration::from_secs(30));
+    let status = client.get_link_metrics(request).await.unwrap_err();
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    assert_eq!(
+        mesh::error::reason_of(&status).as_deref(),
+        Some("DEADLINE_EXCEEDED")
+    );
+    // The server is fine afterwards.
+    let status = client.get_task_metrics(bad_range()).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    edge.stop().await;
+}

@@ -16,6 +16,7 @@
 pub mod auth;
 pub mod config;
 pub mod db;
+pub mod deadline;
 pub mod error;
 pub mod ids;
 pub mod paging;

@@ -4,7 +4,7 @@
 //! adds `grpc.health.v1` (one status per mounted service plus the overall `""`) and
 //! reflection v1 and v1alpha (listing exactly the mounted services, so nothing a client
 //! discovers answers UNIMPLEMENTED). [`serve`] runs any such service on a listener with the
-//! shared limits: default deadline, per-connection concurrency limit with load shedding
+//! shared limits: deadlines (DEADLINE_EXCEEDED, see [`crate::deadline`]), per-connection concurrency limit with load shedding
 //! (RESOURCE_EXHAUSTED), HTTP/1.1 accepted beside HTTP/2 (for grpc-web), and graceful
 //! shutdown: health flips to NOT_SERVING, the listener closes, in-flight calls drain for up
 //! to the configured grace period, then the server stops.
@@ -182,7 +182,7 @@ where
         + Send
         + 'static,
     S::Future: Send + 'static,
-    ResBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    ResBody: http_body::Body<Data = bytes::Bytes> + Default + Send + 'static,
     ResBody::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     serve_incoming(
@@ -212,7 +212,7 @@ where
         + Send
         + 'static,
     S::Future: Send + 'static,
-    ResBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    ResBody: http_body::Body<Data = bytes::Bytes> + Default + Send + 'static,
     ResBody::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     I: Stream<Item = Result<IO, IE>> + Send + 'static,
     IO: AsyncRead + AsyncWrite + Connected + Unpin + Send + 'static,
@@ -230,12 +230,14 @@ where
     };
     let server = tonic::transport::Server::builder()
         .accept_http1(true)
-        .timeout(config.default_deadline())
         .concurrency_limit_per_connection(config.concurrency_limit.max(1))
         .load_shed(true)
         .layer(RpcLayer {
             trust_client_ip_header: config.trust_client_ip_header,
         })
+        .layer(crate::deadline::DeadlineLayer::new(
+            config.default_deadline(),
+        ))
         .serve_with_incoming_shutdown(service, incoming, signal);
     tokio::pin!(server);
     tokio::select! {

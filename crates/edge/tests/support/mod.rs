@@ -183,6 +183,21 @@ pub async fn start_edge(
     authenticator: Option<Arc<Authenticator>>,
     routing: RoutingTable,
 ) -> RunningEdge {
+    let server = mesh::config::ServerConfig {
+        shutdown_grace_ms: 20_000,
+        ..Default::default()
+    };
+    start_edge_with(service, config, authenticator, routing, server).await
+}
+
+/// [`start_edge`] with explicit server limits.
+pub async fn start_edge_with(
+    service: Option<TestAnalytics>,
+    config: EdgeConfig,
+    authenticator: Option<Arc<Authenticator>>,
+    routing: RoutingTable,
+    server_config: mesh::config::ServerConfig,
+) -> RunningEdge {
     let mut services = GrpcServices::new();
     if let Some(service) = service {
         services.add(AnalyticsServiceServer::new(service));
@@ -204,10 +219,6 @@ pub async fn start_edge(
     );
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
-    let server_config = mesh::config::ServerConfig {
-        shutdown_grace_ms: 20_000,
-        ..Default::default()
-    };
     let task = tokio::spawn(mesh::server::serve(
         listener,
         edge,

@@ -22,6 +22,12 @@ impl SqlIdentityStore {
     }
 }
 
+impl From<sqlx::Error> for IdentityError {
+    fn from(error: sqlx::Error) -> Self {
+        IdentityError::Storage(mesh::db::storage_error(error))
+    }
+}
+
 /// Identity's migrations.
 pub fn migrations() -> mesh::db::Migrations {
     static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/identity/sqlite");

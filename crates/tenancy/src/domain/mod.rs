@@ -118,9 +118,10 @@ pub enum TenancyError {
     /// A dependency (identity) is unavailable.
     #[error("dependency unavailable: {0}")]
     Unavailable(String),
-    /// Storage failed.
+    /// Storage failed (already classified by `mesh::db::storage_error` in the store, so the
+    /// domain never sees sqlx).
     #[error("storage: {0}")]
-    Storage(#[from] sqlx::Error),
+    Storage(ServiceError),
     /// A bug.
     #[error("internal: {0}")]
     Internal(String),
@@ -174,7 +175,7 @@ impl From<TenancyError> for ServiceError {
                     "a dependency is temporarily unavailable",
                 )
             }
-            Storage(error) => mesh::db::storage_error(error),
+            Storage(error) => error,
             Internal(cause) => ServiceError::internal(DOMAIN, &cause),
         }
     }

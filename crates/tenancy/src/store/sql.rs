@@ -23,6 +23,12 @@ impl SqlTenancyStore {
     }
 }
 
+impl From<sqlx::Error> for TenancyError {
+    fn from(error: sqlx::Error) -> Self {
+        TenancyError::Storage(mesh::db::storage_error(error))
+    }
+}
+
 /// Tenancy's migrations.
 pub fn migrations() -> mesh::db::Migrations {
     static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/tenancy/sqlite");
