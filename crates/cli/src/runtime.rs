@@ -177,7 +177,11 @@ async fn open_database(config: &Config, service: &str) -> anyhow::Result<mesh::d
     if config.database.auto_migrate {
         migrate_service(config, service).await?;
     }
-    Ok(mesh::db::Database::for_service(config, service).await?)
+    let database = mesh::db::Database::for_service(config, service).await?;
+    if let Some(gap) = database.row_level_security_gap().await? {
+        tracing::warn!(%service, %gap, "row-level security does not bind the runtime role; use database.runtime_role and a migration_url for the owner in production");
+    }
+    Ok(database)
 }
 
 /// Applies every selected service's migrations.

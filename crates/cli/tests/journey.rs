@@ -526,7 +526,7 @@ async fn password_reset_through_the_event_stream() {
             })
             .await,
         Code::InvalidArgument,
-        "FIELD_INVALID",
+        "PASSWORD_TOO_WEAK",
     );
     mesh.identity()
         .reset_password(ResetPasswordRequest {

@@ -216,7 +216,8 @@ impl Default for AuthConfig {
 pub struct ServerConfig {
     /// Largest encoded message accepted or sent, in bytes.
     pub max_message_bytes: usize,
-    /// Deadline applied to calls that arrive without `grpc-timeout`.
+    /// Longest any call may run: the caller's `grpc-timeout`, capped at this (also the
+    /// deadline of calls that arrive without one). Streams included.
     pub default_deadline_ms: u64,
     /// In-flight requests per connection before new ones are shed with RESOURCE_EXHAUSTED.
     pub concurrency_limit: usize,

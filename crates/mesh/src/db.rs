@@ -182,6 +182,34 @@ impl Database {
         Ok(())
     }
 
+    /// On PostgreSQL, why row-level security would not bind this connection's role (it is
+    /// superuser, has BYPASSRLS, or owns tables of the schema); `None` when it binds or on
+    /// SQLite. Services log it at startup: fine for a laptop, wrong for production.
+    pub async fn row_level_security_gap(&self) -> Result<Option<String>, sqlx::Error> {
+        let Self::Postgres { pool, schema } = self else {
+            return Ok(None);
+        };
+        let (superuser, bypass): (bool, bool) = sqlx::query_as(
+            "select rolsuper, rolbypassrls from pg_roles where rolname = current_user",
+        )
+        .fetch_one(pool)
+        .await?;
+        let owned: i64 = sqlx::query_scalar(
+            "select count(*) from pg_tables where schemaname = $1 and tableowner = current_user",
+        )
+        .bind(schema)
+        .fetch_one(pool)
+        .await?;
+        Ok(match (superuser, bypass, owned) {
+            (true, _, _) => Some("the runtime role is a superuser".into()),
+            (_, true, _) => Some("the runtime role has BYPASSRLS".into()),
+            (_, _, owned) if owned > 0 => {
+                Some(format!("the runtime role owns {owned} tables of {schema}"))
+            }
+            _ => None,
+        })
+    }
+
     /// True for PostgreSQL.
     pub fn is_postgres(&self) -> bool {
         matches!(self, Self::Postgres { .. })

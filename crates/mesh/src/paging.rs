@@ -83,9 +83,57 @@ pub fn decode_token(
     Ok(Some(position))
 }
 
+/// Decodes a `(created_at millis, id)` keyset position, the shape most lists use.
+pub fn decode_position(
+    domain: &str,
+    fingerprint: &str,
+    token: &str,
+) -> Result<Option<(i64, String)>, ServiceError> {
+    Ok(decode_token(domain, fingerprint, token)?
+        .and_then(|position| Some((position.first()?.parse().ok()?, position.get(1)?.clone()))))
+}
+
+/// Trims a page fetched with one look-ahead item (`limit + 1`) to `limit` and returns the
+/// token of the next page, or an empty string on the last page.
+pub fn next_page_token<T>(
+    items: &mut Vec<T>,
+    limit: i64,
+    fingerprint: &str,
+    key: impl Fn(&T) -> (i64, String),
+) -> String {
+    if items.len() as i64 > limit {
+        items.truncate(limit.max(0) as usize);
+        match items.last() {
+            Some(last) => {
+                let (time, id) = key(last);
+                encode_token(fingerprint, &[time.to_string(), id])
+            }
+            None => String::new(),
+        }
+    } else {
+        String::new()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pages_trim_the_look_ahead_item_and_point_after_the_last() {
+        let mut items = vec![(1, "a"), (2, "b"), (3, "c")];
+        let token = next_page_token(&mut items, 2, "q", |(time, id)| (*time, id.to_string()));
+        assert_eq!(items.len(), 2);
+        assert_eq!(
+            decode_position("x", "q", &token).unwrap(),
+            Some((2, "b".to_string()))
+        );
+        let mut last = vec![(1, "a")];
+        assert_eq!(
+            next_page_token(&mut last, 2, "q", |(time, id)| (*time, id.to_string())),
+            ""
+        );
+    }
 
     #[test]
     fn sizes_default_clamp_and_refuse_negatives() {

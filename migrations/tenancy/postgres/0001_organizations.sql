@@ -74,23 +74,29 @@ create index audit_events_by_organization on audit_events (organization_id, crea
 -- BYPASSRLS. A transaction without `app.tenant_id` / `app.user_id` sees no rows.
 alter table organizations enable row level security;
 alter table organizations force row level security;
-create policy organizations_isolation on organizations
+-- Reading: the tenant's own row, or (in a user-scoped transaction) the organizations the
+-- user belongs to. Writing: the tenant's own row only.
+create policy organizations_read on organizations for select
     using (
         id = nullif(current_setting('app.tenant_id', true), '')
         or id in (
             select m.organization_id from memberships m
             where m.user_id = nullif(current_setting('app.user_id', true), '')
         )
-    )
+    );
+create policy organizations_write on organizations for all
+    using (id = nullif(current_setting('app.tenant_id', true), ''))
     with check (id = nullif(current_setting('app.tenant_id', true), ''));
 
 alter table memberships enable row level security;
 alter table memberships force row level security;
-create policy memberships_isolation on memberships
+create policy memberships_read on memberships for select
     using (
         organization_id = nullif(current_setting('app.tenant_id', true), '')
         or user_id = nullif(current_setting('app.user_id', true), '')
-    )
+    );
+create policy memberships_write on memberships for all
+    using (organization_id = nullif(current_setting('app.tenant_id', true), ''))
     with check (organization_id = nullif(current_setting('app.tenant_id', true), ''));
 
 alter table invitations enable row level security;

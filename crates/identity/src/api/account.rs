@@ -78,9 +78,9 @@ pub(super) async fn change_password(
     let (principal, session) = api.session_principal(&request).await?;
     let message = request.get_ref();
     let key = format!("change-password:{}", principal.user_id);
-    if let Err(wait) = api.login_throttle.check(&key) {
-        return Err(IdentityError::RateLimited(wait).into());
-    }
+    api.login_throttle
+        .attempt(&key)
+        .map_err(IdentityError::RateLimited)?;
     let user = api
         .store
         .user_by_id(principal.user_id)
@@ -91,17 +91,11 @@ pub(super) async fn change_password(
         .verify(&message.current_password, Some(&user.password_hash))
         .await?
     {
-        api.login_throttle.failure(&key);
         return Err(IdentityError::WrongCurrentPassword.into());
     }
     api.login_throttle.success(&key);
-    password::check_policy(&message.new_password).map_err(|error| match error {
-        IdentityError::PasswordTooWeak(reason) => IdentityError::InvalidField {
-            field: "new_password",
-            description: reason,
-        },
-        other => other,
-    })?;
+    password::check_policy(&message.new_password)
+        .map_err(|error| error.for_field("new_password"))?;
     let hash = api.hasher.hash(&message.new_password).await?;
     let user_id = principal.user_id;
     let events = move |revoked: &Vec<mesh::ids::SessionId>| {
@@ -158,17 +152,27 @@ pub(super) async fn reset_password(
     api: &IdentityApi,
     request: Request<ResetPasswordRequest>,
 ) -> Result<ResetPasswordResponse> {
+    let (_, ip) = client_of(&request);
+    let ip_key = format!("reset-password-ip:{ip}");
+    if let Err(wait) = api.reset_throttle.check(&ip_key) {
+        return Err(IdentityError::RateLimited(wait).into());
+    }
     let message = request.get_ref();
-    if !message.reset_token.starts_with(RESET_TOKEN_PREFIX) {
+    let digest = secrets::digest(&message.reset_token);
+    // Check the token before paying for argon2: bad tokens cost a lookup, not a hash, and
+    // count against the source.
+    if !message.reset_token.starts_with(RESET_TOKEN_PREFIX)
+        || api
+            .store
+            .password_reset_user(&digest, now_millis())
+            .await?
+            .is_none()
+    {
+        api.reset_throttle.failure(&ip_key);
         return Err(IdentityError::ResetTokenInvalid.into());
     }
-    password::check_policy(&message.new_password).map_err(|error| match error {
-        IdentityError::PasswordTooWeak(reason) => IdentityError::InvalidField {
-            field: "new_password",
-            description: reason,
-        },
-        other => other,
-    })?;
+    password::check_policy(&message.new_password)
+        .map_err(|error| error.for_field("new_password"))?;
     let hash = api.hasher.hash(&message.new_password).await?;
     let events = |(user_id, revoked): &(mesh::ids::UserId, Vec<mesh::ids::SessionId>)| {
         let mut events = vec![convert::password_changed(*user_id, true)];
@@ -178,12 +182,7 @@ pub(super) async fn reset_password(
         events
     };
     api.store
-        .reset_password(
-            &secrets::digest(&message.reset_token),
-            &hash,
-            now_millis(),
-            &events,
-        )
+        .reset_password(&digest, &hash, now_millis(), &events)
         .await?
         .ok_or(IdentityError::ResetTokenInvalid)?;
     api.events_written();

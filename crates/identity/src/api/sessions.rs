@@ -174,10 +174,13 @@ pub(super) async fn login(
     let (_, ip) = client_of(&request);
     let account_key = format!("login:{email}");
     let ip_key = format!("login-ip:{ip}");
-    for key in [&account_key, &ip_key] {
-        if let Err(wait) = api.login_throttle.check(key) {
-            return Err(IdentityError::RateLimited(wait).into());
-        }
+    // Counted before the password is checked, so a burst of parallel guesses is limited too.
+    api.login_throttle
+        .attempt(&account_key)
+        .map_err(IdentityError::RateLimited)?;
+    if let Err(wait) = api.login_throttle.attempt(&ip_key) {
+        api.login_throttle.refund(&account_key);
+        return Err(IdentityError::RateLimited(wait).into());
     }
     let user = api.store.user_by_email(&email).await?;
     let verified = api
@@ -188,11 +191,10 @@ pub(super) async fn login(
         )
         .await?;
     let Some(user) = user.filter(|_| verified) else {
-        api.login_throttle.failure(&account_key);
-        api.login_throttle.failure(&ip_key);
         return Err(IdentityError::InvalidCredentials.into());
     };
     api.login_throttle.success(&account_key);
+    api.login_throttle.refund(&ip_key);
     let scope = match &message.organization {
         Some(login_request::Organization::OrganizationId(id)) => {
             Some(membership(api, user.id, organization_id("organization_id", id)?).await?)
@@ -216,14 +218,17 @@ pub(super) async fn refresh_token(
 ) -> Result<RefreshTokenResponse> {
     let message = request.into_inner();
     let digest = secrets::digest(&message.refresh_token);
-    let session = api
+    let (session, used) = api
         .store
         .session_by_refresh(&digest)
         .await?
         .ok_or(IdentityError::RefreshTokenInvalid)?;
     // The scope of the new tokens: the one asked for (must be a member, else NOT_FOUND and
-    // the refresh token stays unused), or the session's (dropped if membership ended).
-    let scope = if !message.organization_id.is_empty() {
+    // the refresh token stays unused), or the session's (dropped if membership ended). A
+    // token already used skips this: reuse is detected and answered before anything else.
+    let scope = if used {
+        (None, None)
+    } else if !message.organization_id.is_empty() {
         let organization = organization_id("organization_id", &message.organization_id)?;
         let (organization, role) = membership(api, session.user_id, organization).await?;
         (Some(organization), Some(role.to_string()))
@@ -299,8 +304,7 @@ pub(super) async fn list_sessions(
     let message = request.get_ref();
     let limit = mesh::paging::page_size(domain::DOMAIN, message.page_size)?;
     let fingerprint = format!("sessions:{}", principal.user_id);
-    let after = mesh::paging::decode_token(domain::DOMAIN, &fingerprint, &message.page_token)?
-        .and_then(|position| Some((position.first()?.parse().ok()?, position.get(1)?.clone())));
+    let after = mesh::paging::decode_position(domain::DOMAIN, &fingerprint, &message.page_token)?;
     let mut sessions = api
         .store
         .list_sessions(
@@ -324,21 +328,7 @@ pub(super) async fn list_sessions(
     })
 }
 
-/// Trims the look-ahead item and returns the next page token if there was one.
-pub(super) fn next_token<T>(
-    items: &mut Vec<T>,
-    limit: i64,
-    fingerprint: &str,
-    key: impl Fn(&T) -> (i64, String),
-) -> String {
-    if items.len() as i64 > limit {
-        items.truncate(limit as usize);
-        let (time, id) = key(items.last().expect("limit is at least 1"));
-        mesh::paging::encode_token(fingerprint, &[time.to_string(), id])
-    } else {
-        String::new()
-    }
-}
+pub(super) use mesh::paging::next_page_token as next_token;
 
 pub(super) async fn revoke_session(
     api: &IdentityApi,

@@ -115,8 +115,7 @@ pub(super) async fn list_personal_access_tokens(
     let message = request.get_ref();
     let limit = mesh::paging::page_size(domain::DOMAIN, message.page_size)?;
     let fingerprint = format!("personal_access_tokens:{}", principal.user_id);
-    let after = mesh::paging::decode_token(domain::DOMAIN, &fingerprint, &message.page_token)?
-        .and_then(|position| Some((position.first()?.parse().ok()?, position.get(1)?.clone())));
+    let after = mesh::paging::decode_position(domain::DOMAIN, &fingerprint, &message.page_token)?;
     let mut tokens = api
         .store
         .list_personal_access_tokens(

@@ -22,8 +22,13 @@ pub enum IdentityError {
         description: String,
     },
     /// The password fails the policy.
-    #[error("password too weak: {0}")]
-    PasswordTooWeak(String),
+    #[error("password too weak: {reason}")]
+    PasswordTooWeak {
+        /// The request field holding the password.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The email belongs to another account.
     #[error("email already registered")]
     EmailTaken,
@@ -83,13 +88,13 @@ impl From<IdentityError> for ServiceError {
             InvalidField { field, description } => {
                 ServiceError::invalid_field(DOMAIN, field, description)
             }
-            PasswordTooWeak(reason) => ServiceError::new(
+            PasswordTooWeak { field, reason } => ServiceError::new(
                 ErrorCode::InvalidArgument,
                 DOMAIN,
                 "PASSWORD_TOO_WEAK",
                 message,
             )
-            .with_field_violation("password", reason),
+            .with_field_violation(field, reason),
             EmailTaken => {
                 ServiceError::new(ErrorCode::AlreadyExists, DOMAIN, "EMAIL_TAKEN", message)
             }
@@ -174,6 +179,16 @@ impl From<IdentityError> for ServiceError {
             }
             Storage(error) => error,
             Internal(cause) => ServiceError::internal(DOMAIN, &cause),
+        }
+    }
+}
+
+impl IdentityError {
+    /// Re-targets a password-policy failure at another request field (`new_password`).
+    pub fn for_field(self, field: &'static str) -> Self {
+        match self {
+            Self::PasswordTooWeak { reason, .. } => Self::PasswordTooWeak { field, reason },
+            other => other,
         }
     }
 }

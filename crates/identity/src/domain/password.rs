@@ -96,14 +96,16 @@ const COMMON: &[&str] = &[
 pub fn check_policy(password: &str) -> Result<(), IdentityError> {
     let length = password.chars().count();
     if length < 10 {
-        return Err(IdentityError::PasswordTooWeak(
-            "must be at least 10 characters".into(),
-        ));
+        return Err(IdentityError::PasswordTooWeak {
+            field: "password",
+            reason: "must be at least 10 characters".into(),
+        });
     }
     if length > 128 {
-        return Err(IdentityError::PasswordTooWeak(
-            "must be at most 128 characters".into(),
-        ));
+        return Err(IdentityError::PasswordTooWeak {
+            field: "password",
+            reason: "must be at most 128 characters".into(),
+        });
     }
     let classes = [
         password.chars().any(|c| c.is_lowercase()),
@@ -112,9 +114,10 @@ pub fn check_policy(password: &str) -> Result<(), IdentityError> {
         password.chars().any(|c| !c.is_alphanumeric()),
     ];
     if classes.iter().filter(|present| **present).count() < 2 {
-        return Err(IdentityError::PasswordTooWeak(
-            "must mix at least two of: lowercase, uppercase, digits, symbols".into(),
-        ));
+        return Err(IdentityError::PasswordTooWeak {
+            field: "password",
+            reason: "must mix at least two of: lowercase, uppercase, digits, symbols".into(),
+        });
     }
     let core = password
         .to_lowercase()
@@ -122,7 +125,10 @@ pub fn check_policy(password: &str) -> Result<(), IdentityError> {
         .to_string();
     let first_char = password.chars().next().unwrap_or_default();
     if COMMON.contains(&core.as_str()) || password.chars().all(|c| c == first_char) {
-        return Err(IdentityError::PasswordTooWeak("is too common".into()));
+        return Err(IdentityError::PasswordTooWeak {
+            field: "password",
+            reason: "is too common".into(),
+        });
     }
     Ok(())
 }

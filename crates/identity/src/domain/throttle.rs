@@ -68,6 +68,50 @@ impl Throttle {
         }
     }
 
+    /// Checks and counts an attempt in one step, so parallel guesses cannot all pass the
+    /// check before any of them is counted. The attempt counts as a failure until
+    /// [`Throttle::success`] (clear) or [`Throttle::refund`] (uncount) says otherwise.
+    pub fn attempt(&self, key: &str) -> Result<(), Duration> {
+        let mut entries = self.entries.lock().expect("throttle lock");
+        let now = Instant::now();
+        if let Some(until) = entries.get(key).and_then(|entry| entry.blocked_until)
+            && until > now
+        {
+            return Err(until - now);
+        }
+        if entries.len() >= MAX_KEYS {
+            let horizon = now.checked_sub(MAX_DELAY).unwrap_or(now);
+            entries.retain(|_, entry| entry.last > horizon);
+            if entries.len() >= MAX_KEYS {
+                // Every key is fresh: refuse new keys rather than grow without bound.
+                return Err(Duration::from_secs(1));
+            }
+        }
+        let entry = entries.entry(key.to_string()).or_insert(Entry {
+            failures: 0,
+            blocked_until: None,
+            last: now,
+        });
+        entry.failures += 1;
+        entry.last = now;
+        if entry.failures > self.free {
+            let exponent = (entry.failures - self.free - 1).min(20);
+            entry.blocked_until = Some(now + Duration::from_secs(1u64 << exponent).min(MAX_DELAY));
+        }
+        Ok(())
+    }
+
+    /// Uncounts an attempt that succeeded, for keys a success does not clear (a source IP).
+    pub fn refund(&self, key: &str) {
+        let mut entries = self.entries.lock().expect("throttle lock");
+        if let Some(entry) = entries.get_mut(key) {
+            entry.failures = entry.failures.saturating_sub(1);
+            if entry.failures <= self.free {
+                entry.blocked_until = None;
+            }
+        }
+    }
+
     /// Clears `key` after a success.
     pub fn success(&self, key: &str) {
         self.entries.lock().expect("throttle lock").remove(key);
@@ -77,6 +121,21 @@ impl Throttle {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attempts_are_counted_before_they_are_checked() {
+        let throttle = Throttle::new(2);
+        // Three "parallel" attempts: the third is refused before any result is known.
+        assert!(throttle.attempt("ada").is_ok());
+        assert!(throttle.attempt("ada").is_ok());
+        assert!(throttle.attempt("ada").is_ok());
+        assert!(throttle.attempt("ada").is_err());
+        throttle.success("ada");
+        assert!(throttle.attempt("ada").is_ok());
+        throttle.refund("ada");
+        throttle.refund("ada");
+        assert!(throttle.attempt("ip").is_ok());
+    }
 
     #[test]
     fn delays_start_after_the_free_failures_and_grow() {

@@ -116,8 +116,8 @@ async fn sessions_and_refresh_rotation(store: &dyn IdentityStore) {
             .session_by_refresh(b"refresh-1")
             .await
             .unwrap()
-            .map(|s| s.id),
-        Some(first.id)
+            .map(|(s, used)| (s.id, used)),
+        Some((first.id, false))
     );
 
     // Rotation: the old token is used, the new one works, the scope and idle expiry move.
@@ -154,6 +154,14 @@ async fn sessions_and_refresh_rotation(store: &dyn IdentityStore) {
         RefreshOutcome::Rotated(_)
     ));
 
+    assert_eq!(
+        store
+            .session_by_refresh(b"refresh-1")
+            .await
+            .unwrap()
+            .map(|(_, used)| used),
+        Some(true)
+    );
     // Reuse of a used token revokes the whole family, and the newest token dies with it.
     let outcome = store
         .rotate_refresh(
@@ -504,6 +512,15 @@ async fn passwords(store: &dyn IdentityStore) {
         .create_password_reset(ada.id, b"reset-3", 9_000, 6_000, &[])
         .await
         .unwrap();
+    assert_eq!(
+        store.password_reset_user(b"reset-3", 7_000).await.unwrap(),
+        Some(ada.id)
+    );
+    assert_eq!(
+        store.password_reset_user(b"reset-1", 7_000).await.unwrap(),
+        None,
+        "expired"
+    );
     assert_eq!(
         store
             .reset_password(b"reset-3", "$argon2id$reset", 7_000, &no_events)

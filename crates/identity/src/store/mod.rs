@@ -178,8 +178,16 @@ pub trait IdentityStore: Send + Sync {
     -> StoreResult<()>;
     /// The session with this id.
     async fn session(&self, id: SessionId) -> StoreResult<Option<SessionRecord>>;
-    /// The session a refresh token belongs to, without using the token.
-    async fn session_by_refresh(&self, refresh_hash: &[u8]) -> StoreResult<Option<SessionRecord>>;
+    /// The session a refresh token belongs to and whether the token was used already,
+    /// without using it.
+    async fn session_by_refresh(
+        &self,
+        refresh_hash: &[u8],
+    ) -> StoreResult<Option<(SessionRecord, bool)>>;
+    /// The user a password-reset token would reset, if it is unused and unexpired at `now`
+    /// (a cheap check before hashing a new password).
+    async fn password_reset_user(&self, token_hash: &[u8], now: i64)
+    -> StoreResult<Option<UserId>>;
     /// Uses a refresh token: rotates it (new token `new_hash`, idle expiry moved, scope set to
     /// `scope`), or on reuse revokes the session and writes `on_reuse`'s events.
     async fn rotate_refresh(
@@ -238,7 +246,7 @@ pub trait IdentityStore: Send + Sync {
         token_hash: &[u8],
         now: i64,
     ) -> StoreResult<Option<PersonalAccessTokenRecord>>;
-    /// The user's tokens (active and not), newest first.
+    /// The user's tokens that are not revoked (expired ones included), newest first.
     async fn list_personal_access_tokens(
         &self,
         user_id: UserId,

@@ -276,15 +276,39 @@ impl IdentityStore for SqlIdentityStore {
         })
     }
 
-    async fn session_by_refresh(&self, refresh_hash: &[u8]) -> StoreResult<Option<SessionRecord>> {
+    async fn session_by_refresh(
+        &self,
+        refresh_hash: &[u8],
+    ) -> StoreResult<Option<(SessionRecord, bool)>> {
         mesh::read!(&self.database, None, None, |tx| {
-            let row = sqlx::query(session_query(
-                "id = (select session_id from refresh_tokens where token_hash = $1)",
-            ))
-            .bind(refresh_hash)
-            .fetch_optional(&mut *tx)
-            .await?;
-            row.map(|row| session_from(&row))
+            let token =
+                sqlx::query("select session_id, used_at from refresh_tokens where token_hash = $1")
+                    .bind(refresh_hash)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let Some(token) = token else { return Ok(None) };
+            let session_id: String = get(&token, "session_id")?;
+            let used_at: Option<i64> = get(&token, "used_at")?;
+            let row = sqlx::query(session_query("id = $1"))
+                .bind(&session_id)
+                .fetch_one(&mut *tx)
+                .await?;
+            Ok(Some((session_from(&row)?, used_at.is_some())))
+        })
+    }
+
+    async fn password_reset_user(
+        &self,
+        token_hash: &[u8],
+        now: i64,
+    ) -> StoreResult<Option<UserId>> {
+        mesh::read!(&self.database, None, None, |tx| {
+            let row = sqlx::query("select user_id from password_resets where token_hash = $1 and used_at is null and expires_at > $2")
+                .bind(token_hash)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+            row.map(|row| parse(&get::<_, String>(&row, "user_id")?))
                 .transpose()
                 .map_err(IdentityError::from)
         })
@@ -315,8 +339,22 @@ impl IdentityStore for SqlIdentityStore {
                 .fetch_one(&mut *tx)
                 .await?;
             let session = session_from(&row)?;
-            if used_at.is_some() {
-                // Reuse of a rotated token: someone holds a stolen copy. End the family.
+            if !session.is_active(now) && used_at.is_none() {
+                return Ok(RefreshOutcome::Invalid);
+            }
+            // Claim the token; only one presenter can. A token already used, or used by a
+            // concurrent request between our read and this update (which PostgreSQL's READ
+            // COMMITTED would otherwise let pass as merely "invalid"), is reuse.
+            let claimed = used_at.is_none()
+                && sqlx::query("update refresh_tokens set used_at = $2 where token_hash = $1 and used_at is null")
+                    .bind(refresh_hash)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                    == 1;
+            if !claimed {
+                // Someone holds a copy of a rotated token. End the family.
                 let already_revoked = session.revoked_at.is_some();
                 sqlx::query("update sessions set revoked_at = coalesce(revoked_at, $2), revoke_reason = coalesce(revoke_reason, 'reuse_detected') where id = $1")
                     .bind(&session_id)
@@ -329,19 +367,6 @@ impl IdentityStore for SqlIdentityStore {
                     }
                 }
                 return Ok(RefreshOutcome::Reused(session));
-            }
-            if !session.is_active(now) {
-                return Ok(RefreshOutcome::Invalid);
-            }
-            let marked = sqlx::query(
-                "update refresh_tokens set used_at = $2 where token_hash = $1 and used_at is null",
-            )
-            .bind(refresh_hash)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            if marked.rows_affected() != 1 {
-                return Ok(RefreshOutcome::Invalid);
             }
             sqlx::query("insert into refresh_tokens (token_hash, session_id, created_at) values ($1, $2, $3)")
                 .bind(new_hash)
@@ -531,7 +556,7 @@ impl IdentityStore for SqlIdentityStore {
     ) -> StoreResult<Vec<PersonalAccessTokenRecord>> {
         let (after_time, after_id) = page.after.clone().unwrap_or((i64::MAX, "~".to_string()));
         mesh::read!(&self.database, None, None, |tx| {
-            let rows = sqlx::query(token_query("user_id = $1 and (created_at < $2 or (created_at = $2 and id < $3)) order by created_at desc, id desc limit $4"))
+            let rows = sqlx::query(token_query("user_id = $1 and revoked_at is null and (created_at < $2 or (created_at = $2 and id < $3)) order by created_at desc, id desc limit $4"))
                 .bind(user_id.to_string())
                 .bind(after_time)
                 .bind(&after_id)

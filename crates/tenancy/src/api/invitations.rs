@@ -64,12 +64,12 @@ pub(super) async fn create(
     }
     let ttl_millis = match &message.ttl {
         Some(ttl)
-            if ttl.seconds <= 0 || ttl.seconds as u64 > api.config.max_invitation_ttl_secs =>
+            if ttl.seconds < 3_600 || ttl.seconds as u64 > api.config.max_invitation_ttl_secs =>
         {
             return Err(TenancyError::InvalidField {
                 field: "ttl",
                 description: format!(
-                    "must be between 1 second and {} seconds",
+                    "must be between 1 hour and {} seconds",
                     api.config.max_invitation_ttl_secs
                 ),
             }

@@ -206,25 +206,8 @@ impl TenancyService for TenancyApi {
 }
 
 /// Decodes a (created_at, id) page position.
-fn position(domain_fingerprint: &str, token: &str) -> Result<Option<(i64, String)>> {
-    Ok(
-        mesh::paging::decode_token(crate::domain::DOMAIN, domain_fingerprint, token)?
-            .and_then(|position| Some((position.first()?.parse().ok()?, position.get(1)?.clone()))),
-    )
+fn position(fingerprint: &str, token: &str) -> Result<Option<(i64, String)>> {
+    mesh::paging::decode_position(crate::domain::DOMAIN, fingerprint, token)
 }
 
-/// Trims the look-ahead item and returns the next page token if there was one.
-fn next_token<T>(
-    items: &mut Vec<T>,
-    limit: i64,
-    fingerprint: &str,
-    key: impl Fn(&T) -> (i64, String),
-) -> String {
-    if items.len() as i64 > limit {
-        items.truncate(limit as usize);
-        let (time, id) = key(items.last().expect("limit is at least 1"));
-        mesh::paging::encode_token(fingerprint, &[time.to_string(), id])
-    } else {
-        String::new()
-    }
-}
+use mesh::paging::next_page_token as next_token;

@@ -220,6 +220,15 @@ pub(super) async fn list(
     request: Request<ListOrganizationsRequest>,
 ) -> Result<ListOrganizationsResponse> {
     let principal = mesh::auth::require_principal(&request)?;
+    if principal.token_kind == mesh::auth::TokenKind::PersonalAccessToken {
+        // A personal access token is bound to one organization and sees only that one.
+        let organization_id = principal.organization()?;
+        let organization = api.store.organization(organization_id).await?;
+        return Ok(ListOrganizationsResponse {
+            organizations: organization.iter().map(convert::organization).collect(),
+            next_page_token: String::new(),
+        });
+    }
     let message = request.get_ref();
     let limit = mesh::paging::page_size(domain::DOMAIN, message.page_size)?;
     let fingerprint = format!("organizations:{}", principal.user_id);
@@ -330,6 +339,9 @@ pub(super) async fn get_membership(
     // Anyone may ask about their own membership (identity does, as the user, when scoping
     // tokens); asking about others needs membership (member or above) in that organization.
     let membership = if user_id == principal.user_id {
+        if principal.token_kind == mesh::auth::TokenKind::PersonalAccessToken {
+            principal.ensure_organization(organization_id)?;
+        }
         api.store.own_membership(organization_id, user_id).await?
     } else {
         api.member_of(
@@ -374,6 +386,9 @@ pub(super) async fn update_member_role(
         .await?
         .ok_or(TenancyError::MemberNotFound)?;
     domain::may_change_role(actor.role, target.role, role)?;
+    // The decision above was made on this version of the target; pin it, so a concurrent
+    // promotion to owner cannot slip under an admin's demotion.
+    let expected = expected.or(Some(target.version));
     let request_id = request_id(&request);
     let now = now_millis();
     let effects = |old: &MembershipRecord, new: &MembershipRecord| Effects {
@@ -442,6 +457,7 @@ pub(super) async fn remove_member(
         .await?
         .ok_or(TenancyError::MemberNotFound)?;
     domain::may_remove(actor.role, removing_self, target.role)?;
+    let expected = expected.or(Some(target.version));
     let request_id = request_id(&request);
     let now = now_millis();
     let effects = |old: &MembershipRecord| Effects {

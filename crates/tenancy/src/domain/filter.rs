@@ -96,12 +96,16 @@ fn rfc3339_millis(text: &str) -> Option<i64> {
         time_parts.next()?.ok()?,
         time_parts.next()?.ok()?,
     );
-    if !(1..=12).contains(&month)
+    if !(0..=9_999).contains(&year)
+        || !(1..=12).contains(&month)
         || !(1..=31).contains(&day)
         || hour > 23
         || minute > 59
         || second > 60
     {
+        return None;
+    }
+    if fraction.is_empty() || fraction.len() > 9 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     let millis: i64 = format!("{fraction:0<3}")[..3].parse().ok()?;
@@ -156,5 +160,13 @@ mod tests {
             Some(951_827_415_250)
         );
         assert_eq!(rfc3339_millis("2026-13-01T00:00:00Z"), None);
+        // Bad input of any shape is refused, never a panic or an overflow.
+        assert_eq!(rfc3339_millis("2026-01-01T00:00:00.a€Z"), None);
+        assert_eq!(rfc3339_millis("9999999999999-01-01T00:00:00Z"), None);
+        assert_eq!(rfc3339_millis("2026-01-01T00:00:00.Z"), None);
+        // Bad input of any shape is refused, never a panic or an overflow.
+        assert_eq!(rfc3339_millis("2026-01-01T00:00:00.a€Z"), None);
+        assert_eq!(rfc3339_millis("9999999999999-01-01T00:00:00Z"), None);
+        assert_eq!(rfc3339_millis("2026-01-01T00:00:00.Z"), None);
     }
 }

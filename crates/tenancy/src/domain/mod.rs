@@ -156,7 +156,7 @@ impl From<TenancyError> for ServiceError {
             InvitationEmailMismatch => {
                 new(ErrorCode::PermissionDenied, "INVITATION_EMAIL_MISMATCH")
             }
-            InvitationPending => new(ErrorCode::AlreadyExists, "INVITATION_PENDING"),
+            InvitationPending => new(ErrorCode::AlreadyExists, "INVITATION_ALREADY_PENDING"),
             AlreadyMember => new(ErrorCode::AlreadyExists, "ALREADY_MEMBER"),
             EtagMismatch => new(ErrorCode::Aborted, "ETAG_MISMATCH"),
             UpdateMaskInvalid(path) => new(ErrorCode::InvalidArgument, "UPDATE_MASK_INVALID")
