@@ -791,6 +791,17 @@ async fn accounts_sessions_and_organization_lookup() {
         1
     );
 
+    // Revoking an already ended session of one's own is not an error.
+    mesh.identity()
+        .revoke_session(bearer(
+            RevokeSessionRequest {
+                session_id: first.session_id.clone(),
+            },
+            &second.access_token,
+        ))
+        .await
+        .unwrap();
+
     // The JWKS publishes the key that signed these tokens; logout ends the session.
     let jwks = mesh
         .identity()

@@ -360,7 +360,15 @@ pub(super) async fn revoke_session(
         )
         .await?
     {
-        return Err(IdentityError::NotFound("session").into());
+        // Revoking an already revoked session of one's own succeeds (idempotent); anything
+        // else (unknown, or another user's) is NOT_FOUND.
+        let already_revoked = api.store.session(session_id).await?.is_some_and(|session| {
+            session.user_id == principal.user_id && session.revoked_at.is_some()
+        });
+        if !already_revoked {
+            return Err(IdentityError::NotFound("session").into());
+        }
+        return Ok(RevokeSessionResponse {});
     }
     api.events_written();
     Ok(RevokeSessionResponse {})

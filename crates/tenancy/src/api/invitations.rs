@@ -206,10 +206,20 @@ pub(super) async fn revoke(
             &request_id,
         )],
     };
-    let revoked = api
+    let revoked = match api
         .store
         .revoke_invitation(actor.organization_id, &request.get_ref().id, now, &effects)
-        .await?;
+        .await
+    {
+        Ok(revoked) => revoked,
+        // Revoking twice succeeds and returns the invitation as it is.
+        Err(TenancyError::InvitationRevoked) => api
+            .store
+            .invitation(actor.organization_id, &request.get_ref().id)
+            .await?
+            .ok_or(TenancyError::InvitationNotFound)?,
+        Err(other) => return Err(other.into()),
+    };
     api.events_written();
     Ok(RevokeInvitationResponse {
         invitation: Some(convert::invitation(&revoked, now)),
