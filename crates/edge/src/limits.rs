@@ -122,12 +122,8 @@ where
                 )
                 .with_retry_after(wait)
                 .into_status();
-                let mut response = status.into_http::<ResBody>();
-                if let Some(value) = response.headers().get("retry-after").cloned() {
-                    response
-                        .headers_mut()
-                        .insert(http::header::RETRY_AFTER, value);
-                }
+                // The status's metadata (including `retry-after`) becomes response headers.
+                let response = status.into_http::<ResBody>();
                 return Box::pin(async move { Ok(response) });
             }
             // Forget idle keys now and then so the table cannot grow without bound.

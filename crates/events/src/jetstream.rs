@@ -30,32 +30,62 @@ pub struct JetStreamBus {
     context: Context,
     known_streams: Arc<Mutex<HashSet<String>>>,
     publish_timeout: Duration,
+    /// Follows the client's connection events (for readiness, and for waiting on a
+    /// reconnect instead of guessing how long it takes).
+    connected: tokio::sync::watch::Receiver<bool>,
 }
 
 impl JetStreamBus {
     /// Connects to `url`. The client reconnects by itself; while disconnected, publishes
     /// fail with `Unavailable` after `publish_timeout` and the outbox keeps the events.
     pub async fn connect(url: &str, publish_timeout: Duration) -> Result<Self, BusError> {
+        let (state, connected) = tokio::sync::watch::channel(false);
+        let state = Arc::new(state);
+        let events = state.clone();
         let client = async_nats::ConnectOptions::new()
             .name("taskmesh")
             .retry_on_initial_connect()
             .connection_timeout(Duration::from_secs(2))
             .request_timeout(Some(publish_timeout))
+            .event_callback(move |event| {
+                let events = events.clone();
+                async move {
+                    match event {
+                        async_nats::Event::Connected => {
+                            events.send_replace(true);
+                        }
+                        async_nats::Event::Disconnected | async_nats::Event::Closed => {
+                            events.send_replace(false);
+                        }
+                        _ => {}
+                    }
+                }
+            })
             .connect(url)
             .await
             .map_err(|error| BusError::Unavailable(error.to_string()))?;
-        Ok(Self::from_client(client, publish_timeout))
-    }
-
-    /// Wraps an existing client.
-    pub fn from_client(client: async_nats::Client, publish_timeout: Duration) -> Self {
+        if client.connection_state() == async_nats::connection::State::Connected {
+            state.send_replace(true);
+        }
         let mut context = jetstream::new(client);
         context.set_timeout(publish_timeout);
-        Self {
+        Ok(Self {
             context,
             known_streams: Arc::new(Mutex::new(HashSet::new())),
             publish_timeout,
-        }
+            connected,
+        })
+    }
+
+    /// True while the client holds a connection to the server.
+    pub fn is_connected(&self) -> bool {
+        *self.connected.borrow()
+    }
+
+    /// Resolves once the client is connected (at once if it is).
+    pub async fn wait_connected(&self) {
+        let mut connected = self.connected.clone();
+        let _ = connected.wait_for(|connected| *connected).await;
     }
 
     /// The JetStream stream name for a subject's `<namespace>.<service>`.

@@ -67,7 +67,12 @@ impl Identity {
             &config.auth.issuer,
             &config.auth.audience,
             Duration::from_secs(config.auth.leeway_secs),
-            JwksCache::new(Arc::new(LocalKeySource(keys.clone())), Duration::ZERO),
+            JwksCache::new(
+                Arc::new(LocalKeySource(keys.clone())),
+                // Unknown kids are answered from the store at most this often: IntrospectToken
+                // is public, and made-up kids must not become one database read each.
+                Duration::from_millis(config.auth.jwks_min_refresh_ms),
+            ),
         ));
         let relay = OutboxRelay::new(
             database,

@@ -21,10 +21,12 @@ pub mod error;
 pub mod ids;
 pub mod paging;
 pub mod peers;
+pub mod secrets;
 pub mod server;
 pub mod telemetry;
 pub mod testing;
 pub mod time;
+pub mod validate;
 
 pub use config::Config;
 pub use error::{ErrorCode, ServiceError};

@@ -32,7 +32,7 @@ pub struct Fixture {
 
 enum Cleanup {
     Schema(testing::TestPostgres),
-    Streams(JetStreamBus),
+    Streams(Box<JetStreamBus>),
 }
 
 impl Fixture {
@@ -143,7 +143,7 @@ pub async fn fixtures(test: &str) -> Vec<Fixture> {
             let bus = JetStreamBus::connect(url, Duration::from_secs(2))
                 .await
                 .expect("connect NATS");
-            let mut cleanup = vec![Cleanup::Streams(bus.clone())];
+            let mut cleanup = vec![Cleanup::Streams(Box::new(bus.clone()))];
             cleanup.extend(schema.map(Cleanup::Schema));
             fixtures.push(Fixture {
                 label: format!("{db_label}+jetstream"),

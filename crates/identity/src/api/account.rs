@@ -56,11 +56,7 @@ pub(super) async fn update_current_user(
             user: Some(convert::user(&current)),
         });
     }
-    let expected = if user.etag.is_empty() {
-        None
-    } else {
-        Some(convert::parse_etag(&user.etag).ok_or(IdentityError::EtagMismatch)?)
-    };
+    let expected = convert::parse_etag(&user.etag).ok_or(IdentityError::EtagMismatch)?;
     let name = domain::display_name("user.display_name", &user.display_name)?;
     let updated = api
         .store
@@ -127,14 +123,13 @@ pub(super) async fn request_password_reset(
     let (_, ip) = client_of(&request);
     let account_key = format!("reset:{email}");
     let ip_key = format!("reset-ip:{ip}");
-    for key in [&account_key, &ip_key] {
-        if let Err(wait) = api.reset_throttle.check(key) {
-            return Err(IdentityError::RateLimited(wait).into());
-        }
-    }
     // Every request counts, found or not: the throttle cannot be used to probe either.
-    api.reset_throttle.failure(&account_key);
-    api.reset_throttle.failure(&ip_key);
+    api.reset_throttle
+        .attempt(&account_key)
+        .map_err(IdentityError::RateLimited)?;
+    api.reset_throttle
+        .attempt(&ip_key)
+        .map_err(IdentityError::RateLimited)?;
     if let Some(user) = api.store.user_by_email(&email).await? {
         let token = secrets::generate(RESET_TOKEN_PREFIX);
         let now = now_millis();
@@ -154,9 +149,9 @@ pub(super) async fn reset_password(
 ) -> Result<ResetPasswordResponse> {
     let (_, ip) = client_of(&request);
     let ip_key = format!("reset-password-ip:{ip}");
-    if let Err(wait) = api.reset_throttle.check(&ip_key) {
-        return Err(IdentityError::RateLimited(wait).into());
-    }
+    api.reset_throttle
+        .attempt(&ip_key)
+        .map_err(IdentityError::RateLimited)?;
     let message = request.get_ref();
     let digest = secrets::digest(&message.reset_token);
     // Check the token before paying for argon2: bad tokens cost a lookup, not a hash, and
@@ -168,9 +163,9 @@ pub(super) async fn reset_password(
             .await?
             .is_none()
     {
-        api.reset_throttle.failure(&ip_key);
         return Err(IdentityError::ResetTokenInvalid.into());
     }
+    api.reset_throttle.refund(&ip_key);
     password::check_policy(&message.new_password)
         .map_err(|error| error.for_field("new_password"))?;
     let hash = api.hasher.hash(&message.new_password).await?;

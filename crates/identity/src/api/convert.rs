@@ -22,14 +22,7 @@ pub(super) fn user(record: &UserRecord) -> User {
     }
 }
 
-pub(super) fn etag(version: i64) -> String {
-    format!("v{version}")
-}
-
-pub(super) fn parse_etag(etag: &str) -> Option<i64> {
-    etag.strip_prefix('v')
-        .and_then(|version| version.parse().ok())
-}
+pub(super) use mesh::validate::{etag, parse_etag};
 
 pub(super) fn session(record: &SessionRecord, current: Option<SessionId>) -> Session {
     Session {

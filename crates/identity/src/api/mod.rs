@@ -66,14 +66,7 @@ impl IdentityApi {
             .filter(|session| {
                 session.is_active(mesh::time::now_millis()) && session.user_id == principal.user_id
             })
-            .ok_or_else(|| {
-                ServiceError::new(
-                    mesh::ErrorCode::Unauthenticated,
-                    mesh::auth::AUTH_DOMAIN,
-                    "TOKEN_REVOKED",
-                    "this session has ended; log in again",
-                )
-            })?;
+            .ok_or_else(|| ServiceError::from(mesh::auth::AuthError::Revoked))?;
         Ok((principal, session))
     }
 }

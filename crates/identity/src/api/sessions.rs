@@ -393,14 +393,7 @@ pub(super) async fn switch_organization(
             now_millis(),
         )
         .await?
-        .ok_or_else(|| {
-            ServiceError::new(
-                mesh::ErrorCode::Unauthenticated,
-                mesh::auth::AUTH_DOMAIN,
-                "TOKEN_REVOKED",
-                "this session has ended; log in again",
-            )
-        })?;
+        .ok_or_else(|| ServiceError::from(mesh::auth::AuthError::Revoked))?;
     Ok(SwitchOrganizationResponse {
         tokens: Some(tokens(api, &session, refresh).await?),
     })

@@ -193,32 +193,12 @@ impl IdentityError {
     }
 }
 
-/// Normalizes an email: trimmed, lowercase; refuses what cannot be an address.
+/// Normalizes an email (`mesh::validate::email`).
 pub fn normalize_email(field: &'static str, email: &str) -> Result<String, IdentityError> {
-    let email = email.trim().to_lowercase();
-    let invalid = |description: &str| IdentityError::InvalidField {
+    mesh::validate::email(email).map_err(|description| IdentityError::InvalidField {
         field,
         description: description.into(),
-    };
-    if email.is_empty() {
-        return Err(invalid("must not be empty"));
-    }
-    if email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(invalid("is not an email address"));
-    }
-    match email.split_once('@') {
-        Some((local, domain))
-            if !local.is_empty()
-                && local.len() <= 64
-                && !domain.contains('@')
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.') =>
-        {
-            Ok(email)
-        }
-        _ => Err(invalid("is not an email address")),
-    }
+    })
 }
 
 /// Validates a display name: 1-100 characters after trimming, no control characters.
@@ -240,43 +220,17 @@ pub fn display_name(field: &'static str, name: &str) -> Result<String, IdentityE
     Ok(name.to_string())
 }
 
-/// Validates an optional idempotency key.
+/// Validates an optional idempotency key (`mesh::validate::request_id`).
 pub fn request_id(request_id: &str) -> Result<Option<String>, IdentityError> {
-    if request_id.is_empty() {
-        return Ok(None);
-    }
-    if request_id.len() > 128 || !request_id.chars().all(|c| c.is_ascii_graphic()) {
-        return Err(IdentityError::InvalidField {
-            field: "request_id",
-            description: "must be at most 128 printable ASCII characters".into(),
-        });
-    }
-    Ok(Some(request_id.to_string()))
+    mesh::validate::request_id(request_id).map_err(|description| IdentityError::InvalidField {
+        field: "request_id",
+        description: description.into(),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn emails_are_normalized_and_checked() {
-        assert_eq!(
-            normalize_email("email", "  Ada@Example.COM ").unwrap(),
-            "ada@example.com"
-        );
-        for bad in [
-            "",
-            "ada",
-            "ada@",
-            "@example.com",
-            "ada@example",
-            "a b@example.com",
-            "a@b@c.com",
-            "ada@.com",
-        ] {
-            assert!(normalize_email("email", bad).is_err(), "{bad:?} accepted");
-        }
-    }
 
     #[test]
     fn display_names_are_trimmed_and_bounded() {

@@ -1,5 +1,7 @@
 //! Brute-force protection: failures per key (an account, a source IP) buy growing delays.
 //!
+//! Every attempt is counted as it starts ([`Throttle::attempt`]) and uncounted or cleared when
+//! it turns out fine, so parallel attempts cannot slip past the check together.
 //! After `free` failures, each further failure doubles the wait (1 s, 2 s, 4 s, ... capped
 //! at 15 minutes) before the next attempt for that key is accepted; a success clears the
 //! key. Nothing locks out forever, and an attacker cannot lock a user out for longer than
@@ -32,39 +34,6 @@ impl Throttle {
         Self {
             free,
             entries: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// `Err(wait)` when `key` must wait before trying again.
-    pub fn check(&self, key: &str) -> Result<(), Duration> {
-        let entries = self.entries.lock().expect("throttle lock");
-        match entries.get(key).and_then(|entry| entry.blocked_until) {
-            Some(until) if until > Instant::now() => Err(until - Instant::now()),
-            _ => Ok(()),
-        }
-    }
-
-    /// Records a failure for `key`.
-    pub fn failure(&self, key: &str) {
-        let mut entries = self.entries.lock().expect("throttle lock");
-        if entries.len() >= MAX_KEYS {
-            let horizon = Instant::now()
-                .checked_sub(MAX_DELAY)
-                .unwrap_or_else(Instant::now);
-            entries.retain(|_, entry| entry.last > horizon);
-        }
-        let now = Instant::now();
-        let entry = entries.entry(key.to_string()).or_insert(Entry {
-            failures: 0,
-            blocked_until: None,
-            last: now,
-        });
-        entry.failures += 1;
-        entry.last = now;
-        if entry.failures > self.free {
-            let exponent = (entry.failures - self.free - 1).min(20);
-            let delay = Duration::from_secs(1u64 << exponent).min(MAX_DELAY);
-            entry.blocked_until = Some(now + delay);
         }
     }
 
@@ -140,17 +109,27 @@ mod tests {
     #[test]
     fn delays_start_after_the_free_failures_and_grow() {
         let throttle = Throttle::new(2);
-        throttle.failure("ada");
-        throttle.failure("ada");
-        assert!(throttle.check("ada").is_ok());
-        throttle.failure("ada");
-        let first = throttle.check("ada").unwrap_err();
+        throttle.attempt("ada").unwrap();
+        throttle.attempt("ada").unwrap();
+        throttle.attempt("ada").unwrap();
+        let first = throttle.attempt("ada").unwrap_err();
         assert!(first <= Duration::from_secs(1) && first > Duration::ZERO);
-        throttle.failure("ada");
-        let second = throttle.check("ada").unwrap_err();
-        assert!(second > Duration::from_secs(1));
-        assert!(throttle.check("grace").is_ok(), "other keys are unaffected");
+        // Let the first delay pass (without sleeping): the next failure waits longer.
+        throttle
+            .entries
+            .lock()
+            .unwrap()
+            .get_mut("ada")
+            .unwrap()
+            .blocked_until = None;
+        throttle.attempt("ada").unwrap();
+        let second = throttle.attempt("ada").unwrap_err();
+        assert!(second > Duration::from_secs(1), "{second:?}");
+        assert!(
+            throttle.attempt("grace").is_ok(),
+            "other keys are unaffected"
+        );
         throttle.success("ada");
-        assert!(throttle.check("ada").is_ok());
+        assert!(throttle.attempt("ada").is_ok());
     }
 }

@@ -69,6 +69,8 @@ pub struct PublicKey {
 pub struct SigningKey {
     kid: String,
     key: ed25519_dalek::SigningKey,
+    /// Built once: every login, refresh and identity→tenancy call signs a token.
+    encoding: EncodingKey,
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -84,17 +86,20 @@ impl SigningKey {
     pub fn generate(kid: impl Into<String>) -> Self {
         let mut seed = [0u8; 32];
         rand::fill(&mut seed);
-        Self {
-            kid: kid.into(),
-            key: ed25519_dalek::SigningKey::from_bytes(&seed),
-        }
+        Self::from_seed(kid, seed)
     }
 
     /// Restores a key from its 32-byte seed (as stored by identity).
     pub fn from_seed(kid: impl Into<String>, seed: [u8; 32]) -> Self {
+        let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+        let der = key
+            .to_pkcs8_der()
+            .expect("an Ed25519 key always encodes as PKCS#8");
+        let encoding = EncodingKey::from_ed_der(der.as_bytes());
         Self {
             kid: kid.into(),
-            key: ed25519_dalek::SigningKey::from_bytes(&seed),
+            key,
+            encoding,
         }
     }
 
@@ -118,12 +123,10 @@ impl SigningKey {
 
     /// Signs `claims` as an access token.
     pub fn sign(&self, claims: &AccessClaims) -> Result<String, AuthError> {
-        let der = self.key.to_pkcs8_der().map_err(|_| AuthError::Invalid)?;
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.kid.clone());
         header.typ = Some(ACCESS_TOKEN_HEADER_TYPE.into());
-        jsonwebtoken::encode(&header, claims, &EncodingKey::from_ed_der(der.as_bytes()))
-            .map_err(|_| AuthError::Invalid)
+        jsonwebtoken::encode(&header, claims, &self.encoding).map_err(|_| AuthError::Invalid)
     }
 }
 

@@ -16,18 +16,7 @@ use crate::store::{
     AuditRecord, InvitationRecord, InvitationState, MembershipRecord, OrganizationRecord,
 };
 
-pub(super) fn etag(version: i64) -> String {
-    format!("v{version}")
-}
-
-pub(super) fn parse_etag(etag: &str) -> Option<Option<i64>> {
-    if etag.is_empty() {
-        return Some(None);
-    }
-    etag.strip_prefix('v')
-        .and_then(|version| version.parse().ok())
-        .map(Some)
-}
+pub(super) use mesh::validate::{etag, parse_etag};
 
 pub(super) fn organization(record: &OrganizationRecord) -> Organization {
     Organization {

@@ -1,10 +1,8 @@
 //! Invitations and the audit trail.
 
-use base64::Engine;
 use mesh::auth::OrganizationRole;
 use mesh::peers::CallContext;
 use mesh::time::now_millis;
-use sha2::Digest;
 use taskmesh::tenancy::v1::*;
 use tonic::Request;
 
@@ -15,28 +13,14 @@ use crate::store::{Effects, InvitationRecord, InvitationState as State, Membersh
 /// Prefix of invitation tokens.
 pub const INVITATION_TOKEN_PREFIX: &str = "tminv_";
 
-fn new_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::fill(&mut bytes);
-    format!(
-        "{INVITATION_TOKEN_PREFIX}{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-    )
-}
-
-fn digest(token: &str) -> Vec<u8> {
-    sha2::Sha256::digest(token.as_bytes()).to_vec()
-}
-
 pub(super) async fn create(
     api: &TenancyApi,
     request: Request<CreateInvitationRequest>,
 ) -> Result<CreateInvitationResponse> {
     let principal = mesh::auth::require_principal(&request)?.clone();
-    principal.ensure_can_write()?;
     let message = request.get_ref();
     let actor = api
-        .member_of(
+        .writer_of(
             &principal,
             &message.organization_id,
             "organization_id",
@@ -49,7 +33,7 @@ pub(super) async fn create(
         description: "must be ADMIN, MEMBER or GUEST".into(),
     })?;
     let role = domain::invitable(role)?;
-    let idempotency = Some(message.request_id.clone()).filter(|id| !id.is_empty());
+    let idempotency = domain::request_id(&message.request_id)?;
     if let Some(key) = &idempotency
         && let Some(existing) = api
             .store
@@ -92,7 +76,7 @@ pub(super) async fn create(
         accepted_user_id: None,
         revoked_at: None,
     };
-    let token = new_token();
+    let token = mesh::secrets::generate(INVITATION_TOKEN_PREFIX);
     let request_id = request_id(&request);
     let effects = Effects {
         audit: vec![convert::audit(
@@ -114,7 +98,7 @@ pub(super) async fn create(
         )],
     };
     api.store
-        .create_invitation(&invitation, &digest(&token), now, &effects)
+        .create_invitation(&invitation, &mesh::secrets::digest(&token), now, &effects)
         .await?;
     api.events_written();
     Ok(CreateInvitationResponse {
@@ -179,12 +163,10 @@ pub(super) async fn revoke(
 ) -> Result<RevokeInvitationResponse> {
     let principal = mesh::auth::require_principal(&request)?.clone();
     principal.ensure_can_write()?;
-    let organization_id = principal.organization()?;
     let actor = api
-        .member_of(
+        .member_of_id(
             &principal,
-            &organization_id.to_string(),
-            "organization_id",
+            principal.organization()?,
             OrganizationRole::Admin,
         )
         .await?;
@@ -235,7 +217,7 @@ pub(super) async fn accept(
     if !token.starts_with(INVITATION_TOKEN_PREFIX) {
         return Err(TenancyError::InvitationNotFound.into());
     }
-    let hash = digest(token);
+    let hash = mesh::secrets::digest(token);
     let organization_id = api
         .store
         .invitation_organization(&hash)

@@ -51,7 +51,21 @@ impl TenancyApi {
         field: &'static str,
         minimum: OrganizationRole,
     ) -> Result<MembershipRecord> {
-        let organization_id = parse_organization(field, organization_id)?;
+        self.member_of_id(
+            principal,
+            parse_organization(field, organization_id)?,
+            minimum,
+        )
+        .await
+    }
+
+    /// [`TenancyApi::member_of`] for an organization id already parsed.
+    async fn member_of_id(
+        &self,
+        principal: &Principal,
+        organization_id: OrganizationId,
+        minimum: OrganizationRole,
+    ) -> Result<MembershipRecord> {
         principal.ensure_organization(organization_id)?;
         let membership = self
             .store
@@ -62,6 +76,19 @@ impl TenancyApi {
             return Err(TenancyError::RoleInsufficient("role too low").into());
         }
         Ok(membership)
+    }
+
+    /// [`TenancyApi::member_of`] for a change: the credential must also be allowed to write.
+    async fn writer_of(
+        &self,
+        principal: &Principal,
+        organization_id: &str,
+        field: &'static str,
+        minimum: OrganizationRole,
+    ) -> Result<MembershipRecord> {
+        principal.ensure_can_write()?;
+        self.member_of(principal, organization_id, field, minimum)
+            .await
     }
 }
 

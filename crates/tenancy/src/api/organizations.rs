@@ -22,24 +22,16 @@ pub(super) async fn create(
     let message = request.get_ref();
     let name = domain::organization_name("name", &message.name)?;
     let slug = domain::slug(&message.slug)?;
-    let idempotency = Some(message.request_id.clone()).filter(|id| !id.is_empty());
-    if let Some(key) = &idempotency {
-        if key.len() > 128 {
-            return Err(TenancyError::InvalidField {
-                field: "request_id",
-                description: "must be at most 128 characters".into(),
-            }
-            .into());
-        }
-        if let Some(existing) = api
+    let idempotency = domain::request_id(&message.request_id)?;
+    if let Some(key) = &idempotency
+        && let Some(existing) = api
             .store
             .organization_by_request(principal.user_id, key)
             .await?
-        {
-            return Ok(CreateOrganizationResponse {
-                organization: Some(convert::organization(&existing)),
-            });
-        }
+    {
+        return Ok(CreateOrganizationResponse {
+            organization: Some(convert::organization(&existing)),
+        });
     }
     let caller = api
         .identity
@@ -133,11 +125,10 @@ pub(super) async fn update(
     request: Request<UpdateOrganizationRequest>,
 ) -> Result<UpdateOrganizationResponse> {
     let principal = mesh::auth::require_principal(&request)?;
-    principal.ensure_can_write()?;
     let message = request.get_ref();
     let organization = message.organization.clone().unwrap_or_default();
     let membership = api
-        .member_of(
+        .writer_of(
             principal,
             &organization.id,
             "organization.id",
@@ -364,10 +355,9 @@ pub(super) async fn update_member_role(
     request: Request<UpdateMemberRoleRequest>,
 ) -> Result<UpdateMemberRoleResponse> {
     let principal = mesh::auth::require_principal(&request)?.clone();
-    principal.ensure_can_write()?;
     let message = request.get_ref();
     let actor = api
-        .member_of(
+        .writer_of(
             &principal,
             &message.organization_id,
             "organization_id",
@@ -433,10 +423,9 @@ pub(super) async fn remove_member(
     request: Request<RemoveMemberRequest>,
 ) -> Result<RemoveMemberResponse> {
     let principal = mesh::auth::require_principal(&request)?.clone();
-    principal.ensure_can_write()?;
     let message = request.get_ref();
     let actor = api
-        .member_of(
+        .writer_of(
             &principal,
             &message.organization_id,
             "organization_id",

@@ -233,20 +233,21 @@ pub fn organization_name(field: &'static str, name: &str) -> Result<String, Tena
     Ok(name.to_string())
 }
 
-/// Normalizes an email (trimmed, lowercase) and checks its shape.
+/// Normalizes an email the way identity does (`mesh::validate::email`), so every address
+/// identity accepts can be invited.
 pub fn email(field: &'static str, email: &str) -> Result<String, TenancyError> {
-    let email = email.trim().to_lowercase();
-    let valid = email.len() <= 254
-        && !email.chars().any(char::is_whitespace)
-        && matches!(email.split_once('@'), Some((local, domain)) if !local.is_empty() && domain.contains('.') && !domain.contains('@') && !domain.starts_with('.') && !domain.ends_with('.'));
-    if valid {
-        Ok(email)
-    } else {
-        Err(TenancyError::InvalidField {
-            field,
-            description: "is not an email address".into(),
-        })
-    }
+    mesh::validate::email(email).map_err(|description| TenancyError::InvalidField {
+        field,
+        description: description.into(),
+    })
+}
+
+/// Validates an optional idempotency key (`mesh::validate::request_id`).
+pub fn request_id(request_id: &str) -> Result<Option<String>, TenancyError> {
+    mesh::validate::request_id(request_id).map_err(|description| TenancyError::InvalidField {
+        field: "request_id",
+        description: description.into(),
+    })
 }
 
 /// Whether `actor` may set `target`'s role from `from` to `to`. Owners and admins manage

@@ -102,6 +102,17 @@ pub enum InvitationState {
 }
 
 impl InvitationRecord {
+    /// `Ok` while the invitation can still be accepted or revoked at `now`; otherwise the
+    /// error its state calls for.
+    pub fn ensure_pending(&self, now: i64) -> Result<(), TenancyError> {
+        match self.state(now) {
+            InvitationState::Pending => Ok(()),
+            InvitationState::Accepted => Err(TenancyError::InvitationAlreadyAccepted),
+            InvitationState::Revoked => Err(TenancyError::InvitationRevoked),
+            InvitationState::Expired => Err(TenancyError::InvitationExpired),
+        }
+    }
+
     /// Its state at `now`.
     pub fn state(&self, now: i64) -> InvitationState {
         if self.accepted_at.is_some() {

@@ -647,12 +647,7 @@ impl TenancyStore for SqlTenancyStore {
                 .map(|row| invitation_from(&row))
                 .transpose()?
                 .ok_or(TenancyError::InvitationNotFound)?;
-            match invitation.state(now) {
-                InvitationState::Pending => {}
-                InvitationState::Accepted => return Err(TenancyError::InvitationAlreadyAccepted),
-                InvitationState::Revoked => return Err(TenancyError::InvitationRevoked),
-                InvitationState::Expired => return Err(TenancyError::InvitationExpired),
-            }
+            invitation.ensure_pending(now)?;
             sqlx::query(
                 "update invitations set revoked_at = $3 where organization_id = $1 and id = $2",
             )
@@ -709,14 +704,7 @@ impl TenancyStore for SqlTenancyStore {
                     .map(|row| invitation_from(&row))
                     .transpose()?
                     .ok_or(TenancyError::InvitationNotFound)?;
-                match invitation.state(now) {
-                    InvitationState::Pending => {}
-                    InvitationState::Accepted => {
-                        return Err(TenancyError::InvitationAlreadyAccepted);
-                    }
-                    InvitationState::Revoked => return Err(TenancyError::InvitationRevoked),
-                    InvitationState::Expired => return Err(TenancyError::InvitationExpired),
-                }
+                invitation.ensure_pending(now)?;
                 if invitation.email != member.email {
                     return Err(TenancyError::InvitationEmailMismatch);
                 }
