@@ -50,6 +50,7 @@ struct ServeArgs {
 fn load_config(args: &CommonArgs, listen: Option<SocketAddr>) -> anyhow::Result<Config> {
     // The only place that reads the process environment.
     let mut config = Config::load(args.config.as_deref(), std::env::vars())?;
+    config.ensure_sections(&services::names())?;
     if let Some(data_dir) = &args.data_dir {
         config.data_dir = data_dir.clone();
     }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use edge::{EdgeOptions, Readiness, RoutingTable};
 use events::Bus;
+use kit::{ServiceContext, ServiceDefinition};
 use mesh::Config;
 use mesh::auth::identity::{IdentityIntrospector, IdentityKeySource};
 use mesh::auth::{Authenticator, CachedIntrospector, JwksCache, TokenVerifier};
@@ -43,37 +44,21 @@ pub async fn serve_with_bus(
     let authenticator = authenticator(&config, &peers)?;
 
     let mut services = GrpcServices::new();
+    for service in config.peers.keys() {
+        services.forward(service);
+    }
     let mut readiness = Readiness::default();
     for service in &selection.services {
         let database = open_database(&config, service).await?;
         readiness = readiness.with(Arc::new(DatabaseReady {
-            name: format!("{service} database"),
+            name: format!("{} database", service.name),
             database: database.clone(),
         }));
-        match *service {
-            "identity" => {
-                let identity = identity::Identity::build(
-                    &config,
-                    database,
-                    bus.clone(),
-                    peers.channel("tenancy")?,
-                )
-                .await?;
-                identity.spawn_background(shutdown.clone());
-                services.add(identity.server());
-            }
-            "tenancy" => {
-                let tenancy = tenancy::Tenancy::build(
-                    &config,
-                    database,
-                    bus.clone(),
-                    peers.channel("identity")?,
-                );
-                tenancy.spawn_background(shutdown.clone());
-                services.add(tenancy.server());
-            }
-            other => anyhow::bail!("service {other} has no wiring"),
-        }
+        let context =
+            ServiceContext::new(service.name, &config, database, bus.clone(), peers.clone());
+        kit::start(service, context, &mut services, &shutdown)
+            .await
+            .map_err(|error| anyhow::anyhow!("{} service: {error}", service.name))?;
     }
     let (grpc, health) = services.into_router().await?;
 
@@ -146,24 +131,15 @@ fn authenticator(config: &Config, peers: &Peers) -> anyhow::Result<Arc<Authentic
     )))
 }
 
-/// The migrations of a service.
-fn migrations_of(service: &str) -> anyhow::Result<mesh::db::Migrations> {
-    Ok(match service {
-        "identity" => identity::migrations(),
-        "tenancy" => tenancy::migrations(),
-        other => anyhow::bail!("service {other} has no migrations"),
-    })
-}
-
 /// Migrates `service` with the owner's credentials and grants the runtime role its data
 /// privileges.
-async fn migrate_service(config: &Config, service: &str) -> anyhow::Result<()> {
+async fn migrate_service(config: &Config, service: &ServiceDefinition) -> anyhow::Result<()> {
     let mut owner = config.clone();
     if let Some(url) = &config.database.migration_url {
         owner.database.url = Some(url.clone());
     }
-    let database = mesh::db::Database::for_service(&owner, service).await?;
-    database.migrate(&migrations_of(service)?).await?;
+    let database = mesh::db::Database::for_service(&owner, service.name).await?;
+    database.migrate(&(service.migrations)()).await?;
     database.migrate(&events::migrations()).await?;
     if let Some(role) = &config.database.runtime_role {
         database.grant_runtime_role(role).await?;
@@ -173,13 +149,16 @@ async fn migrate_service(config: &Config, service: &str) -> anyhow::Result<()> {
 }
 
 /// Opens a service's database, migrating first when configured to.
-async fn open_database(config: &Config, service: &str) -> anyhow::Result<mesh::db::Database> {
+async fn open_database(
+    config: &Config,
+    service: &ServiceDefinition,
+) -> anyhow::Result<mesh::db::Database> {
     if config.database.auto_migrate {
         migrate_service(config, service).await?;
     }
-    let database = mesh::db::Database::for_service(config, service).await?;
+    let database = mesh::db::Database::for_service(config, service.name).await?;
     if let Some(gap) = database.row_level_security_gap().await? {
-        tracing::warn!(%service, %gap, "row-level security does not bind the runtime role; use database.runtime_role and a migration_url for the owner in production");
+        tracing::warn!(service = service.name, %gap, "row-level security does not bind the runtime role; use database.runtime_role and a migration_url for the owner in production");
     }
     Ok(database)
 }
@@ -188,7 +167,7 @@ async fn open_database(config: &Config, service: &str) -> anyhow::Result<mesh::d
 pub async fn migrate(config: &Config, selection: &Selection) -> anyhow::Result<()> {
     for service in &selection.services {
         migrate_service(config, service).await?;
-        println!("migrated {service}");
+        println!("migrated {}", service.name);
     }
     Ok(())
 }
@@ -218,7 +197,7 @@ pub fn print_banner(address: SocketAddr, selection: &Selection) {
     let services = if selection.services.is_empty() {
         "none yet (health and reflection only)".to_string()
     } else {
-        selection.services.join(", ")
+        selection.names().join(", ")
     };
     println!(
         "taskmesh {} listening on http://{address} (native gRPC, grpc-web, /healthz, /readyz, /metrics)\n\

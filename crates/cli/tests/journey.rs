@@ -574,7 +574,14 @@ async fn password_reset_through_the_event_stream() {
 
 #[tokio::test]
 async fn repeated_wrong_passwords_are_slowed_down() {
-    let mesh = Mesh::start_with(|config| config.identity.login_failures_before_delay = 2).await;
+    let mesh = Mesh::start_with(|config| {
+        config
+            .update_section("identity", |identity: &mut identity::IdentityConfig| {
+                identity.login_failures_before_delay = 2;
+            })
+            .unwrap()
+    })
+    .await;
     mesh.sign_up("grace@example.com").await;
     let identity = mesh.identity();
     let login = |password: &str| {

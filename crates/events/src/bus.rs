@@ -8,9 +8,9 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use mesh::ids::EventId;
+use mesh::ids::{EventId, OrganizationId};
 
-/// One event on the wire: the id (dedup key), the subject, the encoded
+/// One event on the wire: the id (dedup key), the subject, the tenant, the encoded
 /// `taskmesh.events.v1.Event` envelope.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EventMessage {
@@ -18,6 +18,9 @@ pub struct EventMessage {
     pub id: EventId,
     /// The subject.
     pub subject: String,
+    /// The tenant, as in the envelope. It rides beside the payload (an outbox column, a NATS
+    /// header) so the relay, the broker and operators never decode payloads to learn it.
+    pub tenant_id: Option<OrganizationId>,
     /// The encoded envelope.
     pub payload: Bytes,
 }

@@ -192,6 +192,7 @@ impl Consumer {
         let letter = EventMessage {
             id: delivery.message.id,
             subject: dead_letter_subject(&namespace, &self.config.name),
+            tenant_id: delivery.message.tenant_id,
             payload: delivery.message.payload.clone(),
         };
         // If the dead-letter publish fails, do not ack: the message comes back and we try

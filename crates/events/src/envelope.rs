@@ -91,6 +91,7 @@ impl EventBuilder {
         EventMessage {
             id,
             subject: self.event.r#type.clone(),
+            tenant_id: self.event.tenant_id.parse().ok(),
             payload: Bytes::from(self.event.encode_to_vec()),
         }
     }

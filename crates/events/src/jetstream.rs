@@ -24,6 +24,9 @@ use crate::bus::{
     Acker, Bus, BusError, ConsumerConfig, Delivery, EventMessage, Subscription, stream_of,
 };
 
+/// Header carrying the event's tenant beside the payload.
+const TENANT_HEADER: &str = "Taskmesh-Tenant-Id";
+
 /// A bus over NATS JetStream.
 #[derive(Clone)]
 pub struct JetStreamBus {
@@ -148,6 +151,9 @@ impl Bus for JetStreamBus {
         }
         let mut headers = HeaderMap::new();
         headers.insert("Nats-Msg-Id", message.id.to_string().as_str());
+        if let Some(tenant) = message.tenant_id {
+            headers.insert(TENANT_HEADER, tenant.to_string().as_str());
+        }
         let ack = tokio::time::timeout(self.publish_timeout, async {
             self.context
                 .publish_with_headers(message.subject.clone(), headers, message.payload.clone())
@@ -266,9 +272,15 @@ impl Subscription for JetStreamSubscription {
                 let _ = message.ack_with(AckKind::Term).await;
                 continue;
             };
+            let tenant_id = message
+                .headers
+                .as_ref()
+                .and_then(|headers| headers.get(TENANT_HEADER))
+                .and_then(|value| value.as_str().parse().ok());
             let event = EventMessage {
                 id,
                 subject: message.subject.to_string(),
+                tenant_id,
                 payload: Bytes::copy_from_slice(&message.payload),
             };
             return Ok(Delivery::new(

@@ -1,7 +1,7 @@
 //! The transactional outbox and its relay.
 //!
-//! A service writes its events with [`enqueue_sqlite`] / [`enqueue_postgres`] inside the
-//! same transaction as the state change, so an event exists if and only if the change
+//! A service writes its events with [`OutboxWriter::enqueue`] (through `kit::write!`) inside
+//! the same transaction as the state change, so an event exists if and only if the change
 //! committed. The [`OutboxRelay`] publishes unsent rows in sequence order; a row is marked
 //! sent only after the bus acknowledged it, and a failure stops the batch (later rows wait,
 //! so order is kept) and backs off. Publishing is idempotent by event id, so a crash between
@@ -20,24 +20,30 @@ use sqlx::{PgConnection, Row, SqliteConnection};
 use tokio::sync::Notify;
 
 use crate::bus::{Bus, EventMessage};
-use crate::envelope;
+
+/// Inserts one event into the outbox on whatever connection `$connection` is; the same SQL
+/// serves both backends.
+macro_rules! insert_outbox {
+    ($connection:expr, $message:expr) => {
+        sqlx::query(
+            "insert into event_outbox (id, subject, tenant_id, payload) values ($1, $2, $3, $4)",
+        )
+        .bind($message.id.to_string())
+        .bind(&$message.subject)
+        .bind($message.tenant_id)
+        .bind($message.payload.as_ref())
+        .execute($connection)
+        .await
+        .map(|_| ())
+    };
+}
 
 /// Writes `message` to the outbox inside the caller's SQLite transaction.
 pub async fn enqueue_sqlite(
     connection: &mut SqliteConnection,
     message: &EventMessage,
 ) -> Result<(), sqlx::Error> {
-    let tenant = tenant_of(message);
-    sqlx::query(
-        "insert into event_outbox (id, subject, tenant_id, payload) values ($1, $2, $3, $4)",
-    )
-    .bind(message.id.to_string())
-    .bind(&message.subject)
-    .bind(tenant)
-    .bind(message.payload.as_ref())
-    .execute(connection)
-    .await?;
-    Ok(())
+    insert_outbox!(connection, message)
 }
 
 /// Writes `message` to the outbox inside the caller's PostgreSQL transaction.
@@ -45,24 +51,25 @@ pub async fn enqueue_postgres(
     connection: &mut PgConnection,
     message: &EventMessage,
 ) -> Result<(), sqlx::Error> {
-    let tenant = tenant_of(message);
-    sqlx::query(
-        "insert into event_outbox (id, subject, tenant_id, payload) values ($1, $2, $3, $4)",
-    )
-    .bind(message.id.to_string())
-    .bind(&message.subject)
-    .bind(tenant)
-    .bind(message.payload.as_ref())
-    .execute(connection)
-    .await?;
-    Ok(())
+    insert_outbox!(connection, message)
 }
 
-fn tenant_of(message: &EventMessage) -> Option<String> {
-    envelope::decode(message)
-        .ok()
-        .map(|event| event.tenant_id)
-        .filter(|tenant| !tenant.is_empty())
+/// Wakes an [`OutboxRelay`] so committed events are published now, not at its next poll.
+#[derive(Clone, Debug, Default)]
+pub struct OutboxWaker(Option<Arc<Notify>>);
+
+impl OutboxWaker {
+    /// A waker attached to no relay (a store in a test, whose outbox nobody drains).
+    pub fn detached() -> Self {
+        Self(None)
+    }
+
+    /// Wakes the relay, if any.
+    pub fn wake(&self) {
+        if let Some(notify) = &self.0 {
+            notify.notify_one();
+        }
+    }
 }
 
 /// Publishes the outbox of one service database.
@@ -104,6 +111,12 @@ impl OutboxRelay {
         self.wake.notify_one();
     }
 
+    /// A handle that wakes this relay; stores keep one and use it after every commit that
+    /// enqueued events (see `kit::write!`).
+    pub fn waker(&self) -> OutboxWaker {
+        OutboxWaker(Some(self.wake.clone()))
+    }
+
     /// Publishes everything unsent, in order, until the outbox is empty or a publish fails.
     pub async fn drain(&self) -> Result<DrainReport, sqlx::Error> {
         let mut report = DrainReport::default();
@@ -125,7 +138,7 @@ impl OutboxRelay {
         match &self.database {
             Database::Sqlite(pool) => {
                 let rows = sqlx::query(
-                    "select sequence, id, subject, payload from event_outbox where sent_at is null order by sequence limit $1",
+                    "select sequence, id, subject, payload, tenant_id from event_outbox where sent_at is null order by sequence limit $1",
                 )
                 .bind(self.batch)
                 .fetch_all(pool)
@@ -166,7 +179,7 @@ impl OutboxRelay {
                     return Ok((0, false, false));
                 }
                 let rows = sqlx::query(
-                    "select sequence, id, subject, payload from event_outbox where sent_at is null order by sequence limit $1",
+                    "select sequence, id, subject, payload, tenant_id from event_outbox where sent_at is null order by sequence limit $1",
                 )
                 .bind(self.batch)
                 .fetch_all(&mut *transaction)
@@ -286,6 +299,7 @@ where
     let id: String = row.try_get(1)?;
     let subject: String = row.try_get(2)?;
     let payload: Vec<u8> = row.try_get(3)?;
+    let tenant_id: Option<String> = row.try_get(4)?;
     let id = id
         .parse()
         .map_err(|error| sqlx::Error::Decode(Box::new(error)))?;
@@ -294,6 +308,7 @@ where
         EventMessage {
             id,
             subject,
+            tenant_id: tenant_id.and_then(|tenant| tenant.parse().ok()),
             payload: Bytes::from(payload),
         },
     ))

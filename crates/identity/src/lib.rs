@@ -7,10 +7,12 @@
 //! token is scoped to an organization.
 //!
 //! Layers: [`api`] (tonic, the only module that sees it) → [`domain`] (pure rules) →
-//! [`store`] (the only module that sees sqlx).
+//! [`store`] (the only module that sees sqlx). [`events`] names what it publishes;
+//! [`tenancy`] is the one peer it calls. The binary knows it only as [`SERVICE`].
 
 pub mod api;
 pub mod domain;
+pub mod events;
 pub mod keys;
 pub mod store;
 pub mod tenancy;
@@ -18,16 +20,12 @@ pub mod tenancy;
 use std::sync::Arc;
 use std::time::Duration;
 
-use events::{Bus, OutboxRelay};
-use mesh::Config;
+use kit::{BuildError, Built, ServiceContext, ServiceDefinition};
 use mesh::auth::{JwksCache, TokenVerifier};
-use mesh::db::Database;
-use mesh::peers::PeerChannel;
-use mesh::server::Shutdown;
+use serde::{Deserialize, Serialize};
 use taskmesh::identity::v1::identity_service_server::IdentityServiceServer;
 
 use crate::api::IdentityApi;
-use crate::domain::IdentityError;
 use crate::domain::password::PasswordHasherPool;
 use crate::domain::throttle::Throttle;
 use crate::keys::{Keys, LocalKeySource};
@@ -36,91 +34,96 @@ use crate::store::sql::SqlIdentityStore;
 
 pub use store::sql::migrations;
 
-/// A built identity service: its gRPC server and its background work.
-pub struct Identity {
-    api: Arc<IdentityApi>,
-    keys: Arc<Keys>,
-    relay: OutboxRelay,
-    max_message_bytes: usize,
+/// Identity as the binary registers it.
+pub const SERVICE: ServiceDefinition = ServiceDefinition {
+    name: "identity",
+    migrations,
+    build: |context| Box::pin(build(context)),
+};
+
+/// The `[identity]` config section.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IdentityConfig {
+    /// Access-token lifetime.
+    pub access_token_ttl_secs: u64,
+    /// A session ends when its refresh token is unused this long.
+    pub refresh_idle_ttl_secs: u64,
+    /// A session ends this long after login, however active.
+    pub refresh_absolute_ttl_secs: u64,
+    /// A new signing key is made when the current one is this old.
+    pub signing_key_rotation_secs: u64,
+    /// Password-reset tokens expire after this.
+    pub password_reset_ttl_secs: u64,
+    /// Concurrent argon2 hashes (0: one per CPU).
+    pub password_hash_concurrency: usize,
+    /// Active personal access tokens per user.
+    pub max_personal_access_tokens: u32,
+    /// Failed logins per account or source before delays start.
+    pub login_failures_before_delay: u32,
 }
 
-impl Identity {
-    /// Builds the service over a migrated `database`, publishing through `bus` and reaching
-    /// tenancy over `tenancy`.
-    pub async fn build(
-        config: &Config,
-        database: Database,
-        bus: Arc<dyn Bus>,
-        tenancy: PeerChannel,
-    ) -> Result<Self, IdentityError> {
-        let store: Arc<dyn IdentityStore> = Arc::new(SqlIdentityStore::new(database.clone()));
-        let access_ttl = Duration::from_secs(config.identity.access_token_ttl_secs);
-        let keys = Arc::new(
-            Keys::load(
-                store.clone(),
-                Duration::from_secs(config.identity.signing_key_rotation_secs),
-                access_ttl,
-            )
-            .await?,
-        );
-        let verifier = Arc::new(TokenVerifier::new(
-            &config.auth.issuer,
-            &config.auth.audience,
-            Duration::from_secs(config.auth.leeway_secs),
-            JwksCache::new(
-                Arc::new(LocalKeySource(keys.clone())),
-                // Unknown kids are answered from the store at most this often: IntrospectToken
-                // is public, and made-up kids must not become one database read each.
-                Duration::from_millis(config.auth.jwks_min_refresh_ms),
-            ),
-        ));
-        let relay = OutboxRelay::new(
-            database,
-            bus,
-            Duration::from_millis(config.events.relay_poll_ms),
-        );
-        let api = Arc::new(IdentityApi {
-            store,
-            hasher: PasswordHasherPool::new(config.identity.password_hash_concurrency),
-            keys: keys.clone(),
-            verifier,
-            tenancy: tenancy::Tenancy::new(
-                tenancy,
-                keys.clone(),
-                &config.auth.issuer,
-                &config.auth.audience,
-            ),
-            relay: Some(relay.clone()),
-            config: config.identity.clone(),
-            auth: config.auth.clone(),
-            login_throttle: Throttle::new(config.identity.login_failures_before_delay),
-            reset_throttle: Throttle::new(3),
-        });
-        Ok(Self {
-            api,
-            keys,
-            relay,
-            max_message_bytes: config.server.max_message_bytes,
-        })
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        Self {
+            access_token_ttl_secs: 15 * 60,
+            refresh_idle_ttl_secs: 14 * 24 * 3_600,
+            refresh_absolute_ttl_secs: 30 * 24 * 3_600,
+            signing_key_rotation_secs: 30 * 24 * 3_600,
+            password_reset_ttl_secs: 30 * 60,
+            password_hash_concurrency: 0,
+            max_personal_access_tokens: 50,
+            login_failures_before_delay: 5,
+        }
     }
+}
 
-    /// The tonic server to mount.
-    pub fn server(&self) -> IdentityServiceServer<IdentityApi> {
-        IdentityServiceServer::from_arc(self.api.clone())
-            .max_decoding_message_size(self.max_message_bytes)
-            .max_encoding_message_size(self.max_message_bytes)
-    }
-
-    /// The signing keys (operators rotate through this; tests too).
-    pub fn keys(&self) -> Arc<Keys> {
-        self.keys.clone()
-    }
-
-    /// Runs the outbox relay and hourly key maintenance until `shutdown`.
-    pub fn spawn_background(&self, shutdown: Shutdown) {
-        tokio::spawn(self.relay.clone().run(shutdown.clone()));
-        let keys = self.keys.clone();
-        tokio::spawn(async move {
+async fn build(context: ServiceContext) -> Result<Built, BuildError> {
+    let config: IdentityConfig = context.section()?;
+    let auth = context.config().auth.clone();
+    let store: Arc<dyn IdentityStore> = Arc::new(SqlIdentityStore::new(context.storage()));
+    let access_ttl = Duration::from_secs(config.access_token_ttl_secs);
+    let keys = Arc::new(
+        Keys::load(
+            store.clone(),
+            Duration::from_secs(config.signing_key_rotation_secs),
+            access_ttl,
+        )
+        .await?,
+    );
+    let verifier = Arc::new(TokenVerifier::new(
+        &auth.issuer,
+        &auth.audience,
+        Duration::from_secs(auth.leeway_secs),
+        JwksCache::new(
+            Arc::new(LocalKeySource(keys.clone())),
+            // Unknown kids are answered from the store at most this often: IntrospectToken
+            // is public, and made-up kids must not become one database read each.
+            Duration::from_millis(auth.jwks_min_refresh_ms),
+        ),
+    ));
+    let api = Arc::new(IdentityApi {
+        store,
+        hasher: PasswordHasherPool::new(config.password_hash_concurrency),
+        keys: keys.clone(),
+        verifier,
+        tenancy: Arc::new(tenancy::TenancyClient::new(
+            context.peer("tenancy")?,
+            keys.clone(),
+            &auth.issuer,
+            &auth.audience,
+        )),
+        login_throttle: Throttle::new(config.login_failures_before_delay),
+        reset_throttle: Throttle::new(3),
+        config,
+        auth,
+    });
+    let limit = context.max_message_bytes();
+    let server = IdentityServiceServer::from_arc(api)
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit);
+    Ok(
+        Built::new(server).worker("signing key maintenance", move |shutdown| async move {
             loop {
                 tokio::select! {
                     () = shutdown.wait() => return,
@@ -130,6 +133,6 @@ impl Identity {
                     tracing::warn!(%error, "signing key maintenance failed");
                 }
             }
-        });
-    }
+        }),
+    )
 }

@@ -1,34 +1,56 @@
-//! What identity asks tenancy, through tenancy's generated client: resolve an organization
-//! slug, and a user's role in an organization. Identity calls as the user it is serving,
-//! with a one-minute access token it mints for that purpose, so tenancy applies its normal
-//! rule ("any member may read their own membership") and needs no special trust in identity.
+//! What identity asks tenancy: resolve an organization slug, and a user's role in an
+//! organization. Handlers see only the [`TenancyDirectory`] trait, so they can be tested
+//! without a network; [`TenancyClient`] is the real one, calling tenancy's generated client the
+//! kit's one way ([`mesh::peers::call_peer`]: the inbound call's deadline and request id go
+//! along; reads are retried when tenancy is briefly unavailable).
+//!
+//! Identity asks about a membership as the user it is serving, with a one-minute access
+//! token it mints for that purpose, so tenancy applies its normal rule ("any member may read
+//! their own membership") and needs no special trust in identity.
 
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use mesh::auth::{AccessClaims, OrganizationRole};
 use mesh::ids::{OrganizationId, UserId};
-use mesh::peers::{PeerChannel, retry_idempotent};
+use mesh::peers::{CallContext, Idempotency, PeerChannel, PeerFailure, call_peer};
 use taskmesh::tenancy::v1::tenancy_service_client::TenancyServiceClient;
 use taskmesh::tenancy::v1::{
-    GetMembershipRequest, OrganizationRole as WireRole, ResolveOrganizationRequest,
-    resolve_organization_request,
+    GetMembershipRequest, ResolveOrganizationRequest, resolve_organization_request,
 };
 
 use crate::domain::IdentityError;
 use crate::keys::Keys;
 
-/// Membership lookups against tenancy.
+/// Tenancy lookups identity needs.
+#[async_trait::async_trait]
+pub trait TenancyDirectory: Send + Sync {
+    /// The organization with this slug.
+    async fn resolve_slug(
+        &self,
+        context: &CallContext,
+        slug: &str,
+    ) -> Result<OrganizationId, IdentityError>;
+
+    /// The user's role in the organization, or `None` when not a member.
+    async fn role(
+        &self,
+        context: &CallContext,
+        user_id: UserId,
+        organization_id: OrganizationId,
+    ) -> Result<Option<OrganizationRole>, IdentityError>;
+}
+
+/// [`TenancyDirectory`] over tenancy's gRPC API.
 #[derive(Clone)]
-pub struct Tenancy {
+pub struct TenancyClient {
     client: TenancyServiceClient<PeerChannel>,
     keys: Arc<Keys>,
     issuer: String,
     audience: String,
 }
 
-impl Tenancy {
+impl TenancyClient {
     /// Over `channel` (the tenancy peer).
     pub fn new(channel: PeerChannel, keys: Arc<Keys>, issuer: &str, audience: &str) -> Self {
         Self {
@@ -39,11 +61,8 @@ impl Tenancy {
         }
     }
 
-    async fn as_user<T>(
-        &self,
-        user_id: UserId,
-        message: T,
-    ) -> Result<tonic::Request<T>, IdentityError> {
+    /// A one-minute access token for `user_id`, for asking tenancy as that user.
+    async fn token_for(&self, user_id: UserId) -> Result<String, IdentityError> {
         let now = (mesh::time::now_millis() / 1_000) as u64;
         let claims = AccessClaims {
             iss: self.issuer.clone(),
@@ -58,92 +77,101 @@ impl Tenancy {
             jti: uuid::Uuid::now_v7().to_string(),
             sid: None,
         };
-        let token = self
-            .keys
+        self.keys
             .current()
             .await
             .sign(&claims)
-            .map_err(|error| IdentityError::Internal(error.to_string()))?;
-        let mut request = tonic::Request::new(message);
-        request.set_timeout(Duration::from_secs(5));
-        let value = format!("Bearer {token}")
-            .parse()
-            .map_err(|_| IdentityError::Internal("token is not ASCII".into()))?;
-        request.metadata_mut().insert("authorization", value);
-        Ok(request)
+            .map_err(|error| IdentityError::Internal(error.to_string()))
     }
+}
 
-    /// The organization with this slug.
-    pub async fn resolve_slug(&self, slug: &str) -> Result<OrganizationId, IdentityError> {
-        let mut request = tonic::Request::new(ResolveOrganizationRequest {
+/// Longest a lookup may take, whatever the caller's deadline: logins wait on it.
+const LOOKUP_LIMIT: Duration = Duration::from_secs(5);
+
+fn unavailable(failure: PeerFailure) -> IdentityError {
+    IdentityError::Unavailable(failure.to_string())
+}
+
+#[async_trait::async_trait]
+impl TenancyDirectory for TenancyClient {
+    async fn resolve_slug(
+        &self,
+        context: &CallContext,
+        slug: &str,
+    ) -> Result<OrganizationId, IdentityError> {
+        let request = ResolveOrganizationRequest {
             lookup: Some(resolve_organization_request::Lookup::Slug(slug.to_string())),
-        });
-        request.set_timeout(Duration::from_secs(5));
-        match self.client.clone().resolve_organization(request).await {
+        };
+        let result = call_peer(
+            "tenancy",
+            &context.capped(LOOKUP_LIMIT),
+            Idempotency::Idempotent,
+            request,
+            |request| {
+                let mut client = self.client.clone();
+                async move { client.resolve_organization(request).await }
+            },
+        )
+        .await;
+        match result {
             Ok(response) => response
-                .into_inner()
                 .organization_id
                 .parse()
                 .map_err(|_| IdentityError::OrganizationNotFound),
-            Err(status)
+            Err(failure)
                 if matches!(
-                    status.code(),
-                    tonic::Code::NotFound | tonic::Code::InvalidArgument
+                    failure.refused_with(),
+                    Some(tonic::Code::NotFound | tonic::Code::InvalidArgument)
                 ) =>
             {
                 Err(IdentityError::OrganizationNotFound)
             }
-            Err(status) => Err(IdentityError::Unavailable(status.message().to_string())),
+            Err(failure) => Err(unavailable(failure)),
         }
     }
 
-    /// The user's role in the organization, or `None` when not a member.
-    pub async fn role(
+    async fn role(
         &self,
+        context: &CallContext,
         user_id: UserId,
         organization_id: OrganizationId,
     ) -> Result<Option<OrganizationRole>, IdentityError> {
-        let result = retry_idempotent(|| async {
-            let request = self
-                .as_user(
-                    user_id,
-                    GetMembershipRequest {
-                        organization_id: organization_id.to_string(),
-                        user_id: user_id.to_string(),
-                    },
-                )
-                .await
-                .map_err(|error| tonic::Status::internal(error.to_string()))?;
-            self.client.clone().get_membership(request).await
-        })
+        let as_user = context
+            .capped(LOOKUP_LIMIT)
+            .with_bearer(&self.token_for(user_id).await?);
+        let request = GetMembershipRequest {
+            organization_id: organization_id.to_string(),
+            user_id: user_id.to_string(),
+        };
+        let result = call_peer(
+            "tenancy",
+            &as_user,
+            Idempotency::Idempotent,
+            request,
+            |request| {
+                let mut client = self.client.clone();
+                async move { client.get_membership(request).await }
+            },
+        )
         .await;
         match result {
-            Ok(response) => {
-                let membership = response.into_inner().membership.unwrap_or_default();
-                Ok(
-                    match WireRole::try_from(membership.role).unwrap_or(WireRole::Unspecified) {
-                        WireRole::Owner => Some(OrganizationRole::Owner),
-                        WireRole::Admin => Some(OrganizationRole::Admin),
-                        WireRole::Member => Some(OrganizationRole::Member),
-                        WireRole::Guest => Some(OrganizationRole::Guest),
-                        WireRole::Unspecified => None,
-                    },
-                )
-            }
-            Err(status)
+            Ok(response) => Ok(OrganizationRole::from_wire(
+                response.membership.unwrap_or_default().role,
+            )),
+            Err(failure)
                 if matches!(
-                    status.code(),
-                    tonic::Code::NotFound | tonic::Code::PermissionDenied
+                    failure.refused_with(),
+                    Some(tonic::Code::NotFound | tonic::Code::PermissionDenied)
                 ) =>
             {
                 Ok(None)
             }
-            Err(status) => Err(IdentityError::Unavailable(status.message().to_string())),
+            Err(failure) => Err(unavailable(failure)),
         }
     }
 }
 
 /// Parses a stored role.
 pub fn parse_role(role: Option<&str>) -> Option<OrganizationRole> {
-    role.and_then(|role| OrganizationRole::from_str(role).ok())
+    role.and_then(|role| role.parse().ok())
 }

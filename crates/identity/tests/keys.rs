@@ -36,7 +36,9 @@ async fn rotated_keys_stay_published_until_their_tokens_expire() {
             .await
             .unwrap();
     database.migrate(&identity::migrations()).await.unwrap();
-    let store: Arc<dyn IdentityStore> = Arc::new(SqlIdentityStore::new(database.clone()));
+    let store: Arc<dyn IdentityStore> = Arc::new(SqlIdentityStore::new(kit::Storage::detached(
+        database.clone(),
+    )));
     let day = Duration::from_secs(86_400);
     let access_ttl = Duration::from_secs(900);
 

@@ -15,7 +15,7 @@ async fn identity_store_conforms_on_sqlite() {
             .unwrap();
     database.migrate(&identity::migrations()).await.unwrap();
     database.migrate(&events::migrations()).await.unwrap();
-    conformance::run(&SqlIdentityStore::new(database)).await;
+    conformance::run(&SqlIdentityStore::new(kit::Storage::detached(database))).await;
 }
 
 #[tokio::test]
@@ -30,7 +30,10 @@ async fn identity_store_conforms_on_postgres() {
         .unwrap();
     test.database.migrate(&events::migrations()).await.unwrap();
     let (runtime, role) = test.runtime_role(&url).await;
-    conformance::run(&SqlIdentityStore::new(runtime.clone())).await;
+    conformance::run(&SqlIdentityStore::new(kit::Storage::detached(
+        runtime.clone(),
+    )))
+    .await;
     runtime.close().await;
     test.drop_runtime_role(&role).await;
     test.drop_schema().await;

@@ -40,8 +40,13 @@ impl fmt::Debug for Secret {
 }
 
 /// Everything a taskmesh process needs to know, for every topology.
+///
+/// Unknown top-level keys are not refused here: a service declares its own section (e.g.
+/// `[identity]`) and reads it with [`Config::section`]. The binary calls
+/// [`Config::ensure_sections`] with the names of the services it was built with, so a typo
+/// in a top-level key is still an error at startup.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct Config {
     /// Address of the public listener (edge, or a single service in mesh mode).
     pub listen: SocketAddr,
@@ -59,13 +64,24 @@ pub struct Config {
     pub server: ServerConfig,
     /// The public door: browsers, CORS, rate limits.
     pub edge: EdgeConfig,
-    /// The identity service.
-    pub identity: IdentityConfig,
-    /// The tenancy service.
-    pub tenancy: TenancyConfig,
     /// Remote address per service name (`projects = "http://projects:50051"`). A service not
     /// listed here is reached in-process.
     pub peers: BTreeMap<String, String>,
+    /// Each service's own section, by service name, parsed by the service itself.
+    #[serde(flatten)]
+    pub sections: Sections,
+}
+
+/// The raw sections services declare (`[identity]`, `[tenancy]`, ...). Their `Debug` shows
+/// only the names: a section may hold secrets, and only its typed form knows which.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Sections(BTreeMap<String, figment::value::Value>);
+
+impl fmt::Debug for Sections {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
 }
 
 impl Default for Config {
@@ -79,9 +95,8 @@ impl Default for Config {
             auth: AuthConfig::default(),
             server: ServerConfig::default(),
             edge: EdgeConfig::default(),
-            identity: IdentityConfig::default(),
-            tenancy: TenancyConfig::default(),
             peers: BTreeMap::new(),
+            sections: Sections::default(),
         }
     }
 }
@@ -303,61 +318,61 @@ impl Default for RateLimitConfig {
     }
 }
 
-/// Identity service settings.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct IdentityConfig {
-    /// Access-token lifetime.
-    pub access_token_ttl_secs: u64,
-    /// A session ends when its refresh token is unused this long.
-    pub refresh_idle_ttl_secs: u64,
-    /// A session ends this long after login, however active.
-    pub refresh_absolute_ttl_secs: u64,
-    /// A new signing key is made when the current one is this old.
-    pub signing_key_rotation_secs: u64,
-    /// Password-reset tokens expire after this.
-    pub password_reset_ttl_secs: u64,
-    /// Concurrent argon2 hashes (0: one per CPU).
-    pub password_hash_concurrency: usize,
-    /// Active personal access tokens per user.
-    pub max_personal_access_tokens: u32,
-    /// Failed logins per account or source before delays start.
-    pub login_failures_before_delay: u32,
-}
-
-impl Default for IdentityConfig {
-    fn default() -> Self {
-        Self {
-            access_token_ttl_secs: 15 * 60,
-            refresh_idle_ttl_secs: 14 * 24 * 3_600,
-            refresh_absolute_ttl_secs: 30 * 24 * 3_600,
-            signing_key_rotation_secs: 30 * 24 * 3_600,
-            password_reset_ttl_secs: 30 * 60,
-            password_hash_concurrency: 0,
-            max_personal_access_tokens: 50,
-            login_failures_before_delay: 5,
+impl Config {
+    /// The section of service `name`, typed by the service: defaults for keys it does not
+    /// set; unknown keys are an error when `T` denies them (every service's section does).
+    pub fn section<T>(&self, name: &str) -> Result<T, ConfigError>
+    where
+        T: serde::de::DeserializeOwned + Default,
+    {
+        match self.sections.0.get(name) {
+            None => Ok(T::default()),
+            Some(value) => {
+                T::deserialize(value).map_err(|error| ConfigError(format!("[{name}]: {error}")))
+            }
         }
     }
-}
 
-/// Tenancy service settings.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct TenancyConfig {
-    /// Host names `<slug>.<base_domain>` resolve to organizations.
-    pub base_domain: String,
-    /// Default invitation lifetime.
-    pub invitation_ttl_secs: u64,
-    /// Longest invitation lifetime a caller may ask for.
-    pub max_invitation_ttl_secs: u64,
-}
+    /// Replaces the section of service `name` (tests and the binary's flags).
+    pub fn set_section<T: Serialize>(
+        &mut self,
+        name: &str,
+        section: &T,
+    ) -> Result<(), ConfigError> {
+        let value = figment::value::Value::serialize(section)
+            .map_err(|error| ConfigError(format!("[{name}]: {error}")))?;
+        self.sections.0.insert(name.to_string(), value);
+        Ok(())
+    }
 
-impl Default for TenancyConfig {
-    fn default() -> Self {
-        Self {
-            base_domain: "taskmesh.localhost".into(),
-            invitation_ttl_secs: 7 * 24 * 3_600,
-            max_invitation_ttl_secs: 30 * 24 * 3_600,
+    /// Changes some settings of service `name`'s section, keeping the others.
+    pub fn update_section<T>(
+        &mut self,
+        name: &str,
+        change: impl FnOnce(&mut T),
+    ) -> Result<(), ConfigError>
+    where
+        T: serde::de::DeserializeOwned + Default + Serialize,
+    {
+        let mut section: T = self.section(name)?;
+        change(&mut section);
+        self.set_section(name, &section)
+    }
+
+    /// Refuses top-level keys that are neither settings of this struct nor the section of a
+    /// service in `known`.
+    pub fn ensure_sections(&self, known: &[&str]) -> Result<(), ConfigError> {
+        match self
+            .sections
+            .0
+            .keys()
+            .find(|name| !known.contains(&name.as_str()))
+        {
+            None => Ok(()),
+            Some(unknown) => Err(ConfigError(format!(
+                "unknown key {unknown:?}; service sections are: {}",
+                known.join(", ")
+            ))),
         }
     }
 }
@@ -435,6 +450,51 @@ fn insert_path(dict: &mut figment::value::Dict, path: &[String], value: figment:
 mod tests {
     use super::*;
 
+    #[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    struct Example {
+        ttl_secs: u64,
+        name: String,
+    }
+
+    #[test]
+    fn service_sections_are_typed_by_their_service() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("taskmesh.toml");
+        std::fs::write(&file, "[example]\nttl_secs = 5\n").unwrap();
+        let env = vec![("TASKMESH_EXAMPLE__NAME".to_string(), "x".to_string())];
+        let config = Config::load(Some(&file), env).unwrap();
+        config.ensure_sections(&["example"]).unwrap();
+        let example: Example = config.section("example").unwrap();
+        assert_eq!(
+            example,
+            Example {
+                ttl_secs: 5,
+                name: "x".into()
+            }
+        );
+        assert_eq!(
+            config.section::<Example>("absent").unwrap(),
+            Example::default()
+        );
+
+        std::fs::write(&file, "[example]\nttl = 5\n").unwrap();
+        let typo = Config::load(Some(&file), Vec::new()).unwrap();
+        assert!(typo.section::<Example>("example").is_err());
+
+        let mut config = Config::default();
+        config
+            .set_section(
+                "example",
+                &Example {
+                    ttl_secs: 9,
+                    name: "y".into(),
+                },
+            )
+            .unwrap();
+        assert_eq!(config.section::<Example>("example").unwrap().ttl_secs, 9);
+    }
+
     #[test]
     fn defaults_are_embedded_and_local() {
         let config = Config::load(None, Vec::new()).unwrap();
@@ -483,6 +543,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("bad.toml");
         std::fs::write(&file, "lisen = \"127.0.0.1:6000\"\n").unwrap();
+        let loaded = Config::load(Some(&file), Vec::new()).unwrap();
+        assert!(loaded.ensure_sections(&["identity"]).is_err());
+        std::fs::write(&file, "[server]\nconcurency_limit = 7\n").unwrap();
         assert!(Config::load(Some(&file), Vec::new()).is_err());
         assert!(Config::load(Some(&dir.path().join("missing.toml")), Vec::new()).is_err());
     }

@@ -1,25 +1,273 @@
-//! Page sizes and page tokens (AIP-158) shared by every List method.
+//! Keyset paging (AIP-158) for every List method: page sizes, page tokens, and the SQL.
+//!
+//! A list declares its order once as a [`Keyset`] (sort columns, the last one unique, and a
+//! direction). The API turns `page_size` / `page_token` into a [`PageRequest`] bound to that
+//! keyset and to a fingerprint of the query (parent, filter, order); the store appends
+//! [`PageRequest::push_keyset`] to its query (position condition, `order by`, `limit n + 1`)
+//! and hands the rows to [`PageRequest::finish`], which drops the look-ahead row and makes the
+//! next token. There is no first-page sentinel: the first page simply has no position.
 //!
 //! Page size: 0 means the default (50), larger than 100 is clamped to 100, negative is
-//! INVALID_ARGUMENT. Page tokens are opaque to clients: base64url of the keyset position and
-//! a fingerprint of the query (filter, order, parent), followed by a checksum. A token used
-//! with a different query, or edited, is INVALID_ARGUMENT (`PAGE_TOKEN_INVALID`). The
-//! checksum makes tokens tamper-evident, not secret: they only ever hold positions inside data
-//! the caller may already read, and every query still filters by tenant.
+//! INVALID_ARGUMENT. Page tokens are opaque to clients: base64url of the keyset position and a
+//! fingerprint of the query, followed by a checksum. A token used with a different query or
+//! order, or edited, is INVALID_ARGUMENT (`PAGE_TOKEN_INVALID`). The checksum makes tokens
+//! tamper-evident, not secret: they only ever hold positions inside data the caller may
+//! already read, and every query still filters by tenant.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
-use crate::error::ServiceError;
+use crate::error::{ErrorCode, ServiceError};
 
 /// Default page size.
 pub const DEFAULT_PAGE_SIZE: i64 = 50;
 /// Largest page size; larger requests are clamped.
 pub const MAX_PAGE_SIZE: i64 = 100;
 
+/// Sort direction of a keyset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// Smallest first.
+    Ascending,
+    /// Largest first.
+    Descending,
+}
+
+/// The SQL type of a sort column.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyKind {
+    /// `bigint` (times in millis, numbers).
+    Int,
+    /// `text` (ids, ranks).
+    Text,
+}
+
+/// One value of a keyset position.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Key {
+    /// An integer column's value.
+    Int(i64),
+    /// A text column's value.
+    Text(String),
+}
+
+impl From<i64> for Key {
+    fn from(value: i64) -> Self {
+        Self::Int(value)
+    }
+}
+
+impl From<String> for Key {
+    fn from(value: String) -> Self {
+        Self::Text(value)
+    }
+}
+
+impl From<&str> for Key {
+    fn from(value: &str) -> Self {
+        Self::Text(value.to_string())
+    }
+}
+
+/// The order of a list: its sort columns (qualified as the query needs, e.g. `o.created_at`),
+/// the last of which must be unique so positions are total, and one direction for all.
+#[derive(Clone, Copy, Debug)]
+pub struct Keyset {
+    /// `(column, kind)` in sort order.
+    pub columns: &'static [(&'static str, KeyKind)],
+    /// Direction of every column.
+    pub direction: Direction,
+}
+
+impl Keyset {
+    /// Oldest first by `created_at`, then `id`: the order most lists use.
+    pub const CREATED_ASCENDING: Keyset = Keyset {
+        columns: &[("created_at", KeyKind::Int), ("id", KeyKind::Text)],
+        direction: Direction::Ascending,
+    };
+    /// Newest first by `created_at`, then `id`.
+    pub const CREATED_DESCENDING: Keyset = Keyset {
+        columns: &[("created_at", KeyKind::Int), ("id", KeyKind::Text)],
+        direction: Direction::Descending,
+    };
+
+    fn describe(&self) -> String {
+        let columns: Vec<&str> = self.columns.iter().map(|(name, _)| *name).collect();
+        format!("{}:{:?}", columns.join(","), self.direction)
+    }
+}
+
+/// One page of a list, as the API answers it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Page<T> {
+    /// The items, at most the requested size.
+    pub items: Vec<T>,
+    /// The token of the next page; empty on the last page.
+    pub next_page_token: String,
+}
+
+impl<T> Page<T> {
+    /// Converts every item (records → messages), keeping the token.
+    pub fn map<U>(self, convert: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            items: self.items.into_iter().map(convert).collect(),
+            next_page_token: self.next_page_token,
+        }
+    }
+}
+
+/// A validated request for one page of a query.
+#[derive(Clone, Debug)]
+pub struct PageRequest {
+    /// Items to return.
+    pub limit: i64,
+    keyset: Keyset,
+    fingerprint: String,
+    after: Option<Vec<Key>>,
+}
+
+impl PageRequest {
+    /// Validates `page_size` and `page_token` for the query `fingerprint` (parent, filter,
+    /// order: anything that changes which rows the query returns) ordered by `keyset`.
+    pub fn new(
+        domain: &str,
+        page_size: i32,
+        page_token: &str,
+        fingerprint: impl Into<String>,
+        keyset: Keyset,
+    ) -> Result<Self, ServiceError> {
+        let limit = page_size_of(domain, page_size)?;
+        let fingerprint = format!("{}|{}", fingerprint.into(), keyset.describe());
+        let after = decode_token(domain, &fingerprint, page_token)?
+            .map(|position| parse_position(domain, &keyset, position))
+            .transpose()?;
+        Ok(Self {
+            limit,
+            keyset,
+            fingerprint,
+            after,
+        })
+    }
+
+    /// The first `limit` items of a query (internal callers and tests).
+    pub fn first(limit: i64, keyset: Keyset) -> Self {
+        Self {
+            limit: limit.clamp(1, MAX_PAGE_SIZE),
+            keyset,
+            fingerprint: keyset.describe(),
+            after: None,
+        }
+    }
+
+    /// The request for the page after one that answered `next_page_token` (same size,
+    /// order and query); `None` after the last page.
+    pub fn next(&self, next_page_token: &str) -> Option<Self> {
+        let position = decode_token("", &self.fingerprint, next_page_token).ok()??;
+        let after = parse_position("", &self.keyset, position).ok()?;
+        Some(Self {
+            after: Some(after),
+            ..self.clone()
+        })
+    }
+
+    /// True when this is not the first page.
+    pub fn has_position(&self) -> bool {
+        self.after.is_some()
+    }
+
+    /// Appends the position condition (as ` and (...)`, so the query must already have a
+    /// `where`), the `order by` of the keyset, and `limit n + 1` (one look-ahead row tells
+    /// whether another page exists).
+    pub fn push_keyset<DB>(&self, query: &mut sqlx::QueryBuilder<DB>)
+    where
+        DB: sqlx::Database,
+        for<'a> i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+        for<'a> String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    {
+        let comparison = match self.keyset.direction {
+            Direction::Ascending => " > ",
+            Direction::Descending => " < ",
+        };
+        if let Some(after) = &self.after {
+            // A row-value comparison, `(a, b) > (x, y)`: one condition both SQLite and
+            // PostgreSQL evaluate lexicographically and serve from the index on (a, b).
+            query.push(" and (");
+            for (index, (column, _)) in self.keyset.columns.iter().enumerate() {
+                if index > 0 {
+                    query.push(", ");
+                }
+                query.push(*column);
+            }
+            query.push(")").push(comparison).push("(");
+            for (index, value) in after.iter().enumerate() {
+                if index > 0 {
+                    query.push(", ");
+                }
+                push_key(query, value);
+            }
+            query.push(")");
+        }
+        query.push(" order by ");
+        let order = match self.keyset.direction {
+            Direction::Ascending => "",
+            Direction::Descending => " desc",
+        };
+        for (index, (column, _)) in self.keyset.columns.iter().enumerate() {
+            if index > 0 {
+                query.push(", ");
+            }
+            query.push(*column).push(order);
+        }
+        query.push(" limit ").push_bind(self.limit + 1);
+    }
+
+    /// Turns the rows of a query built with [`PageRequest::push_keyset`] into a page: drops
+    /// the look-ahead row and, when there was one, makes the token after the last item.
+    /// `key` gives an item's sort values, in the keyset's column order.
+    pub fn finish<T>(&self, mut items: Vec<T>, key: impl Fn(&T) -> Vec<Key>) -> Page<T> {
+        let limit = usize::try_from(self.limit).unwrap_or(usize::MAX);
+        if items.len() <= limit {
+            return Page {
+                items,
+                next_page_token: String::new(),
+            };
+        }
+        items.truncate(limit);
+        let next_page_token = items
+            .last()
+            .map(|last| {
+                let position: Vec<String> = key(last)
+                    .into_iter()
+                    .map(|value| match value {
+                        Key::Int(number) => number.to_string(),
+                        Key::Text(text) => text,
+                    })
+                    .collect();
+                encode_token(&self.fingerprint, &position)
+            })
+            .unwrap_or_default();
+        Page {
+            items,
+            next_page_token,
+        }
+    }
+}
+
+fn push_key<DB>(query: &mut sqlx::QueryBuilder<DB>, value: &Key)
+where
+    DB: sqlx::Database,
+    for<'a> i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    for<'a> String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    match value {
+        Key::Int(number) => query.push_bind(*number),
+        Key::Text(text) => query.push_bind(text.clone()),
+    };
+}
+
 /// The effective page size for a requested one.
-pub fn page_size(domain: &str, requested: i32) -> Result<i64, ServiceError> {
+fn page_size_of(domain: &str, requested: i32) -> Result<i64, ServiceError> {
     match requested {
         size if size < 0 => Err(ServiceError::invalid_field(
             domain,
@@ -31,6 +279,38 @@ pub fn page_size(domain: &str, requested: i32) -> Result<i64, ServiceError> {
     }
 }
 
+fn invalid_token(domain: &str) -> ServiceError {
+    ServiceError::new(
+        ErrorCode::InvalidArgument,
+        domain,
+        "PAGE_TOKEN_INVALID",
+        "page_token does not belong to this query",
+    )
+    .with_field_violation("page_token", "invalid, edited, or from a different query")
+}
+
+fn parse_position(
+    domain: &str,
+    keyset: &Keyset,
+    position: Vec<String>,
+) -> Result<Vec<Key>, ServiceError> {
+    if position.len() != keyset.columns.len() {
+        return Err(invalid_token(domain));
+    }
+    keyset
+        .columns
+        .iter()
+        .zip(position)
+        .map(|((_, kind), text)| match kind {
+            KeyKind::Int => text
+                .parse()
+                .map(Key::Int)
+                .map_err(|_| invalid_token(domain)),
+            KeyKind::Text => Ok(Key::Text(text)),
+        })
+        .collect()
+}
+
 fn checksum(text: &str) -> String {
     let digest = Sha256::digest(format!("taskmesh-page-token:{text}").as_bytes());
     digest[..8]
@@ -39,16 +319,14 @@ fn checksum(text: &str) -> String {
         .collect()
 }
 
-/// Encodes the position after the last returned item for the query `fingerprint`.
-pub fn encode_token(fingerprint: &str, position: &[String]) -> String {
+fn encode_token(fingerprint: &str, position: &[String]) -> String {
     let payload = serde_json::json!({ "f": checksum(fingerprint), "p": position }).to_string();
     let encoded = URL_SAFE_NO_PAD.encode(payload);
     let sum = checksum(&encoded);
     format!("{encoded}.{sum}")
 }
 
-/// Decodes a page token for the query `fingerprint`; an empty token is the first page.
-pub fn decode_token(
+fn decode_token(
     domain: &str,
     fingerprint: &str,
     token: &str,
@@ -56,15 +334,7 @@ pub fn decode_token(
     if token.is_empty() {
         return Ok(None);
     }
-    let invalid = || {
-        ServiceError::new(
-            crate::error::ErrorCode::InvalidArgument,
-            domain,
-            "PAGE_TOKEN_INVALID",
-            "page_token does not belong to this query",
-        )
-        .with_field_violation("page_token", "invalid, edited, or from a different query")
-    };
+    let invalid = || invalid_token(domain);
     let (encoded, sum) = token.rsplit_once('.').ok_or_else(invalid)?;
     if checksum(encoded) != sum {
         return Err(invalid());
@@ -83,79 +353,92 @@ pub fn decode_token(
     Ok(Some(position))
 }
 
-/// Decodes a `(created_at millis, id)` keyset position, the shape most lists use.
-pub fn decode_position(
-    domain: &str,
-    fingerprint: &str,
-    token: &str,
-) -> Result<Option<(i64, String)>, ServiceError> {
-    Ok(decode_token(domain, fingerprint, token)?
-        .and_then(|position| Some((position.first()?.parse().ok()?, position.get(1)?.clone()))))
-}
-
-/// Trims a page fetched with one look-ahead item (`limit + 1`) to `limit` and returns the
-/// token of the next page, or an empty string on the last page.
-pub fn next_page_token<T>(
-    items: &mut Vec<T>,
-    limit: i64,
-    fingerprint: &str,
-    key: impl Fn(&T) -> (i64, String),
-) -> String {
-    if items.len() as i64 > limit {
-        items.truncate(limit.max(0) as usize);
-        match items.last() {
-            Some(last) => {
-                let (time, id) = key(last);
-                encode_token(fingerprint, &[time.to_string(), id])
-            }
-            None => String::new(),
-        }
-    } else {
-        String::new()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn request(token: &str, fingerprint: &str) -> Result<PageRequest, ServiceError> {
+        PageRequest::new("x", 2, token, fingerprint, Keyset::CREATED_ASCENDING)
+    }
+
+    fn key(item: &(i64, &str)) -> Vec<Key> {
+        vec![item.0.into(), item.1.into()]
+    }
+
     #[test]
     fn pages_trim_the_look_ahead_item_and_point_after_the_last() {
-        let mut items = vec![(1, "a"), (2, "b"), (3, "c")];
-        let token = next_page_token(&mut items, 2, "q", |(time, id)| (*time, id.to_string()));
-        assert_eq!(items.len(), 2);
+        let first = request("", "q").unwrap();
+        assert!(!first.has_position());
+        let page = first.finish(vec![(1, "a"), (2, "b"), (3, "c")], key);
+        assert_eq!(page.items, vec![(1, "a"), (2, "b")]);
+        let second = request(&page.next_page_token, "q").unwrap();
+        assert_eq!(second.after, Some(vec![Key::Int(2), Key::Text("b".into())]));
+        let last = second.finish(vec![(3, "c")], key);
+        assert_eq!(last.next_page_token, "");
         assert_eq!(
-            decode_position("x", "q", &token).unwrap(),
-            Some((2, "b".to_string()))
+            first.next(&page.next_page_token).unwrap().after,
+            second.after
         );
-        let mut last = vec![(1, "a")];
+        assert!(first.next("").is_none());
+    }
+
+    #[test]
+    fn the_keyset_becomes_one_portable_condition_and_order() {
+        let first = request("", "q").unwrap();
+        let mut query = sqlx::QueryBuilder::<sqlx::Sqlite>::new("select * from t where a = 1");
+        first.push_keyset(&mut query);
         assert_eq!(
-            next_page_token(&mut last, 2, "q", |(time, id)| (*time, id.to_string())),
-            ""
+            query.sql().as_str(),
+            "select * from t where a = 1 order by created_at, id limit ?"
+        );
+        let token = first
+            .finish(vec![(1, "a"), (2, "b"), (3, "c")], key)
+            .next_page_token;
+        let next = PageRequest::new("x", 2, &token, "q", Keyset::CREATED_ASCENDING).unwrap();
+        let mut query = sqlx::QueryBuilder::<sqlx::Postgres>::new("select * from t where a = 1");
+        next.push_keyset(&mut query);
+        assert_eq!(
+            query.sql().as_str(),
+            "select * from t where a = 1 and (created_at, id) > ($1, $2) order by created_at, id limit $3"
+        );
+        let descending = PageRequest::first(5, Keyset::CREATED_DESCENDING);
+        let mut query = sqlx::QueryBuilder::<sqlx::Sqlite>::new("select * from t where 1 = 1");
+        descending.push_keyset(&mut query);
+        assert!(
+            query
+                .sql()
+                .as_str()
+                .ends_with("order by created_at desc, id desc limit ?")
         );
     }
 
     #[test]
     fn sizes_default_clamp_and_refuse_negatives() {
-        assert_eq!(page_size("x", 0).unwrap(), 50);
-        assert_eq!(page_size("x", 7).unwrap(), 7);
-        assert_eq!(page_size("x", 5_000).unwrap(), 100);
-        assert!(page_size("x", -1).is_err());
+        assert_eq!(page_size_of("x", 0).unwrap(), 50);
+        assert_eq!(page_size_of("x", 7).unwrap(), 7);
+        assert_eq!(page_size_of("x", 5_000).unwrap(), 100);
+        assert!(page_size_of("x", -1).is_err());
     }
 
     #[test]
-    fn tokens_round_trip_and_refuse_other_queries_and_edits() {
-        let token = encode_token("members:org-1", &["2026".into(), "user-9".into()]);
-        assert_eq!(
-            decode_token("x", "members:org-1", &token).unwrap(),
-            Some(vec!["2026".to_string(), "user-9".to_string()])
-        );
-        assert_eq!(decode_token("x", "members:org-1", "").unwrap(), None);
-        let error = decode_token("x", "members:org-2", &token).unwrap_err();
+    fn tokens_refuse_other_queries_orders_and_edits() {
+        let token = request("", "members:org-1")
+            .unwrap()
+            .finish(vec![(1, "a"), (2, "b"), (3, "c")], key)
+            .next_page_token;
+        assert!(request(&token, "members:org-1").is_ok());
+        let error = request(&token, "members:org-2").unwrap_err();
         assert_eq!(error.reason(), "PAGE_TOKEN_INVALID");
+        let other_order =
+            PageRequest::new("x", 2, &token, "members:org-1", Keyset::CREATED_DESCENDING);
+        assert!(other_order.is_err());
         let mut edited = token.clone();
         edited.insert(3, 'A');
-        assert!(decode_token("x", "members:org-1", &edited).is_err());
-        assert!(decode_token("x", "members:org-1", "garbage").is_err());
+        assert!(request(&edited, "members:org-1").is_err());
+        assert!(request("garbage", "members:org-1").is_err());
+        // A well-signed token whose position does not fit the keyset's kinds.
+        let fingerprint = format!("q|{}", Keyset::CREATED_ASCENDING.describe());
+        let forged = encode_token(&fingerprint, &["not-a-number".into(), "a".into()]);
+        assert!(request(&forged, "q").is_err());
     }
 }

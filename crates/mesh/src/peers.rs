@@ -188,6 +188,26 @@ impl CallContext {
         }
     }
 
+    /// The same deadline and request id, with `token` as the credential instead of the
+    /// caller's: a service calling as a user it minted a token for.
+    pub fn with_bearer(&self, token: &str) -> Self {
+        let authorization = format!("Bearer {token}").parse().ok();
+        Self {
+            authorization,
+            ..self.clone()
+        }
+    }
+
+    /// The same context with a deadline no later than `limit` from now: a peer call that must
+    /// not take the caller's whole budget.
+    pub fn capped(&self, limit: Duration) -> Self {
+        let cap = Instant::now() + limit;
+        Self {
+            deadline: Some(self.deadline.map_or(cap, |deadline| deadline.min(cap))),
+            ..self.clone()
+        }
+    }
+
     /// Time left, if the caller set a deadline.
     pub fn remaining(&self) -> Option<Duration> {
         self.deadline
@@ -231,6 +251,99 @@ pub fn parse_grpc_timeout(value: &str) -> Option<Duration> {
         "n" => Duration::from_nanos(amount),
         _ => return None,
     })
+}
+
+/// Whether an outbound call may be repeated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Idempotency {
+    /// Reads and other calls with no effect when repeated: retried on UNAVAILABLE.
+    Idempotent,
+    /// Calls that must not run twice: tried once.
+    Once,
+}
+
+/// A peer call that failed, classified the same way for every service.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PeerFailure {
+    /// The peer answered and refused (NOT_FOUND, PERMISSION_DENIED, INVALID_ARGUMENT, ...):
+    /// retrying will not help. Services map the reason into their own words.
+    #[error("{service} refused: {code:?} {reason}: {message}")]
+    Refused {
+        /// The peer.
+        service: &'static str,
+        /// Its status code.
+        code: tonic::Code,
+        /// Its `ErrorInfo` reason, or empty.
+        reason: String,
+        /// Its message.
+        message: String,
+    },
+    /// The peer could not answer (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED,
+    /// INTERNAL, ...): the caller answers UNAVAILABLE.
+    #[error("{service} unavailable: {message}")]
+    Unavailable {
+        /// The peer.
+        service: &'static str,
+        /// What happened.
+        message: String,
+    },
+}
+
+impl PeerFailure {
+    /// Classifies a status from peer `service`.
+    pub fn from_status(service: &'static str, status: &tonic::Status) -> Self {
+        use tonic::Code::*;
+        match status.code() {
+            NotFound | PermissionDenied | InvalidArgument | Unauthenticated
+            | FailedPrecondition | AlreadyExists | Aborted | OutOfRange | Unimplemented => {
+                Self::Refused {
+                    service,
+                    code: status.code(),
+                    reason: crate::error::reason_of(status).unwrap_or_default(),
+                    message: status.message().to_string(),
+                }
+            }
+            _ => Self::Unavailable {
+                service,
+                message: status.message().to_string(),
+            },
+        }
+    }
+
+    /// The refusal's status code, if the peer refused.
+    pub fn refused_with(&self) -> Option<tonic::Code> {
+        match self {
+            Self::Refused { code, .. } => Some(*code),
+            Self::Unavailable { .. } => None,
+        }
+    }
+}
+
+/// The one way to call a peer: `call` receives `message` wrapped by `context` (the caller's
+/// remaining deadline, credentials and request id, see [`CallContext::outbound`]); an
+/// idempotent call is retried on UNAVAILABLE (see [`retry_idempotent`]); failures are
+/// classified by [`PeerFailure::from_status`].
+pub async fn call_peer<M, T, F, Fut>(
+    service: &'static str,
+    context: &CallContext,
+    idempotency: Idempotency,
+    message: M,
+    mut call: F,
+) -> Result<T, PeerFailure>
+where
+    M: Clone,
+    F: FnMut(tonic::Request<M>) -> Fut,
+    Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+{
+    let result = match idempotency {
+        Idempotency::Idempotent => {
+            retry_idempotent(|| call(context.outbound(message.clone()))).await
+        }
+        Idempotency::Once => call(context.outbound(message)).await,
+    };
+    result
+        .map(tonic::Response::into_inner)
+        .map_err(|status| PeerFailure::from_status(service, &status))
 }
 
 /// Runs an idempotent call, retrying UNAVAILABLE up to 3 times with jittered exponential

@@ -1,16 +1,20 @@
 //! Server bootstrap shared by every taskmesh process.
 //!
-//! [`GrpcServices`] collects the gRPC services a process mounts; [`GrpcServices::into_router`]
-//! adds `grpc.health.v1` (one status per mounted service plus the overall `""`) and
-//! reflection v1 and v1alpha (listing exactly the mounted services, so nothing a client
-//! discovers answers UNIMPLEMENTED). [`serve`] runs any such service on a listener with the
-//! shared limits: deadlines (DEADLINE_EXCEEDED, see [`crate::deadline`]), per-connection concurrency limit with load shedding
+//! [`GrpcServices`] collects the gRPC services a process mounts and, with
+//! [`GrpcServices::forward`], the services it answers by forwarding them to a peer (the
+//! edge's `[peers]`). [`GrpcServices::into_router`] adds `grpc.health.v1` (one status per
+//! mounted service plus the overall `""`; a forwarded service's health is its peer's
+//! business) and reflection v1 and v1alpha, listing and describing exactly the mounted and
+//! forwarded services (each once), so a client of the public door discovers every service
+//! it can call and nothing it discovers answers UNIMPLEMENTED here. [`serve`] runs any such
+//! service on a listener with the shared limits: deadlines (DEADLINE_EXCEEDED, see
+//! [`crate::deadline`]), per-connection concurrency limit with load shedding
 //! (RESOURCE_EXHAUSTED), HTTP/1.1 accepted beside HTTP/2 (for grpc-web), and graceful
 //! shutdown: health flips to NOT_SERVING, the listener closes, in-flight calls drain for up
 //! to the configured grace period, then the server stops.
 
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use futures::Stream;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -35,11 +39,12 @@ pub const REFLECTION_V1: &str = "grpc.reflection.v1.ServerReflection";
 /// Reflection v1alpha (grpcurl 1.8, Python grpcio-reflection).
 pub const REFLECTION_V1ALPHA: &str = "grpc.reflection.v1alpha.ServerReflection";
 
-/// The gRPC services one process mounts.
+/// The gRPC services one process mounts, and those it forwards.
 #[derive(Default)]
 pub struct GrpcServices {
     routes: RoutesBuilder,
     names: Vec<String>,
+    forwarded: Vec<String>,
 }
 
 impl GrpcServices {
@@ -65,28 +70,52 @@ impl GrpcServices {
         self
     }
 
+    /// Records that this process answers the gRPC services of package
+    /// `taskmesh.<service>.v1` (`service` is a `[peers]` key such as `projects`) by
+    /// forwarding them, so reflection lists and describes them. The calls themselves are
+    /// forwarded by the edge's routing table; health does not report them.
+    ///
+    /// The services are those the contracts (`taskmesh::FILE_DESCRIPTOR_SET`) declare in
+    /// that package: `forward("projects")` adds `taskmesh.projects.v1.ProjectService`,
+    /// `...BoardService` and `...TaskService`. A name that is not a taskmesh package, or one
+    /// that declares no service, adds nothing (there is nothing to describe). Forwarding the
+    /// same package twice, or a mounted service, lists it once.
+    pub fn forward(&mut self, service: &str) -> &mut Self {
+        for name in contract_services_of(service) {
+            if !self.forwarded.contains(&name) {
+                self.forwarded.push(name);
+            }
+        }
+        self
+    }
+
     /// The fully-qualified names of the mounted taskmesh services.
     pub fn names(&self) -> &[String] {
         &self.names
+    }
+
+    /// The fully-qualified names of the forwarded taskmesh services (see [`Self::forward`]).
+    pub fn forwarded(&self) -> &[String] {
+        &self.forwarded
     }
 
     /// Adds health and reflection and returns the router with its health reporter.
     pub async fn into_router(
         self,
     ) -> Result<(axum::Router, Health), tonic_reflection::server::Error> {
-        let Self { mut routes, names } = self;
+        let Self {
+            mut routes,
+            names,
+            forwarded,
+        } = self;
         let (reporter, health_service) = tonic_health::server::health_reporter();
+        let listed = reflected_services(&names, &forwarded);
         let health = Health {
             reporter,
-            names: Arc::new(names.clone()),
+            names: Arc::new(names),
         };
         health.set_all(ServingStatus::Serving).await;
 
-        let listed: Vec<String> = names
-            .iter()
-            .cloned()
-            .chain([HEALTH_SERVICE, REFLECTION_V1, REFLECTION_V1ALPHA].map(String::from))
-            .collect();
         let reflection = || {
             listed.iter().fold(
                 tonic_reflection::server::Builder::configure()
@@ -107,6 +136,47 @@ impl GrpcServices {
         routes.add_service(reflection().build_v1alpha()?);
         Ok((routes.routes().prepare().into_axum_router(), health))
     }
+}
+
+/// What reflection lists: the mounted services, then the forwarded ones not also mounted,
+/// then health and reflection themselves; each name once.
+fn reflected_services(mounted: &[String], forwarded: &[String]) -> Vec<String> {
+    let mut listed: Vec<String> = Vec::new();
+    let always = [HEALTH_SERVICE, REFLECTION_V1, REFLECTION_V1ALPHA].map(String::from);
+    for name in mounted.iter().chain(forwarded).chain(&always) {
+        if !listed.contains(name) {
+            listed.push(name.clone());
+        }
+    }
+    listed
+}
+
+/// Every service the contracts declare, as (package, fully-qualified service name), decoded
+/// once from the descriptor set compiled into the binary.
+static CONTRACT_SERVICES: LazyLock<Vec<(String, String)>> = LazyLock::new(|| {
+    let set =
+        <prost_types::FileDescriptorSet as prost::Message>::decode(taskmesh::FILE_DESCRIPTOR_SET)
+            .expect("the descriptor set compiled in by build.rs decodes");
+    set.file
+        .iter()
+        .flat_map(|file| {
+            let package = file.package().to_string();
+            file.service
+                .iter()
+                .map(move |service| (package.clone(), format!("{package}.{}", service.name())))
+        })
+        .collect()
+});
+
+/// The fully-qualified names of the services of package `taskmesh.<service>.v1`, in
+/// declaration order; none for a name that is not a taskmesh package.
+fn contract_services_of(service: &str) -> Vec<String> {
+    let package = format!("taskmesh.{service}.v1");
+    CONTRACT_SERVICES
+        .iter()
+        .filter(|(declared, _)| *declared == package)
+        .map(|(_, name)| name.clone())
+        .collect()
 }
 
 /// The process's health statuses.
@@ -249,5 +319,82 @@ where
             tracing::warn!("shutdown grace period over: abandoning in-flight calls");
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(names: &[&str]) -> Vec<String> {
+        names.iter().map(|name| name.to_string()).collect()
+    }
+
+    #[test]
+    fn forwarding_a_package_adds_every_service_it_declares() {
+        let mut services = GrpcServices::new();
+        services.forward("projects");
+        let mut forwarded = services.forwarded().to_vec();
+        forwarded.sort();
+        assert_eq!(
+            forwarded,
+            names(&[
+                "taskmesh.projects.v1.BoardService",
+                "taskmesh.projects.v1.ProjectService",
+                "taskmesh.projects.v1.TaskService",
+            ])
+        );
+        assert!(services.names().is_empty(), "forwarding mounts nothing");
+    }
+
+    #[test]
+    fn forwarding_an_unknown_package_adds_nothing() {
+        let mut services = GrpcServices::new();
+        services
+            .forward("billing")
+            .forward("")
+            .forward("projects.v1");
+        assert!(
+            services.forwarded().is_empty(),
+            "{:?}",
+            services.forwarded()
+        );
+    }
+
+    #[test]
+    fn forwarding_twice_lists_once() {
+        let mut services = GrpcServices::new();
+        services.forward("tenancy").forward("tenancy");
+        assert_eq!(
+            services.forwarded(),
+            names(&["taskmesh.tenancy.v1.TenancyService"])
+        );
+    }
+
+    #[test]
+    fn reflection_lists_mounted_and_forwarded_services_once() {
+        let mounted = names(&["taskmesh.identity.v1.IdentityService"]);
+        let forwarded = names(&[
+            "taskmesh.identity.v1.IdentityService",
+            "taskmesh.tenancy.v1.TenancyService",
+        ]);
+        assert_eq!(
+            reflected_services(&mounted, &forwarded),
+            names(&[
+                "taskmesh.identity.v1.IdentityService",
+                "taskmesh.tenancy.v1.TenancyService",
+                HEALTH_SERVICE,
+                REFLECTION_V1,
+                REFLECTION_V1ALPHA,
+            ])
+        );
+    }
+
+    #[tokio::test]
+    async fn health_reports_only_mounted_services() {
+        let mut services = GrpcServices::new();
+        services.forward("tenancy");
+        let (_router, health) = services.into_router().await.unwrap();
+        assert!(health.names.is_empty(), "{:?}", health.names);
     }
 }

@@ -39,23 +39,6 @@ pub fn request_id(text: &str) -> Result<Option<String>, &'static str> {
     Ok(Some(text.to_string()))
 }
 
-/// The etag of a resource at `version`.
-pub fn etag(version: i64) -> String {
-    format!("v{version}")
-}
-
-/// Parses an etag sent back by a client: `Some(None)` when empty (no check requested),
-/// `Some(Some(version))` when valid, `None` when it is not an etag taskmesh issued (which
-/// callers answer like a stale one).
-pub fn parse_etag(etag: &str) -> Option<Option<i64>> {
-    if etag.is_empty() {
-        return Some(None);
-    }
-    etag.strip_prefix('v')
-        .and_then(|version| version.parse().ok())
-        .map(Some)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,13 +61,10 @@ mod tests {
     }
 
     #[test]
-    fn request_ids_and_etags() {
+    fn request_ids() {
         assert_eq!(request_id("").unwrap(), None);
         assert_eq!(request_id("abc-1").unwrap().as_deref(), Some("abc-1"));
         assert!(request_id(&"x".repeat(129)).is_err());
         assert!(request_id("has space").is_err());
-        assert_eq!(parse_etag(&etag(7)), Some(Some(7)));
-        assert_eq!(parse_etag(""), Some(None));
-        assert_eq!(parse_etag("W/\"7\""), None);
     }
 }

@@ -1,8 +1,11 @@
-//! What tenancy asks identity, through identity's generated client: the signed-in caller's
-//! email and display name (to match invitations and to show members). The call carries the
-//! caller's own credential, so identity answers only about the caller.
+//! What tenancy asks identity: the signed-in caller's email and display name (to match
+//! invitations and to show members). Handlers see only the [`IdentityDirectory`] trait, so
+//! they can be tested without a network; [`IdentityClient`] is the real one, calling
+//! identity's generated client the kit's one way ([`mesh::peers::call_peer`]): the caller's
+//! own credential, deadline and request id go along, so identity answers only about the
+//! caller, and the read is retried when identity is briefly unavailable.
 
-use mesh::peers::{CallContext, PeerChannel, retry_idempotent};
+use mesh::peers::{CallContext, Idempotency, PeerChannel, PeerFailure, call_peer};
 use taskmesh::identity::v1::GetCurrentUserRequest;
 use taskmesh::identity::v1::identity_service_client::IdentityServiceClient;
 
@@ -17,39 +20,49 @@ pub struct Caller {
     pub display_name: String,
 }
 
-/// Identity lookups.
+/// Identity lookups tenancy needs.
+#[async_trait::async_trait]
+pub trait IdentityDirectory: Send + Sync {
+    /// The caller of the inbound request `context` was taken from.
+    async fn caller(&self, context: &CallContext) -> Result<Caller, TenancyError>;
+}
+
+/// [`IdentityDirectory`] over identity's gRPC API.
 #[derive(Clone)]
-pub struct Identity {
+pub struct IdentityClient {
     client: IdentityServiceClient<PeerChannel>,
 }
 
-impl Identity {
+impl IdentityClient {
     /// Over `channel` (the identity peer).
     pub fn new(channel: PeerChannel) -> Self {
         Self {
             client: IdentityServiceClient::new(channel),
         }
     }
+}
 
-    /// The caller of the inbound request `context` was taken from.
-    pub async fn caller(&self, context: &CallContext) -> Result<Caller, TenancyError> {
-        let response = retry_idempotent(|| async {
-            self.client
-                .clone()
-                .get_current_user(context.outbound(GetCurrentUserRequest {}))
-                .await
-        })
+#[async_trait::async_trait]
+impl IdentityDirectory for IdentityClient {
+    async fn caller(&self, context: &CallContext) -> Result<Caller, TenancyError> {
+        let response = call_peer(
+            "identity",
+            context,
+            Idempotency::Idempotent,
+            GetCurrentUserRequest {},
+            |request| {
+                let mut client = self.client.clone();
+                async move { client.get_current_user(request).await }
+            },
+        )
         .await
-        .map_err(|status| match status.code() {
-            tonic::Code::Unauthenticated
-            | tonic::Code::PermissionDenied
-            | tonic::Code::NotFound => TenancyError::Internal(format!(
-                "identity refused the caller's own credential: {}",
-                status.message()
+        .map_err(|failure| match failure {
+            PeerFailure::Refused { message, .. } => TenancyError::Internal(format!(
+                "identity refused the caller's own credential: {message}"
             )),
-            _ => TenancyError::Unavailable(status.message().to_string()),
+            PeerFailure::Unavailable { message, .. } => TenancyError::Unavailable(message),
         })?;
-        let user = response.into_inner().user.unwrap_or_default();
+        let user = response.user.unwrap_or_default();
         Ok(Caller {
             email: user.email.to_lowercase(),
             display_name: user.display_name,

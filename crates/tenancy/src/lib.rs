@@ -3,21 +3,19 @@
 //! which role", which identity asks when it scopes tokens.
 //!
 //! Layers: [`api`] (tonic) → [`domain`] (pure rules) → [`store`] (sqlx; row-level security
-//! on PostgreSQL).
+//! on PostgreSQL). [`events`] names what it publishes; [`identity`] is the one peer it calls.
+//! The binary knows it only as [`SERVICE`].
 
 pub mod api;
 pub mod domain;
+pub mod events;
 pub mod identity;
 pub mod store;
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use events::{Bus, OutboxRelay};
-use mesh::Config;
-use mesh::db::Database;
-use mesh::peers::PeerChannel;
-use mesh::server::Shutdown;
+use kit::{BuildError, Built, ServiceContext, ServiceDefinition};
+use serde::{Deserialize, Serialize};
 use taskmesh::tenancy::v1::tenancy_service_server::TenancyServiceServer;
 
 use crate::api::TenancyApi;
@@ -25,49 +23,45 @@ use crate::store::sql::SqlTenancyStore;
 
 pub use store::sql::migrations;
 
-/// A built tenancy service.
-pub struct Tenancy {
-    api: Arc<TenancyApi>,
-    relay: OutboxRelay,
-    max_message_bytes: usize,
+/// Tenancy as the binary registers it.
+pub const SERVICE: ServiceDefinition = ServiceDefinition {
+    name: "tenancy",
+    migrations,
+    build: |context| Box::pin(build(context)),
+};
+
+/// The `[tenancy]` config section.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TenancyConfig {
+    /// Host names `<slug>.<base_domain>` resolve to organizations.
+    pub base_domain: String,
+    /// Default invitation lifetime.
+    pub invitation_ttl_secs: u64,
+    /// Longest invitation lifetime a caller may ask for.
+    pub max_invitation_ttl_secs: u64,
 }
 
-impl Tenancy {
-    /// Builds the service over a migrated `database`, publishing through `bus` and reaching
-    /// identity over `identity`.
-    pub fn build(
-        config: &Config,
-        database: Database,
-        bus: Arc<dyn Bus>,
-        identity: PeerChannel,
-    ) -> Self {
-        let relay = OutboxRelay::new(
-            database.clone(),
-            bus,
-            Duration::from_millis(config.events.relay_poll_ms),
-        );
-        let api = Arc::new(TenancyApi {
-            store: Arc::new(SqlTenancyStore::new(database)),
-            identity: identity::Identity::new(identity),
-            relay: Some(relay.clone()),
-            config: config.tenancy.clone(),
-        });
+impl Default for TenancyConfig {
+    fn default() -> Self {
         Self {
-            api,
-            relay,
-            max_message_bytes: config.server.max_message_bytes,
+            base_domain: "taskmesh.localhost".into(),
+            invitation_ttl_secs: 7 * 24 * 3_600,
+            max_invitation_ttl_secs: 30 * 24 * 3_600,
         }
     }
+}
 
-    /// The tonic server to mount.
-    pub fn server(&self) -> TenancyServiceServer<TenancyApi> {
-        TenancyServiceServer::from_arc(self.api.clone())
-            .max_decoding_message_size(self.max_message_bytes)
-            .max_encoding_message_size(self.max_message_bytes)
-    }
-
-    /// Runs the outbox relay until `shutdown`.
-    pub fn spawn_background(&self, shutdown: Shutdown) {
-        tokio::spawn(self.relay.clone().run(shutdown));
-    }
+async fn build(context: ServiceContext) -> Result<Built, BuildError> {
+    let api = Arc::new(TenancyApi {
+        store: Arc::new(SqlTenancyStore::new(context.storage())),
+        identity: Arc::new(identity::IdentityClient::new(context.peer("identity")?)),
+        config: context.section()?,
+    });
+    let limit = context.max_message_bytes();
+    Ok(Built::new(
+        TenancyServiceServer::from_arc(api)
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(limit),
+    ))
 }

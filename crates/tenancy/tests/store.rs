@@ -15,7 +15,7 @@ async fn tenancy_store_conforms_on_sqlite() {
             .unwrap();
     database.migrate(&tenancy::migrations()).await.unwrap();
     database.migrate(&events::migrations()).await.unwrap();
-    conformance::run(&SqlTenancyStore::new(database)).await;
+    conformance::run(&SqlTenancyStore::new(kit::Storage::detached(database))).await;
 }
 
 #[tokio::test]
@@ -27,7 +27,7 @@ async fn tenancy_store_conforms_on_postgres_under_row_level_security() {
     test.database.migrate(&tenancy::migrations()).await.unwrap();
     test.database.migrate(&events::migrations()).await.unwrap();
     let (runtime, role) = test.runtime_role(&url).await;
-    let store = SqlTenancyStore::new(runtime.clone());
+    let store = SqlTenancyStore::new(kit::Storage::detached(runtime.clone()));
     conformance::run(&store).await;
 
     // The runtime role is what the services run as: not the owner, no superuser, no BYPASSRLS.

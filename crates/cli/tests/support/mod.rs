@@ -36,7 +36,11 @@ impl Mesh {
         config.data_dir = data.path().to_path_buf();
         // Revocations must show at once in tests; production caches briefly.
         config.auth.introspection_cache_ms = 0;
-        config.identity.password_hash_concurrency = 2;
+        config
+            .update_section("identity", |identity: &mut identity::IdentityConfig| {
+                identity.password_hash_concurrency = 2;
+            })
+            .unwrap();
         adjust(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();

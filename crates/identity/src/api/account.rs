@@ -1,8 +1,9 @@
 //! The caller's own account: profile, password, password reset.
 
+use kit::Effects;
 use mesh::error::ServiceError;
+use mesh::request::{Updatable, expected_version, update_paths};
 use mesh::time::now_millis;
-use taskmesh::events::v1::SessionRevokeReason;
 use taskmesh::identity::v1::*;
 use tonic::Request;
 
@@ -35,17 +36,15 @@ pub(super) async fn update_current_user(
     principal.ensure_can_write()?;
     let message = request.get_ref();
     let user = message.user.clone().unwrap_or_default();
-    let paths: Vec<String> = match &message.update_mask {
-        Some(mask) if !mask.paths.is_empty() => mask.paths.clone(),
-        // AIP-134: no mask means every field the client set.
-        _ if !user.display_name.is_empty() => vec!["display_name".to_string()],
-        _ => Vec::new(),
-    };
-    for path in &paths {
-        if path != "display_name" {
-            return Err(IdentityError::UpdateMaskInvalid(path.clone()).into());
-        }
-    }
+    let paths = update_paths(
+        domain::DOMAIN,
+        message.update_mask.as_ref(),
+        &[Updatable::new(
+            "display_name",
+            !user.display_name.is_empty(),
+        )],
+    )?;
+    let expected = expected_version(domain::DOMAIN, &user.etag)?;
     let current = api
         .store
         .user_by_id(principal.user_id)
@@ -56,7 +55,6 @@ pub(super) async fn update_current_user(
             user: Some(convert::user(&current)),
         });
     }
-    let expected = convert::parse_etag(&user.etag).ok_or(IdentityError::EtagMismatch)?;
     let name = domain::display_name("user.display_name", &user.display_name)?;
     let updated = api
         .store
@@ -95,11 +93,7 @@ pub(super) async fn change_password(
     let hash = api.hasher.hash(&message.new_password).await?;
     let user_id = principal.user_id;
     let events = move |revoked: &Vec<mesh::ids::SessionId>| {
-        let mut events = vec![convert::password_changed(user_id, false)];
-        events.extend(revoked.iter().map(|session| {
-            convert::session_revoked(user_id, *session, SessionRevokeReason::PasswordChanged)
-        }));
-        events
+        convert::password_changed_effects(user_id, false, revoked)
     };
     api.store
         .set_password(
@@ -111,7 +105,6 @@ pub(super) async fn change_password(
             &events,
         )
         .await?;
-    api.events_written();
     Ok(ChangePasswordResponse {})
 }
 
@@ -136,9 +129,14 @@ pub(super) async fn request_password_reset(
         let expires_at = now + (api.config.password_reset_ttl_secs as i64) * 1_000;
         let event = convert::password_reset_requested(&user, &token, expires_at);
         api.store
-            .create_password_reset(user.id, &secrets::digest(&token), expires_at, now, &[event])
+            .create_password_reset(
+                user.id,
+                &secrets::digest(&token),
+                expires_at,
+                now,
+                Effects::none().event(event),
+            )
             .await?;
-        api.events_written();
     }
     Ok(RequestPasswordResetResponse {})
 }
@@ -170,16 +168,11 @@ pub(super) async fn reset_password(
         .map_err(|error| error.for_field("new_password"))?;
     let hash = api.hasher.hash(&message.new_password).await?;
     let events = |(user_id, revoked): &(mesh::ids::UserId, Vec<mesh::ids::SessionId>)| {
-        let mut events = vec![convert::password_changed(*user_id, true)];
-        events.extend(revoked.iter().map(|session| {
-            convert::session_revoked(*user_id, *session, SessionRevokeReason::PasswordChanged)
-        }));
-        events
+        convert::password_changed_effects(*user_id, true, revoked)
     };
     api.store
         .reset_password(&digest, &hash, now_millis(), &events)
         .await?
         .ok_or(IdentityError::ResetTokenInvalid)?;
-    api.events_written();
     Ok(ResetPasswordResponse {})
 }

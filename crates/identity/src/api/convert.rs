@@ -1,14 +1,14 @@
 //! Records → protobuf messages, and the events identity publishes.
 
-use events::{EventBuilder, EventMessage};
+use events::EventMessage;
+use kit::Effects;
 use mesh::auth::OrganizationRole;
 use mesh::ids::{SessionId, UserId};
 use mesh::time::{optional_timestamp, timestamp};
 use taskmesh::events::v1 as wire_events;
-use taskmesh::identity::v1::{
-    OrganizationRole as WireRole, PersonalAccessToken, PersonalAccessTokenScope, Session, User,
-};
+use taskmesh::identity::v1::{PersonalAccessToken, PersonalAccessTokenScope, Session, User};
 
+use crate::events::*;
 use crate::store::{PersonalAccessTokenRecord, SessionRecord, UserRecord};
 
 pub(super) fn user(record: &UserRecord) -> User {
@@ -22,7 +22,7 @@ pub(super) fn user(record: &UserRecord) -> User {
     }
 }
 
-pub(super) use mesh::validate::{etag, parse_etag};
+pub(super) use mesh::request::etag;
 
 pub(super) fn session(record: &SessionRecord, current: Option<SessionId>) -> Session {
     Session {
@@ -42,14 +42,9 @@ pub(super) fn session(record: &SessionRecord, current: Option<SessionId>) -> Ses
     }
 }
 
+/// A token's role on the wire; UNSPECIFIED when the token is not scoped to an organization.
 pub(super) fn role(role: Option<OrganizationRole>) -> i32 {
-    (match role {
-        Some(OrganizationRole::Owner) => WireRole::Owner,
-        Some(OrganizationRole::Admin) => WireRole::Admin,
-        Some(OrganizationRole::Member) => WireRole::Member,
-        Some(OrganizationRole::Guest) => WireRole::Guest,
-        None => WireRole::Unspecified,
-    }) as i32
+    role.map(OrganizationRole::to_wire).unwrap_or_default()
 }
 
 pub(super) fn personal_access_token(record: &PersonalAccessTokenRecord) -> PersonalAccessToken {
@@ -79,14 +74,10 @@ pub(super) fn user_created(record: &UserRecord) -> EventMessage {
         email: record.email.clone(),
         display_name: record.display_name.clone(),
     };
-    EventBuilder::new(
-        "taskmesh.identity.user.created",
-        user_resource(record.id),
-        "taskmesh.events.v1.UserCreated",
-        &payload,
-    )
-    .user_actor(record.id)
-    .build()
+    USER_CREATED
+        .event(user_resource(record.id), &payload)
+        .user_actor(record.id)
+        .build()
 }
 
 pub(super) fn session_revoked(
@@ -99,14 +90,10 @@ pub(super) fn session_revoked(
         session_id: session_id.to_string(),
         reason: reason as i32,
     };
-    EventBuilder::new(
-        "taskmesh.identity.session.revoked",
-        format!("users/{user_id}/sessions/{session_id}"),
-        "taskmesh.events.v1.SessionRevoked",
-        &payload,
-    )
-    .user_actor(user_id)
-    .build()
+    SESSION_REVOKED
+        .event(format!("users/{user_id}/sessions/{session_id}"), &payload)
+        .user_actor(user_id)
+        .build()
 }
 
 pub(super) fn password_changed(user_id: UserId, via_password_reset: bool) -> EventMessage {
@@ -114,14 +101,28 @@ pub(super) fn password_changed(user_id: UserId, via_password_reset: bool) -> Eve
         user_id: user_id.to_string(),
         via_password_reset,
     };
-    EventBuilder::new(
-        "taskmesh.identity.user.password_changed",
-        user_resource(user_id),
-        "taskmesh.events.v1.PasswordChanged",
-        &payload,
+    PASSWORD_CHANGED
+        .event(user_resource(user_id), &payload)
+        .user_actor(user_id)
+        .build()
+}
+
+/// What a password change or reset writes: the change, and each session it ended.
+pub(super) fn password_changed_effects(
+    user_id: UserId,
+    via_password_reset: bool,
+    revoked: &[SessionId],
+) -> Effects {
+    revoked.iter().fold(
+        Effects::none().event(password_changed(user_id, via_password_reset)),
+        |effects, session| {
+            effects.event(session_revoked(
+                user_id,
+                *session,
+                wire_events::SessionRevokeReason::PasswordChanged,
+            ))
+        },
     )
-    .user_actor(user_id)
-    .build()
 }
 
 pub(super) fn token_reuse_detected(session: &SessionRecord) -> EventMessage {
@@ -131,14 +132,13 @@ pub(super) fn token_reuse_detected(session: &SessionRecord) -> EventMessage {
         ip_address: session.ip_address.clone(),
         user_agent: session.user_agent.clone(),
     };
-    EventBuilder::new(
-        "taskmesh.identity.session.token_reuse_detected",
-        format!("users/{}/sessions/{}", session.user_id, session.id),
-        "taskmesh.events.v1.TokenReuseDetected",
-        &payload,
-    )
-    .service_actor("identity")
-    .build()
+    TOKEN_REUSE_DETECTED
+        .event(
+            format!("users/{}/sessions/{}", session.user_id, session.id),
+            &payload,
+        )
+        .service_actor("identity")
+        .build()
 }
 
 pub(super) fn password_reset_requested(
@@ -152,12 +152,8 @@ pub(super) fn password_reset_requested(
         reset_token: reset_token.to_string(),
         expire_time: Some(timestamp(expires_at)),
     };
-    EventBuilder::new(
-        "taskmesh.identity.password_reset.requested",
-        user_resource(user.id),
-        "taskmesh.events.v1.PasswordResetRequested",
-        &payload,
-    )
-    .service_actor("identity")
-    .build()
+    PASSWORD_RESET_REQUESTED
+        .event(user_resource(user.id), &payload)
+        .service_actor("identity")
+        .build()
 }

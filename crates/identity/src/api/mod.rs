@@ -8,20 +8,20 @@ mod tokens;
 
 use std::sync::Arc;
 
-use events::OutboxRelay;
 use mesh::auth::{Principal, TokenKind, TokenVerifier};
-use mesh::config::{AuthConfig, IdentityConfig};
+use mesh::config::AuthConfig;
 use mesh::error::ServiceError;
 use taskmesh::identity::v1::identity_service_server::IdentityService;
 use taskmesh::identity::v1::*;
 use tonic::{Request, Response, Status};
 
+use crate::IdentityConfig;
 use crate::domain::IdentityError;
 use crate::domain::password::PasswordHasherPool;
 use crate::domain::throttle::Throttle;
 use crate::keys::Keys;
 use crate::store::{IdentityStore, SessionRecord};
-use crate::tenancy::Tenancy;
+use crate::tenancy::TenancyDirectory;
 
 /// Everything the identity API needs.
 pub struct IdentityApi {
@@ -29,8 +29,7 @@ pub struct IdentityApi {
     pub(crate) hasher: PasswordHasherPool,
     pub(crate) keys: Arc<Keys>,
     pub(crate) verifier: Arc<TokenVerifier>,
-    pub(crate) tenancy: Tenancy,
-    pub(crate) relay: Option<OutboxRelay>,
+    pub(crate) tenancy: Arc<dyn TenancyDirectory>,
     pub(crate) config: IdentityConfig,
     pub(crate) auth: AuthConfig,
     pub(crate) login_throttle: Throttle,
@@ -40,13 +39,6 @@ pub struct IdentityApi {
 type Reply<T> = Result<Response<T>, Status>;
 
 impl IdentityApi {
-    /// Publishes outbox rows now instead of at the next poll.
-    fn events_written(&self) {
-        if let Some(relay) = &self.relay {
-            relay.wake();
-        }
-    }
-
     /// The caller, who must hold an access token of a live session.
     async fn session_principal<'a, T>(
         &self,

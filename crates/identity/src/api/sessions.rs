@@ -1,8 +1,11 @@
 //! Sign-up, login, refresh, logout, sessions, organization switching.
 
+use kit::Effects;
 use mesh::auth::{AccessClaims, OrganizationRole};
 use mesh::error::ServiceError;
 use mesh::ids::{OrganizationId, SessionId, UserId};
+use mesh::paging::PageRequest;
+use mesh::peers::CallContext;
 use mesh::time::{now_millis, timestamp};
 use taskmesh::events::v1::SessionRevokeReason;
 use taskmesh::identity::v1::*;
@@ -11,7 +14,7 @@ use tonic::Request;
 use super::{IdentityApi, client_of, convert};
 use crate::domain::secrets::{self, REFRESH_TOKEN_PREFIX};
 use crate::domain::{self, IdentityError, password};
-use crate::store::{Page, RefreshOutcome, SessionRecord, UserRecord};
+use crate::store::{NEWEST_FIRST, RefreshOutcome, SessionRecord, UserRecord};
 use crate::tenancy::parse_role;
 
 type Result<T> = std::result::Result<T, ServiceError>;
@@ -98,10 +101,11 @@ async fn start_session<T>(
 /// The caller's role in `organization_id`, or NOT_FOUND when not a member.
 async fn membership(
     api: &IdentityApi,
+    context: &CallContext,
     user_id: UserId,
     organization_id: OrganizationId,
 ) -> Result<(OrganizationId, OrganizationRole)> {
-    match api.tenancy.role(user_id, organization_id).await? {
+    match api.tenancy.role(context, user_id, organization_id).await? {
         Some(role) => Ok((organization_id, role)),
         None => Err(IdentityError::OrganizationNotFound.into()),
     }
@@ -155,9 +159,8 @@ pub(super) async fn sign_up(
         version: 1,
     };
     api.store
-        .create_user(&user, &[convert::user_created(&user)])
+        .create_user(&user, Effects::none().event(convert::user_created(&user)))
         .await?;
-    api.events_written();
     let tokens = start_session(api, &request, &user, None).await?;
     Ok(SignUpResponse {
         user: Some(convert::user(&user)),
@@ -169,6 +172,7 @@ pub(super) async fn login(
     api: &IdentityApi,
     request: Request<LoginRequest>,
 ) -> Result<LoginResponse> {
+    let context = CallContext::from_request(&request);
     let message = request.get_ref();
     let email = domain::normalize_email("email", &message.email)?;
     let (_, ip) = client_of(&request);
@@ -197,11 +201,12 @@ pub(super) async fn login(
     api.login_throttle.refund(&ip_key);
     let scope = match &message.organization {
         Some(login_request::Organization::OrganizationId(id)) => {
-            Some(membership(api, user.id, organization_id("organization_id", id)?).await?)
+            let organization = organization_id("organization_id", id)?;
+            Some(membership(api, &context, user.id, organization).await?)
         }
         Some(login_request::Organization::OrganizationSlug(slug)) => {
-            let organization = api.tenancy.resolve_slug(slug).await?;
-            Some(membership(api, user.id, organization).await?)
+            let organization = api.tenancy.resolve_slug(&context, slug).await?;
+            Some(membership(api, &context, user.id, organization).await?)
         }
         None => None,
     };
@@ -216,6 +221,7 @@ pub(super) async fn refresh_token(
     api: &IdentityApi,
     request: Request<RefreshTokenRequest>,
 ) -> Result<RefreshTokenResponse> {
+    let context = CallContext::from_request(&request);
     let message = request.into_inner();
     let digest = secrets::digest(&message.refresh_token);
     let (session, used) = api
@@ -230,10 +236,14 @@ pub(super) async fn refresh_token(
         (None, None)
     } else if !message.organization_id.is_empty() {
         let organization = organization_id("organization_id", &message.organization_id)?;
-        let (organization, role) = membership(api, session.user_id, organization).await?;
+        let (organization, role) = membership(api, &context, session.user_id, organization).await?;
         (Some(organization), Some(role.to_string()))
     } else if let Some(organization) = session.organization_id {
-        match api.tenancy.role(session.user_id, organization).await? {
+        match api
+            .tenancy
+            .role(&context, session.user_id, organization)
+            .await?
+        {
             Some(role) => (Some(organization), Some(role.to_string())),
             None => (None, None),
         }
@@ -243,14 +253,13 @@ pub(super) async fn refresh_token(
     let refresh = secrets::generate(REFRESH_TOKEN_PREFIX);
     let idle_ttl = (api.config.refresh_idle_ttl_secs as i64) * 1_000;
     let on_reuse = |session: &SessionRecord| {
-        vec![
-            convert::token_reuse_detected(session),
-            convert::session_revoked(
+        Effects::none()
+            .event(convert::token_reuse_detected(session))
+            .event(convert::session_revoked(
                 session.user_id,
                 session.id,
                 SessionRevokeReason::ReuseDetected,
-            ),
-        ]
+            ))
     };
     match api
         .store
@@ -269,7 +278,6 @@ pub(super) async fn refresh_token(
         }),
         RefreshOutcome::Reused(session) => {
             tracing::warn!(user_id = %session.user_id, session_id = %session.id, "refresh token reuse: session revoked");
-            api.events_written();
             Err(IdentityError::RefreshTokenReused.into())
         }
         RefreshOutcome::Invalid => Err(IdentityError::RefreshTokenInvalid.into()),
@@ -289,10 +297,9 @@ pub(super) async fn logout(
             session.id,
             "logout",
             now_millis(),
-            &[event],
+            Effects::none().event(event),
         )
         .await?;
-    api.events_written();
     Ok(LogoutResponse {})
 }
 
@@ -302,33 +309,26 @@ pub(super) async fn list_sessions(
 ) -> Result<ListSessionsResponse> {
     let (principal, current) = api.session_principal(&request).await?;
     let message = request.get_ref();
-    let limit = mesh::paging::page_size(domain::DOMAIN, message.page_size)?;
-    let fingerprint = format!("sessions:{}", principal.user_id);
-    let after = mesh::paging::decode_position(domain::DOMAIN, &fingerprint, &message.page_token)?;
-    let mut sessions = api
+    let page = PageRequest::new(
+        domain::DOMAIN,
+        message.page_size,
+        &message.page_token,
+        format!("sessions:{}", principal.user_id),
+        NEWEST_FIRST,
+    )?;
+    let page = api
         .store
-        .list_sessions(
-            principal.user_id,
-            now_millis(),
-            &Page {
-                limit: limit + 1,
-                after,
-            },
-        )
+        .list_sessions(principal.user_id, now_millis(), &page)
         .await?;
-    let next_page_token = next_token(&mut sessions, limit, &fingerprint, |session| {
-        (session.created_at, session.id.to_string())
-    });
     Ok(ListSessionsResponse {
-        sessions: sessions
+        sessions: page
+            .items
             .iter()
             .map(|session| convert::session(session, Some(current.id)))
             .collect(),
-        next_page_token,
+        next_page_token: page.next_page_token,
     })
 }
-
-pub(super) use mesh::paging::next_page_token as next_token;
 
 pub(super) async fn revoke_session(
     api: &IdentityApi,
@@ -356,7 +356,7 @@ pub(super) async fn revoke_session(
             session_id,
             "user_revoked",
             now_millis(),
-            &[event],
+            Effects::none().event(event),
         )
         .await?
     {
@@ -370,7 +370,6 @@ pub(super) async fn revoke_session(
         }
         return Ok(RevokeSessionResponse {});
     }
-    api.events_written();
     Ok(RevokeSessionResponse {})
 }
 
@@ -380,7 +379,8 @@ pub(super) async fn switch_organization(
 ) -> Result<SwitchOrganizationResponse> {
     let (principal, session) = api.session_principal(&request).await?;
     let organization = organization_id("organization_id", &request.get_ref().organization_id)?;
-    let (organization, role) = membership(api, principal.user_id, organization).await?;
+    let context = CallContext::from_request(&request);
+    let (organization, role) = membership(api, &context, principal.user_id, organization).await?;
     let refresh = secrets::generate(REFRESH_TOKEN_PREFIX);
     let idle_ttl = (api.config.refresh_idle_ttl_secs as i64) * 1_000;
     let session = api

@@ -2,15 +2,16 @@
 
 use mesh::auth::Scope;
 use mesh::error::ServiceError;
+use mesh::paging::PageRequest;
+use mesh::peers::CallContext;
 use mesh::time::{now_millis, optional_timestamp, timestamp};
 use taskmesh::identity::v1::*;
 use tonic::Request;
 
-use super::sessions::next_token;
 use super::{IdentityApi, convert};
 use crate::domain::secrets::{self, PERSONAL_ACCESS_TOKEN_PREFIX};
 use crate::domain::{self, IdentityError};
-use crate::store::{Page, PersonalAccessTokenRecord};
+use crate::store::{NEWEST_FIRST, PersonalAccessTokenRecord};
 
 type Result<T> = std::result::Result<T, ServiceError>;
 
@@ -113,25 +114,24 @@ pub(super) async fn list_personal_access_tokens(
 ) -> Result<ListPersonalAccessTokensResponse> {
     let (principal, _) = api.session_principal(&request).await?;
     let message = request.get_ref();
-    let limit = mesh::paging::page_size(domain::DOMAIN, message.page_size)?;
-    let fingerprint = format!("personal_access_tokens:{}", principal.user_id);
-    let after = mesh::paging::decode_position(domain::DOMAIN, &fingerprint, &message.page_token)?;
-    let mut tokens = api
+    let page = PageRequest::new(
+        domain::DOMAIN,
+        message.page_size,
+        &message.page_token,
+        format!("personal_access_tokens:{}", principal.user_id),
+        NEWEST_FIRST,
+    )?;
+    let page = api
         .store
-        .list_personal_access_tokens(
-            principal.user_id,
-            &Page {
-                limit: limit + 1,
-                after,
-            },
-        )
+        .list_personal_access_tokens(principal.user_id, &page)
         .await?;
-    let next_page_token = next_token(&mut tokens, limit, &fingerprint, |token| {
-        (token.created_at, token.id.clone())
-    });
     Ok(ListPersonalAccessTokensResponse {
-        personal_access_tokens: tokens.iter().map(convert::personal_access_token).collect(),
-        next_page_token,
+        personal_access_tokens: page
+            .items
+            .iter()
+            .map(convert::personal_access_token)
+            .collect(),
+        next_page_token: page.next_page_token,
     })
 }
 
@@ -172,6 +172,7 @@ pub(super) async fn introspect_token(
     api: &IdentityApi,
     request: Request<IntrospectTokenRequest>,
 ) -> Result<IntrospectTokenResponse> {
+    let context = CallContext::from_request(&request);
     let token = request.into_inner().token;
     let inactive = IntrospectTokenResponse::default();
     let now = now_millis();
@@ -190,7 +191,7 @@ pub(super) async fn introspect_token(
         // token stops working at once.
         let Some(role) = api
             .tenancy
-            .role(record.user_id, record.organization_id)
+            .role(&context, record.user_id, record.organization_id)
             .await?
         else {
             return Ok(inactive);

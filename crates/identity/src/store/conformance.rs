@@ -3,6 +3,7 @@
 //! database with other data.
 
 use mesh::ids::{OrganizationId, SessionId, UserId};
+use mesh::paging::PageRequest;
 
 use super::*;
 use crate::domain::IdentityError;
@@ -41,8 +42,8 @@ fn unique_email() -> String {
     format!("{}@example.com", uuid::Uuid::now_v7().simple())
 }
 
-fn no_events<T>(_: &T) -> Vec<events::EventMessage> {
-    Vec::new()
+fn no_events<T>(_: &T) -> Effects {
+    Effects::none()
 }
 
 /// Runs every check.
@@ -57,7 +58,7 @@ pub async fn run(store: &dyn IdentityStore) {
 async fn users(store: &dyn IdentityStore) {
     let email = unique_email();
     let ada = user(&email);
-    store.create_user(&ada, &[]).await.unwrap();
+    store.create_user(&ada, Effects::none()).await.unwrap();
     assert_eq!(
         store.user_by_email(&email).await.unwrap(),
         Some(ada.clone())
@@ -68,7 +69,7 @@ async fn users(store: &dyn IdentityStore) {
         ..ada.clone()
     };
     assert!(matches!(
-        store.create_user(&duplicate, &[]).await,
+        store.create_user(&duplicate, Effects::none()).await,
         Err(IdentityError::EmailTaken)
     ));
     assert_eq!(
@@ -106,7 +107,7 @@ async fn users(store: &dyn IdentityStore) {
 
 async fn sessions_and_refresh_rotation(store: &dyn IdentityStore) {
     let ada = user(&unique_email());
-    store.create_user(&ada, &[]).await.unwrap();
+    store.create_user(&ada, Effects::none()).await.unwrap();
     let now = 10_000;
     let first = session(ada.id, now);
     store.create_session(&first, b"refresh-1").await.unwrap();
@@ -230,33 +231,26 @@ async fn sessions_and_refresh_rotation(store: &dyn IdentityStore) {
     store.create_session(&second, b"second-1").await.unwrap();
     store.create_session(&third, b"third-1").await.unwrap();
     let page = store
-        .list_sessions(
-            ada.id,
-            now + 100,
-            &Page {
-                limit: 1,
-                after: None,
-            },
-        )
+        .list_sessions(ada.id, now + 100, &PageRequest::first(1, NEWEST_FIRST))
         .await
         .unwrap();
     assert_eq!(
-        page.iter().map(|s| s.id).collect::<Vec<_>>(),
+        page.items.iter().map(|s| s.id).collect::<Vec<_>>(),
         vec![third.id]
     );
     let rest = store
         .list_sessions(
             ada.id,
             now + 100,
-            &Page {
-                limit: 10,
-                after: Some((third.created_at, third.id.to_string())),
-            },
+            &PageRequest::first(10, NEWEST_FIRST)
+                .next(&page.next_page_token)
+                .unwrap(),
         )
         .await
         .unwrap();
+    assert!(rest.next_page_token.is_empty());
     assert_eq!(
-        rest.iter().map(|s| s.id).collect::<Vec<_>>(),
+        rest.items.iter().map(|s| s.id).collect::<Vec<_>>(),
         vec![second.id, idle.id]
     );
 
@@ -283,37 +277,37 @@ async fn sessions_and_refresh_rotation(store: &dyn IdentityStore) {
 
     // Revoking: own sessions only, once.
     let other = user(&unique_email());
-    store.create_user(&other, &[]).await.unwrap();
+    store.create_user(&other, Effects::none()).await.unwrap();
     assert!(
         !store
-            .revoke_session(other.id, third.id, "user_revoked", now + 80, &[])
-            .await
-            .unwrap()
-    );
-    assert!(
-        store
-            .revoke_session(ada.id, third.id, "user_revoked", now + 80, &[])
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .revoke_session(ada.id, third.id, "user_revoked", now + 81, &[])
-            .await
-            .unwrap()
-    );
-    assert!(
-        store
-            .list_sessions(
-                ada.id,
-                now + 100,
-                &Page {
-                    limit: 10,
-                    after: None
-                }
+            .revoke_session(
+                other.id,
+                third.id,
+                "user_revoked",
+                now + 80,
+                Effects::none()
             )
             .await
             .unwrap()
+    );
+    assert!(
+        store
+            .revoke_session(ada.id, third.id, "user_revoked", now + 80, Effects::none())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .revoke_session(ada.id, third.id, "user_revoked", now + 81, Effects::none())
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .list_sessions(ada.id, now + 100, &PageRequest::first(10, NEWEST_FIRST))
+            .await
+            .unwrap()
+            .items
             .iter()
             .all(|s| s.id != third.id)
     );
@@ -321,7 +315,7 @@ async fn sessions_and_refresh_rotation(store: &dyn IdentityStore) {
 
 async fn personal_access_tokens(store: &dyn IdentityStore) {
     let ada = user(&unique_email());
-    store.create_user(&ada, &[]).await.unwrap();
+    store.create_user(&ada, Effects::none()).await.unwrap();
     let organization = OrganizationId::new();
     let token = |id: &str, request: Option<&str>, created: i64| PersonalAccessTokenRecord {
         id: id.into(),
@@ -374,17 +368,15 @@ async fn personal_access_tokens(store: &dyn IdentityStore) {
     );
 
     let listed = store
-        .list_personal_access_tokens(
-            ada.id,
-            &Page {
-                limit: 10,
-                after: None,
-            },
-        )
+        .list_personal_access_tokens(ada.id, &PageRequest::first(10, NEWEST_FIRST))
         .await
         .unwrap();
     assert_eq!(
-        listed.iter().map(|t| t.id.clone()).collect::<Vec<_>>(),
+        listed
+            .items
+            .iter()
+            .map(|t| t.id.clone())
+            .collect::<Vec<_>>(),
         vec![second.id.clone(), first.id.clone()]
     );
 
@@ -456,7 +448,7 @@ async fn signing_keys(store: &dyn IdentityStore) {
 
 async fn passwords(store: &dyn IdentityStore) {
     let ada = user(&unique_email());
-    store.create_user(&ada, &[]).await.unwrap();
+    store.create_user(&ada, Effects::none()).await.unwrap();
     let keep = session(ada.id, 1_000);
     let other = session(ada.id, 1_000);
     store.create_session(&keep, b"keep").await.unwrap();
@@ -493,11 +485,11 @@ async fn passwords(store: &dyn IdentityStore) {
     );
 
     store
-        .create_password_reset(ada.id, b"reset-1", 5_000, 2_000, &[])
+        .create_password_reset(ada.id, b"reset-1", 5_000, 2_000, Effects::none())
         .await
         .unwrap();
     store
-        .create_password_reset(ada.id, b"reset-2", 5_000, 2_000, &[])
+        .create_password_reset(ada.id, b"reset-2", 5_000, 2_000, Effects::none())
         .await
         .unwrap();
     assert_eq!(
@@ -509,7 +501,7 @@ async fn passwords(store: &dyn IdentityStore) {
         "expired"
     );
     store
-        .create_password_reset(ada.id, b"reset-3", 9_000, 6_000, &[])
+        .create_password_reset(ada.id, b"reset-3", 9_000, 6_000, Effects::none())
         .await
         .unwrap();
     assert_eq!(

@@ -1,15 +1,18 @@
 //! Identity's storage: the [`IdentityStore`] trait, its records, and [`sql::SqlIdentityStore`],
-//! one implementation for SQLite and PostgreSQL (portable SQL, see `mesh::transaction!`).
-//! [`conformance`] is the suite every implementation must pass, run on both backends.
+//! one implementation for SQLite and PostgreSQL (portable SQL, see `kit::change!`).
+//! `conformance` (feature `testsuite`) is the suite every implementation must pass, run on
+//! both backends.
 //!
 //! Invariants: secrets are stored as SHA-256 digests only; every state change that others
 //! care about writes its events to the outbox in the same transaction.
 
+#[cfg(feature = "testsuite")]
 pub mod conformance;
 pub mod sql;
 
-use events::EventMessage;
+pub use kit::{Effects, EffectsFor};
 use mesh::ids::{OrganizationId, SessionId, UserId};
+use mesh::paging::{Keyset, Page, PageRequest};
 
 use crate::domain::IdentityError;
 
@@ -17,7 +20,7 @@ use crate::domain::IdentityError;
 pub type StoreResult<T> = Result<T, IdentityError>;
 
 /// A user account.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct UserRecord {
     /// Id.
     pub id: UserId,
@@ -38,7 +41,7 @@ pub struct UserRecord {
 }
 
 /// A login session: one refresh-token family.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct SessionRecord {
     /// Id (the access tokens' `sid`).
     pub id: SessionId,
@@ -74,7 +77,7 @@ impl SessionRecord {
 }
 
 /// A personal access token (without its secret).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct PersonalAccessTokenRecord {
     /// Id.
     pub id: String,
@@ -108,7 +111,7 @@ impl PersonalAccessTokenRecord {
 }
 
 /// A signing key (private seed included: the store is identity's own).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct SigningKeyRecord {
     /// Key id.
     pub kid: String,
@@ -131,24 +134,14 @@ pub enum RefreshOutcome {
     Invalid,
 }
 
-/// Builds the events of a change once the store knows what changed (e.g. which sessions a
-/// password change revoked), so they are written in the same transaction.
-pub type EventsFor<'a, T> = &'a (dyn Fn(&T) -> Vec<EventMessage> + Send + Sync);
-
-/// One page of a keyset-paginated list.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Page {
-    /// Items to return.
-    pub limit: i64,
-    /// Position after which to start: (created_at, id) of the last item seen.
-    pub after: Option<(i64, String)>,
-}
+/// Sessions and personal access tokens are listed newest first.
+pub const NEWEST_FIRST: Keyset = Keyset::CREATED_DESCENDING;
 
 /// Identity's storage.
 #[async_trait::async_trait]
 pub trait IdentityStore: Send + Sync {
     /// Inserts a user; `EmailTaken` if the email exists.
-    async fn create_user(&self, user: &UserRecord, events: &[EventMessage]) -> StoreResult<()>;
+    async fn create_user(&self, user: &UserRecord, effects: Effects) -> StoreResult<()>;
     /// The user with this normalized email.
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<UserRecord>>;
     /// The user with this id.
@@ -162,7 +155,7 @@ pub trait IdentityStore: Send + Sync {
         now: i64,
     ) -> StoreResult<UserRecord>;
     /// Sets a new password hash and revokes every active session of the user except `keep`
-    /// (reason `reason`); `events` builds the events from the revoked session ids.
+    /// (reason `reason`); `effects` are built from the revoked session ids.
     async fn set_password(
         &self,
         id: UserId,
@@ -170,7 +163,7 @@ pub trait IdentityStore: Send + Sync {
         keep: Option<SessionId>,
         reason: &str,
         now: i64,
-        events: EventsFor<'_, Vec<SessionId>>,
+        effects: EffectsFor<'_, Vec<SessionId>>,
     ) -> StoreResult<Vec<SessionId>>;
 
     /// Creates a session with its first refresh token.
@@ -189,7 +182,7 @@ pub trait IdentityStore: Send + Sync {
     async fn password_reset_user(&self, token_hash: &[u8], now: i64)
     -> StoreResult<Option<UserId>>;
     /// Uses a refresh token: rotates it (new token `new_hash`, idle expiry moved, scope set to
-    /// `scope`), or on reuse revokes the session and writes `on_reuse`'s events.
+    /// `scope`), or on reuse revokes the session and writes `on_reuse`'s effects.
     async fn rotate_refresh(
         &self,
         refresh_hash: &[u8],
@@ -197,7 +190,7 @@ pub trait IdentityStore: Send + Sync {
         scope: (Option<OrganizationId>, Option<String>),
         idle_ttl: i64,
         now: i64,
-        on_reuse: EventsFor<'_, SessionRecord>,
+        on_reuse: EffectsFor<'_, SessionRecord>,
     ) -> StoreResult<RefreshOutcome>;
     /// Re-scopes an active session to an organization: every unused refresh token of the
     /// session becomes used and `new_hash` is the new one.
@@ -214,8 +207,8 @@ pub trait IdentityStore: Send + Sync {
         &self,
         user_id: UserId,
         now: i64,
-        page: &Page,
-    ) -> StoreResult<Vec<SessionRecord>>;
+        page: &PageRequest,
+    ) -> StoreResult<Page<SessionRecord>>;
     /// Revokes one of the user's sessions; false if there is no such active session.
     async fn revoke_session(
         &self,
@@ -223,7 +216,7 @@ pub trait IdentityStore: Send + Sync {
         id: SessionId,
         reason: &str,
         now: i64,
-        events: &[EventMessage],
+        effects: Effects,
     ) -> StoreResult<bool>;
 
     /// Stores a personal access token unless the user has `max_active` active ones.
@@ -250,8 +243,8 @@ pub trait IdentityStore: Send + Sync {
     async fn list_personal_access_tokens(
         &self,
         user_id: UserId,
-        page: &Page,
-    ) -> StoreResult<Vec<PersonalAccessTokenRecord>>;
+        page: &PageRequest,
+    ) -> StoreResult<Page<PersonalAccessTokenRecord>>;
     /// Revokes one of the user's tokens; false if there is no such active token.
     async fn revoke_personal_access_token(
         &self,
@@ -274,7 +267,7 @@ pub trait IdentityStore: Send + Sync {
         token_hash: &[u8],
         expires_at: i64,
         now: i64,
-        events: &[EventMessage],
+        effects: Effects,
     ) -> StoreResult<()>;
     /// Uses a reset token and sets the password, revoking every session; `None` if the
     /// token is unknown, expired or used.
@@ -283,6 +276,6 @@ pub trait IdentityStore: Send + Sync {
         token_hash: &[u8],
         new_hash: &str,
         now: i64,
-        events: EventsFor<'_, (UserId, Vec<SessionId>)>,
+        effects: EffectsFor<'_, (UserId, Vec<SessionId>)>,
     ) -> StoreResult<Option<UserId>>;
 }

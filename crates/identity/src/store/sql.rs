@@ -1,24 +1,24 @@
 //! The SQL implementation of [`IdentityStore`] for SQLite and PostgreSQL: each method is
-//! written once and compiled for both backends by `mesh::transaction!` / `mesh::read!`.
+//! written once and compiled for both backends by `kit::change!` (writes) and `mesh::read!`
+//! (reads). Rows decode with `FromRow`; ids bind and decode as they are.
 
-use events::EventMessage;
-use events::outbox::OutboxWriter;
-use mesh::db::Database;
+use kit::Storage;
+use mesh::db::rows::is_unique_violation;
 use mesh::ids::{OrganizationId, SessionId, UserId};
-use sqlx::{ColumnIndex, Row};
+use sqlx::QueryBuilder;
 
 use super::*;
 
 /// Identity's store over a service database.
 #[derive(Clone)]
 pub struct SqlIdentityStore {
-    database: Database,
+    storage: Storage,
 }
 
 impl SqlIdentityStore {
-    /// A store over `database` (already migrated).
-    pub fn new(database: Database) -> Self {
-        Self { database }
+    /// A store over `storage` (already migrated).
+    pub fn new(storage: Storage) -> Self {
+        Self { storage }
     }
 }
 
@@ -39,78 +39,6 @@ pub fn migrations() -> mesh::db::Migrations {
     }
 }
 
-use mesh::db::rows::{Decodes, get, is_unique_violation, parse};
-
-fn user_from<R>(row: &R) -> Result<UserRecord, sqlx::Error>
-where
-    R: Row,
-    for<'a> &'a str: ColumnIndex<R>,
-    String: Decodes<R>,
-    Option<String>: Decodes<R>,
-    i64: Decodes<R>,
-{
-    Ok(UserRecord {
-        id: parse(&get::<R, String>(row, "id")?)?,
-        email: get(row, "email")?,
-        display_name: get(row, "display_name")?,
-        password_hash: get(row, "password_hash")?,
-        signup_request_id: get(row, "signup_request_id")?,
-        created_at: get(row, "created_at")?,
-        updated_at: get(row, "updated_at")?,
-        version: get(row, "version")?,
-    })
-}
-
-fn session_from<R>(row: &R) -> Result<SessionRecord, sqlx::Error>
-where
-    R: Row,
-    for<'a> &'a str: ColumnIndex<R>,
-    String: Decodes<R>,
-    Option<String>: Decodes<R>,
-    i64: Decodes<R>,
-    Option<i64>: Decodes<R>,
-{
-    let organization: Option<String> = get(row, "organization_id")?;
-    Ok(SessionRecord {
-        id: parse(&get::<R, String>(row, "id")?)?,
-        user_id: parse(&get::<R, String>(row, "user_id")?)?,
-        organization_id: organization.as_deref().map(parse).transpose()?,
-        role: get(row, "role")?,
-        user_agent: get(row, "user_agent")?,
-        ip_address: get(row, "ip_address")?,
-        created_at: get(row, "created_at")?,
-        last_used_at: get(row, "last_used_at")?,
-        idle_expires_at: get(row, "idle_expires_at")?,
-        absolute_expires_at: get(row, "absolute_expires_at")?,
-        revoked_at: get(row, "revoked_at")?,
-        revoke_reason: get(row, "revoke_reason")?,
-    })
-}
-
-fn token_from<R>(row: &R) -> Result<PersonalAccessTokenRecord, sqlx::Error>
-where
-    R: Row,
-    for<'a> &'a str: ColumnIndex<R>,
-    String: Decodes<R>,
-    Option<String>: Decodes<R>,
-    i64: Decodes<R>,
-    Option<i64>: Decodes<R>,
-{
-    Ok(PersonalAccessTokenRecord {
-        id: get(row, "id")?,
-        user_id: parse(&get::<R, String>(row, "user_id")?)?,
-        organization_id: parse(&get::<R, String>(row, "organization_id")?)?,
-        name: get(row, "name")?,
-        scope: get(row, "scope")?,
-        token_prefix: get(row, "token_prefix")?,
-        request_id: get(row, "request_id")?,
-        created_at: get(row, "created_at")?,
-        expires_at: get(row, "expires_at")?,
-        last_used_at: get(row, "last_used_at")?,
-        revoked_at: get(row, "revoked_at")?,
-    })
-}
-
 const SESSION_COLUMNS: &str = "id, user_id, organization_id, role, user_agent, ip_address, created_at, last_used_at, idle_expires_at, absolute_expires_at, revoked_at, revoke_reason";
 const TOKEN_COLUMNS: &str = "id, user_id, organization_id, name, scope, token_prefix, request_id, created_at, expires_at, last_used_at, revoked_at";
 
@@ -126,12 +54,43 @@ fn token_query(filter: &str) -> sqlx::AssertSqlSafe<String> {
     ))
 }
 
+/// Moves a session's refresh window and scope; returns the session as updated.
+fn renew_session() -> sqlx::AssertSqlSafe<String> {
+    sqlx::AssertSqlSafe(format!(
+        "update sessions set last_used_at = $2, idle_expires_at = $3, organization_id = $4, role = $5 where id = $1 returning {SESSION_COLUMNS}"
+    ))
+}
+
+const INSERT_REFRESH: &str =
+    "insert into refresh_tokens (token_hash, session_id, created_at) values ($1, $2, $3)";
+
+/// The session a refresh token belongs to, and whether the token was used already.
+macro_rules! refresh_token_session {
+    ($tx:ident, $refresh_hash:expr) => {{
+        let token: Option<(SessionId, Option<i64>)> =
+            sqlx::query_as("select session_id, used_at from refresh_tokens where token_hash = $1")
+                .bind($refresh_hash)
+                .fetch_optional(&mut *$tx)
+                .await?;
+        match token {
+            None => None,
+            Some((session_id, used_at)) => {
+                let session: SessionRecord = sqlx::query_as(session_query("id = $1"))
+                    .bind(session_id)
+                    .fetch_one(&mut *$tx)
+                    .await?;
+                Some((session, used_at.is_some()))
+            }
+        }
+    }};
+}
+
 #[async_trait::async_trait]
 impl IdentityStore for SqlIdentityStore {
-    async fn create_user(&self, user: &UserRecord, events: &[EventMessage]) -> StoreResult<()> {
-        mesh::transaction!(&self.database, None, None, |tx| {
+    async fn create_user(&self, user: &UserRecord, effects: Effects) -> StoreResult<()> {
+        kit::change!(&self.storage, None, None, |tx, collected| {
             let inserted = sqlx::query("insert into users (id, email, display_name, password_hash, signup_request_id, created_at, updated_at, version) values ($1, $2, $3, $4, $5, $6, $7, $8)")
-                .bind(user.id.to_string())
+                .bind(user.id)
                 .bind(&user.email)
                 .bind(&user.display_name)
                 .bind(&user.password_hash)
@@ -145,9 +104,7 @@ impl IdentityStore for SqlIdentityStore {
                 Err(error) if is_unique_violation(&error) => Err(IdentityError::EmailTaken),
                 Err(error) => Err(error.into()),
                 Ok(_) => {
-                    for event in events {
-                        tx.enqueue(event).await?;
-                    }
+                    collected.extend(effects);
                     Ok(())
                 }
             }
@@ -155,26 +112,20 @@ impl IdentityStore for SqlIdentityStore {
     }
 
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<UserRecord>> {
-        mesh::read!(&self.database, None, None, |tx| {
-            let row = sqlx::query("select * from users where email = $1")
+        mesh::read!(&self.storage.database, None, None, |tx| {
+            Ok(sqlx::query_as("select * from users where email = $1")
                 .bind(email)
                 .fetch_optional(&mut *tx)
-                .await?;
-            row.map(|row| user_from(&row))
-                .transpose()
-                .map_err(IdentityError::from)
+                .await?)
         })
     }
 
     async fn user_by_id(&self, id: UserId) -> StoreResult<Option<UserRecord>> {
-        mesh::read!(&self.database, None, None, |tx| {
-            let row = sqlx::query("select * from users where id = $1")
-                .bind(id.to_string())
+        mesh::read!(&self.storage.database, None, None, |tx| {
+            Ok(sqlx::query_as("select * from users where id = $1")
+                .bind(id)
                 .fetch_optional(&mut *tx)
-                .await?;
-            row.map(|row| user_from(&row))
-                .transpose()
-                .map_err(IdentityError::from)
+                .await?)
         })
     }
 
@@ -185,18 +136,15 @@ impl IdentityStore for SqlIdentityStore {
         expected_version: Option<i64>,
         now: i64,
     ) -> StoreResult<UserRecord> {
-        mesh::transaction!(&self.database, None, None, |tx| {
-            let row = sqlx::query("update users set display_name = $2, updated_at = $3, version = version + 1 where id = $1 and ($4 is null or version = $4) returning *")
-                .bind(id.to_string())
+        kit::change!(&self.storage, None, None, |tx, collected| {
+            sqlx::query_as("update users set display_name = $2, updated_at = $3, version = version + 1 where id = $1 and ($4 is null or version = $4) returning *")
+                .bind(id)
                 .bind(name)
                 .bind(now)
                 .bind(expected_version)
                 .fetch_optional(&mut *tx)
-                .await?;
-            match row {
-                Some(row) => Ok(user_from(&row)?),
-                None => Err(IdentityError::EtagMismatch),
-            }
+                .await?
+                .ok_or(IdentityError::EtagMismatch)
         })
     }
 
@@ -207,30 +155,24 @@ impl IdentityStore for SqlIdentityStore {
         keep: Option<SessionId>,
         reason: &str,
         now: i64,
-        events: EventsFor<'_, Vec<SessionId>>,
+        effects: EffectsFor<'_, Vec<SessionId>>,
     ) -> StoreResult<Vec<SessionId>> {
-        mesh::transaction!(&self.database, None, None, |tx| {
+        kit::change!(&self.storage, None, None, |tx, collected| {
             sqlx::query("update users set password_hash = $2, updated_at = $3, version = version + 1 where id = $1")
-                .bind(id.to_string())
+                .bind(id)
                 .bind(hash)
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
             let keep = keep.map(|session| session.to_string()).unwrap_or_default();
-            let rows = sqlx::query("update sessions set revoked_at = $3, revoke_reason = $4 where user_id = $1 and id <> $2 and revoked_at is null returning id")
-                .bind(id.to_string())
+            let revoked: Vec<SessionId> = sqlx::query_scalar("update sessions set revoked_at = $3, revoke_reason = $4 where user_id = $1 and id <> $2 and revoked_at is null returning id")
+                .bind(id)
                 .bind(keep)
                 .bind(now)
                 .bind(reason)
                 .fetch_all(&mut *tx)
                 .await?;
-            let revoked = rows
-                .iter()
-                .map(|row| parse(&get::<_, String>(row, "id")?))
-                .collect::<Result<Vec<SessionId>, _>>()?;
-            for event in events(&revoked) {
-                tx.enqueue(&event).await?;
-            }
+            collected.extend(effects(&revoked));
             Ok(revoked)
         })
     }
@@ -240,11 +182,11 @@ impl IdentityStore for SqlIdentityStore {
         session: &SessionRecord,
         refresh_hash: &[u8],
     ) -> StoreResult<()> {
-        mesh::transaction!(&self.database, None, None, |tx| {
+        kit::change!(&self.storage, None, None, |tx, collected| {
             sqlx::query("insert into sessions (id, user_id, organization_id, role, user_agent, ip_address, created_at, last_used_at, idle_expires_at, absolute_expires_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
-                .bind(session.id.to_string())
-                .bind(session.user_id.to_string())
-                .bind(session.organization_id.map(|id| id.to_string()))
+                .bind(session.id)
+                .bind(session.user_id)
+                .bind(session.organization_id)
                 .bind(&session.role)
                 .bind(&session.user_agent)
                 .bind(&session.ip_address)
@@ -254,25 +196,22 @@ impl IdentityStore for SqlIdentityStore {
                 .bind(session.absolute_expires_at)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query("insert into refresh_tokens (token_hash, session_id, created_at) values ($1, $2, $3)")
+            sqlx::query(INSERT_REFRESH)
                 .bind(refresh_hash)
-                .bind(session.id.to_string())
+                .bind(session.id)
                 .bind(session.created_at)
                 .execute(&mut *tx)
                 .await?;
-            Ok::<_, IdentityError>(())
+            Ok(())
         })
     }
 
     async fn session(&self, id: SessionId) -> StoreResult<Option<SessionRecord>> {
-        mesh::read!(&self.database, None, None, |tx| {
-            let row = sqlx::query(session_query("id = $1"))
-                .bind(id.to_string())
+        mesh::read!(&self.storage.database, None, None, |tx| {
+            Ok(sqlx::query_as(session_query("id = $1"))
+                .bind(id)
                 .fetch_optional(&mut *tx)
-                .await?;
-            row.map(|row| session_from(&row))
-                .transpose()
-                .map_err(IdentityError::from)
+                .await?)
         })
     }
 
@@ -280,20 +219,8 @@ impl IdentityStore for SqlIdentityStore {
         &self,
         refresh_hash: &[u8],
     ) -> StoreResult<Option<(SessionRecord, bool)>> {
-        mesh::read!(&self.database, None, None, |tx| {
-            let token =
-                sqlx::query("select session_id, used_at from refresh_tokens where token_hash = $1")
-                    .bind(refresh_hash)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            let Some(token) = token else { return Ok(None) };
-            let session_id: String = get(&token, "session_id")?;
-            let used_at: Option<i64> = get(&token, "used_at")?;
-            let row = sqlx::query(session_query("id = $1"))
-                .bind(&session_id)
-                .fetch_one(&mut *tx)
-                .await?;
-            Ok(Some((session_from(&row)?, used_at.is_some())))
+        mesh::read!(&self.storage.database, None, None, |tx| {
+            Ok(refresh_token_session!(tx, refresh_hash))
         })
     }
 
@@ -302,15 +229,12 @@ impl IdentityStore for SqlIdentityStore {
         token_hash: &[u8],
         now: i64,
     ) -> StoreResult<Option<UserId>> {
-        mesh::read!(&self.database, None, None, |tx| {
-            let row = sqlx::query("select user_id from password_resets where token_hash = $1 and used_at is null and expires_at > $2")
+        mesh::read!(&self.storage.database, None, None, |tx| {
+            Ok(sqlx::query_scalar("select user_id from password_resets where token_hash = $1 and used_at is null and expires_at > $2")
                 .bind(token_hash)
                 .bind(now)
                 .fetch_optional(&mut *tx)
-                .await?;
-            row.map(|row| parse(&get::<_, String>(&row, "user_id")?))
-                .transpose()
-                .map_err(IdentityError::from)
+                .await?)
         })
     }
 
@@ -321,31 +245,19 @@ impl IdentityStore for SqlIdentityStore {
         scope: (Option<OrganizationId>, Option<String>),
         idle_ttl: i64,
         now: i64,
-        on_reuse: EventsFor<'_, SessionRecord>,
+        on_reuse: EffectsFor<'_, SessionRecord>,
     ) -> StoreResult<RefreshOutcome> {
-        mesh::transaction!(&self.database, None, None, |tx| {
-            let token =
-                sqlx::query("select session_id, used_at from refresh_tokens where token_hash = $1")
-                    .bind(refresh_hash)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            let Some(token) = token else {
+        kit::change!(&self.storage, None, None, |tx, collected| {
+            let Some((session, used)) = refresh_token_session!(tx, refresh_hash) else {
                 return Ok(RefreshOutcome::Invalid);
             };
-            let session_id: String = get(&token, "session_id")?;
-            let used_at: Option<i64> = get(&token, "used_at")?;
-            let row = sqlx::query(session_query("id = $1"))
-                .bind(&session_id)
-                .fetch_one(&mut *tx)
-                .await?;
-            let session = session_from(&row)?;
-            if !session.is_active(now) && used_at.is_none() {
+            if !session.is_active(now) && !used {
                 return Ok(RefreshOutcome::Invalid);
             }
             // Claim the token; only one presenter can. A token already used, or used by a
             // concurrent request between our read and this update (which PostgreSQL's READ
             // COMMITTED would otherwise let pass as merely "invalid"), is reuse.
-            let claimed = used_at.is_none()
+            let claimed = !used
                 && sqlx::query("update refresh_tokens set used_at = $2 where token_hash = $1 and used_at is null")
                     .bind(refresh_hash)
                     .bind(now)
@@ -357,33 +269,31 @@ impl IdentityStore for SqlIdentityStore {
                 // Someone holds a copy of a rotated token. End the family.
                 let already_revoked = session.revoked_at.is_some();
                 sqlx::query("update sessions set revoked_at = coalesce(revoked_at, $2), revoke_reason = coalesce(revoke_reason, 'reuse_detected') where id = $1")
-                    .bind(&session_id)
+                    .bind(session.id)
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;
                 if !already_revoked {
-                    for event in on_reuse(&session) {
-                        tx.enqueue(&event).await?;
-                    }
+                    collected.extend(on_reuse(&session));
                 }
                 return Ok(RefreshOutcome::Reused(session));
             }
-            sqlx::query("insert into refresh_tokens (token_hash, session_id, created_at) values ($1, $2, $3)")
+            sqlx::query(INSERT_REFRESH)
                 .bind(new_hash)
-                .bind(&session_id)
+                .bind(session.id)
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
             let idle_expires_at = (now + idle_ttl).min(session.absolute_expires_at);
-            let row = sqlx::query(sqlx::AssertSqlSafe(format!("update sessions set last_used_at = $2, idle_expires_at = $3, organization_id = $4, role = $5 where id = $1 returning {SESSION_COLUMNS}")))
-                .bind(&session_id)
+            let renewed = sqlx::query_as(renew_session())
+                .bind(session.id)
                 .bind(now)
                 .bind(idle_expires_at)
-                .bind(scope.0.map(|id| id.to_string()))
+                .bind(scope.0)
                 .bind(&scope.1)
                 .fetch_one(&mut *tx)
                 .await?;
-            Ok(RefreshOutcome::Rotated(session_from(&row)?))
+            Ok(RefreshOutcome::Rotated(renewed))
         })
     }
 
@@ -395,40 +305,37 @@ impl IdentityStore for SqlIdentityStore {
         idle_ttl: i64,
         now: i64,
     ) -> StoreResult<Option<SessionRecord>> {
-        mesh::transaction!(&self.database, None, None, |tx| {
-            let row = sqlx::query(session_query("id = $1"))
-                .bind(id.to_string())
+        kit::change!(&self.storage, None, None, |tx, collected| {
+            let session: Option<SessionRecord> = sqlx::query_as(session_query("id = $1"))
+                .bind(id)
                 .fetch_optional(&mut *tx)
                 .await?;
-            let Some(session) = row.map(|row| session_from(&row)).transpose()? else {
+            let Some(session) = session.filter(|session| session.is_active(now)) else {
                 return Ok(None);
             };
-            if !session.is_active(now) {
-                return Ok(None);
-            }
             sqlx::query(
                 "update refresh_tokens set used_at = $2 where session_id = $1 and used_at is null",
             )
-            .bind(id.to_string())
+            .bind(id)
             .bind(now)
             .execute(&mut *tx)
             .await?;
-            sqlx::query("insert into refresh_tokens (token_hash, session_id, created_at) values ($1, $2, $3)")
+            sqlx::query(INSERT_REFRESH)
                 .bind(new_hash)
-                .bind(id.to_string())
+                .bind(id)
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
             let idle_expires_at = (now + idle_ttl).min(session.absolute_expires_at);
-            let row = sqlx::query(sqlx::AssertSqlSafe(format!("update sessions set last_used_at = $2, idle_expires_at = $3, organization_id = $4, role = $5 where id = $1 returning {SESSION_COLUMNS}")))
-                .bind(id.to_string())
+            let renewed = sqlx::query_as(renew_session())
+                .bind(id)
                 .bind(now)
                 .bind(idle_expires_at)
-                .bind(scope.0.map(|id| id.to_string()))
+                .bind(scope.0)
                 .bind(&scope.1)
                 .fetch_one(&mut *tx)
                 .await?;
-            Ok(Some(session_from(&row)?))
+            Ok(Some(renewed))
         })
     }
 
@@ -436,22 +343,23 @@ impl IdentityStore for SqlIdentityStore {
         &self,
         user_id: UserId,
         now: i64,
-        page: &Page,
-    ) -> StoreResult<Vec<SessionRecord>> {
-        let (after_time, after_id) = page.after.clone().unwrap_or((i64::MAX, String::new()));
-        mesh::read!(&self.database, None, None, |tx| {
-            let rows = sqlx::query(session_query("user_id = $1 and revoked_at is null and idle_expires_at > $2 and absolute_expires_at > $2 and (created_at < $3 or (created_at = $3 and id < $4)) order by created_at desc, id desc limit $5"))
-                .bind(user_id.to_string())
-                .bind(now)
-                .bind(after_time)
-                .bind(if after_id.is_empty() { "~".to_string() } else { after_id.clone() })
-                .bind(page.limit)
-                .fetch_all(&mut *tx)
-                .await?;
-            rows.iter()
-                .map(session_from)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(IdentityError::from)
+        page: &PageRequest,
+    ) -> StoreResult<Page<SessionRecord>> {
+        mesh::read!(&self.storage.database, None, None, |tx| {
+            let mut query = QueryBuilder::new(format!(
+                "select {SESSION_COLUMNS} from sessions where revoked_at is null and user_id = "
+            ));
+            query
+                .push_bind(user_id)
+                .push(" and idle_expires_at > ")
+                .push_bind(now)
+                .push(" and absolute_expires_at > ")
+                .push_bind(now);
+            page.push_keyset(&mut query);
+            let rows: Vec<SessionRecord> = query.build_query_as().fetch_all(&mut *tx).await?;
+            Ok(page.finish(rows, |row| {
+                vec![row.created_at.into(), row.id.to_string().into()]
+            }))
         })
     }
 
@@ -461,12 +369,12 @@ impl IdentityStore for SqlIdentityStore {
         id: SessionId,
         reason: &str,
         now: i64,
-        events: &[EventMessage],
+        effects: Effects,
     ) -> StoreResult<bool> {
-        mesh::transaction!(&self.database, None, None, |tx| {
+        kit::change!(&self.storage, None, None, |tx, collected| {
             let revoked = sqlx::query("update sessions set revoked_at = $3, revoke_reason = $4 where id = $1 and user_id = $2 and revoked_at is null")
-                .bind(id.to_string())
-                .bind(user_id.to_string())
+                .bind(id)
+                .bind(user_id)
                 .bind(now)
                 .bind(reason)
                 .execute(&mut *tx)
@@ -474,11 +382,9 @@ impl IdentityStore for SqlIdentityStore {
                 .rows_affected()
                 == 1;
             if revoked {
-                for event in events {
-                    tx.enqueue(event).await?;
-                }
+                collected.extend(effects);
             }
-            Ok::<_, IdentityError>(revoked)
+            Ok(revoked)
         })
     }
 
@@ -489,9 +395,9 @@ impl IdentityStore for SqlIdentityStore {
         max_active: u32,
         now: i64,
     ) -> StoreResult<()> {
-        mesh::transaction!(&self.database, None, None, |tx| {
+        kit::change!(&self.storage, None, None, |tx, collected| {
             let active: i64 = sqlx::query_scalar("select count(*) from personal_access_tokens where user_id = $1 and revoked_at is null and (expires_at is null or expires_at > $2)")
-                .bind(token.user_id.to_string())
+                .bind(token.user_id)
                 .bind(now)
                 .fetch_one(&mut *tx)
                 .await?;
@@ -500,8 +406,8 @@ impl IdentityStore for SqlIdentityStore {
             }
             sqlx::query("insert into personal_access_tokens (id, user_id, organization_id, name, scope, token_hash, token_prefix, request_id, created_at, expires_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
                 .bind(&token.id)
-                .bind(token.user_id.to_string())
-                .bind(token.organization_id.to_string())
+                .bind(token.user_id)
+                .bind(token.organization_id)
                 .bind(&token.name)
                 .bind(&token.scope)
                 .bind(token_hash)
@@ -520,15 +426,14 @@ impl IdentityStore for SqlIdentityStore {
         user_id: UserId,
         request_id: &str,
     ) -> StoreResult<Option<PersonalAccessTokenRecord>> {
-        mesh::read!(&self.database, None, None, |tx| {
-            let row = sqlx::query(token_query("user_id = $1 and request_id = $2"))
-                .bind(user_id.to_string())
-                .bind(request_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-            row.map(|row| token_from(&row))
-                .transpose()
-                .map_err(IdentityError::from)
+        mesh::read!(&self.storage.database, None, None, |tx| {
+            Ok(
+                sqlx::query_as(token_query("user_id = $1 and request_id = $2"))
+                    .bind(user_id)
+                    .bind(request_id)
+                    .fetch_optional(&mut *tx)
+                    .await?,
+            )
         })
     }
 
@@ -537,36 +442,31 @@ impl IdentityStore for SqlIdentityStore {
         token_hash: &[u8],
         now: i64,
     ) -> StoreResult<Option<PersonalAccessTokenRecord>> {
-        mesh::transaction!(&self.database, None, None, |tx| {
-            let row = sqlx::query(sqlx::AssertSqlSafe(format!("update personal_access_tokens set last_used_at = $2 where token_hash = $1 returning {TOKEN_COLUMNS}")))
+        kit::change!(&self.storage, None, None, |tx, collected| {
+            Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("update personal_access_tokens set last_used_at = $2 where token_hash = $1 returning {TOKEN_COLUMNS}")))
                 .bind(token_hash)
                 .bind(now)
                 .fetch_optional(&mut *tx)
-                .await?;
-            row.map(|row| token_from(&row))
-                .transpose()
-                .map_err(IdentityError::from)
+                .await?)
         })
     }
 
     async fn list_personal_access_tokens(
         &self,
         user_id: UserId,
-        page: &Page,
-    ) -> StoreResult<Vec<PersonalAccessTokenRecord>> {
-        let (after_time, after_id) = page.after.clone().unwrap_or((i64::MAX, "~".to_string()));
-        mesh::read!(&self.database, None, None, |tx| {
-            let rows = sqlx::query(token_query("user_id = $1 and revoked_at is null and (created_at < $2 or (created_at = $2 and id < $3)) order by created_at desc, id desc limit $4"))
-                .bind(user_id.to_string())
-                .bind(after_time)
-                .bind(&after_id)
-                .bind(page.limit)
-                .fetch_all(&mut *tx)
-                .await?;
-            rows.iter()
-                .map(token_from)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(IdentityError::from)
+        page: &PageRequest,
+    ) -> StoreResult<Page<PersonalAccessTokenRecord>> {
+        mesh::read!(&self.storage.database, None, None, |tx| {
+            let mut query = QueryBuilder::new(format!(
+                "select {TOKEN_COLUMNS} from personal_access_tokens where revoked_at is null and user_id = "
+            ));
+            query.push_bind(user_id);
+            page.push_keyset(&mut query);
+            let rows: Vec<PersonalAccessTokenRecord> =
+                query.build_query_as().fetch_all(&mut *tx).await?;
+            Ok(page.finish(rows, |row| {
+                vec![row.created_at.into(), row.id.clone().into()]
+            }))
         })
     }
 
@@ -576,39 +476,28 @@ impl IdentityStore for SqlIdentityStore {
         id: &str,
         now: i64,
     ) -> StoreResult<bool> {
-        mesh::transaction!(&self.database, None, None, |tx| {
+        kit::change!(&self.storage, None, None, |tx, collected| {
             let affected = sqlx::query("update personal_access_tokens set revoked_at = $3 where id = $1 and user_id = $2 and revoked_at is null")
                 .bind(id)
-                .bind(user_id.to_string())
+                .bind(user_id)
                 .bind(now)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-            Ok::<_, IdentityError>(affected == 1)
+            Ok(affected == 1)
         })
     }
 
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
-        mesh::read!(&self.database, None, None, |tx| {
-            let rows = sqlx::query("select kid, seed, created_at, retired_at from signing_keys order by created_at desc, kid desc")
+        mesh::read!(&self.storage.database, None, None, |tx| {
+            Ok(sqlx::query_as("select kid, seed, created_at, retired_at from signing_keys order by created_at desc, kid desc")
                 .fetch_all(&mut *tx)
-                .await?;
-            rows.iter()
-                .map(|row| {
-                    Ok(SigningKeyRecord {
-                        kid: get(row, "kid")?,
-                        seed: get(row, "seed")?,
-                        created_at: get(row, "created_at")?,
-                        retired_at: get(row, "retired_at")?,
-                    })
-                })
-                .collect::<Result<Vec<_>, sqlx::Error>>()
-                .map_err(IdentityError::from)
+                .await?)
         })
     }
 
     async fn rotate_signing_key(&self, key: &SigningKeyRecord, now: i64) -> StoreResult<()> {
-        mesh::transaction!(&self.database, None, None, |tx| {
+        kit::change!(&self.storage, None, None, |tx, collected| {
             sqlx::query("update signing_keys set retired_at = $1 where retired_at is null")
                 .bind(now)
                 .execute(&mut *tx)
@@ -619,20 +508,19 @@ impl IdentityStore for SqlIdentityStore {
                 .bind(key.created_at)
                 .execute(&mut *tx)
                 .await?;
-            Ok::<_, IdentityError>(())
+            Ok(())
         })
     }
 
     async fn delete_retired_keys(&self, before: i64) -> StoreResult<u64> {
-        mesh::transaction!(&self.database, None, None, |tx| {
-            let deleted = sqlx::query(
+        kit::change!(&self.storage, None, None, |tx, collected| {
+            Ok(sqlx::query(
                 "delete from signing_keys where retired_at is not null and retired_at < $1",
             )
             .bind(before)
             .execute(&mut *tx)
             .await?
-            .rows_affected();
-            Ok::<_, IdentityError>(deleted)
+            .rows_affected())
         })
     }
 
@@ -642,20 +530,18 @@ impl IdentityStore for SqlIdentityStore {
         token_hash: &[u8],
         expires_at: i64,
         now: i64,
-        events: &[EventMessage],
+        effects: Effects,
     ) -> StoreResult<()> {
-        mesh::transaction!(&self.database, None, None, |tx| {
+        kit::change!(&self.storage, None, None, |tx, collected| {
             sqlx::query("insert into password_resets (token_hash, user_id, created_at, expires_at) values ($1, $2, $3, $4)")
                 .bind(token_hash)
-                .bind(user_id.to_string())
+                .bind(user_id)
                 .bind(now)
                 .bind(expires_at)
                 .execute(&mut *tx)
                 .await?;
-            for event in events {
-                tx.enqueue(event).await?;
-            }
-            Ok::<_, IdentityError>(())
+            collected.extend(effects);
+            Ok(())
         })
     }
 
@@ -664,18 +550,19 @@ impl IdentityStore for SqlIdentityStore {
         token_hash: &[u8],
         new_hash: &str,
         now: i64,
-        events: EventsFor<'_, (UserId, Vec<SessionId>)>,
+        effects: EffectsFor<'_, (UserId, Vec<SessionId>)>,
     ) -> StoreResult<Option<UserId>> {
-        mesh::transaction!(&self.database, None, None, |tx| {
-            let row = sqlx::query("update password_resets set used_at = $2 where token_hash = $1 and used_at is null and expires_at > $2 returning user_id")
+        kit::change!(&self.storage, None, None, |tx, collected| {
+            let user_id: Option<UserId> = sqlx::query_scalar("update password_resets set used_at = $2 where token_hash = $1 and used_at is null and expires_at > $2 returning user_id")
                 .bind(token_hash)
                 .bind(now)
                 .fetch_optional(&mut *tx)
                 .await?;
-            let Some(row) = row else { return Ok(None) };
-            let user_id: UserId = parse(&get::<_, String>(&row, "user_id")?)?;
+            let Some(user_id) = user_id else {
+                return Ok(None);
+            };
             sqlx::query("update users set password_hash = $2, updated_at = $3, version = version + 1 where id = $1")
-                .bind(user_id.to_string())
+                .bind(user_id)
                 .bind(new_hash)
                 .bind(now)
                 .execute(&mut *tx)
@@ -684,22 +571,16 @@ impl IdentityStore for SqlIdentityStore {
             sqlx::query(
                 "update password_resets set used_at = $2 where user_id = $1 and used_at is null",
             )
-            .bind(user_id.to_string())
+            .bind(user_id)
             .bind(now)
             .execute(&mut *tx)
             .await?;
-            let rows = sqlx::query("update sessions set revoked_at = $2, revoke_reason = 'password_changed' where user_id = $1 and revoked_at is null returning id")
-                .bind(user_id.to_string())
+            let revoked: Vec<SessionId> = sqlx::query_scalar("update sessions set revoked_at = $2, revoke_reason = 'password_changed' where user_id = $1 and revoked_at is null returning id")
+                .bind(user_id)
                 .bind(now)
                 .fetch_all(&mut *tx)
                 .await?;
-            let revoked = rows
-                .iter()
-                .map(|row| parse(&get::<_, String>(row, "id")?))
-                .collect::<Result<Vec<SessionId>, _>>()?;
-            for event in events(&(user_id, revoked)) {
-                tx.enqueue(&event).await?;
-            }
+            collected.extend(effects(&(user_id, revoked)));
             Ok(Some(user_id))
         })
     }

@@ -56,7 +56,34 @@ impl OrganizationRole {
     pub fn at_least(&self, other: OrganizationRole) -> bool {
         *self <= other
     }
+
+    /// The wire value. `taskmesh.tenancy.v1.OrganizationRole` and
+    /// `taskmesh.identity.v1.OrganizationRole` share names and numbers (a test holds them
+    /// together), so this is the one conversion for both.
+    pub fn to_wire(self) -> i32 {
+        use taskmesh::tenancy::v1::OrganizationRole as Wire;
+        (match self {
+            Self::Owner => Wire::Owner,
+            Self::Admin => Wire::Admin,
+            Self::Member => Wire::Member,
+            Self::Guest => Wire::Guest,
+        }) as i32
+    }
+
+    /// The role of a wire value; `None` for UNSPECIFIED and unknown numbers.
+    pub fn from_wire(value: i32) -> Option<Self> {
+        use taskmesh::tenancy::v1::OrganizationRole as Wire;
+        match Wire::try_from(value).ok()? {
+            Wire::Owner => Some(Self::Owner),
+            Wire::Admin => Some(Self::Admin),
+            Wire::Member => Some(Self::Member),
+            Wire::Guest => Some(Self::Guest),
+            Wire::Unspecified => None,
+        }
+    }
 }
+
+crate::text_sql_type!(OrganizationRole);
 
 impl fmt::Display for OrganizationRole {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -270,4 +297,29 @@ pub fn require_principal<T>(request: &tonic::Request<T>) -> Result<&Principal, S
             "this call needs an authorization: Bearer <token> header",
         )
     })
+}
+
+#[cfg(test)]
+mod role_tests {
+    use super::OrganizationRole;
+
+    #[test]
+    fn both_wire_role_enums_agree_and_round_trip() {
+        use taskmesh::identity::v1::OrganizationRole as IdentityWire;
+        use taskmesh::tenancy::v1::OrganizationRole as TenancyWire;
+        for role in [
+            OrganizationRole::Owner,
+            OrganizationRole::Admin,
+            OrganizationRole::Member,
+            OrganizationRole::Guest,
+        ] {
+            let wire = role.to_wire();
+            assert_eq!(OrganizationRole::from_wire(wire), Some(role));
+            let tenancy = TenancyWire::try_from(wire).unwrap().as_str_name();
+            let identity = IdentityWire::try_from(wire).unwrap().as_str_name();
+            assert_eq!(tenancy, identity, "the two contracts drifted apart");
+        }
+        assert_eq!(OrganizationRole::from_wire(0), None);
+        assert_eq!(OrganizationRole::from_wire(99), None);
+    }
 }

@@ -1,22 +1,20 @@
-//! Records → protobuf messages; audit entries and events of tenancy's changes.
+//! Records → protobuf messages; the audit entries and events of tenancy's changes.
 
-use std::collections::BTreeMap;
-
-use events::{EventBuilder, EventMessage};
-use mesh::auth::OrganizationRole;
+use events::EventMessage;
+use kit::Topic;
 use mesh::ids::{OrganizationId, UserId};
 use mesh::time::{optional_timestamp, timestamp};
 use taskmesh::events::v1 as wire_events;
 use taskmesh::tenancy::v1::{
     AuditEvent, Invitation, InvitationState as WireState, Membership, Organization,
-    OrganizationRole as WireRole,
 };
 
+pub(super) use mesh::request::etag;
+
+use crate::events::*;
 use crate::store::{
     AuditRecord, InvitationRecord, InvitationState, MembershipRecord, OrganizationRecord,
 };
-
-pub(super) use mesh::validate::{etag, parse_etag};
 
 pub(super) fn organization(record: &OrganizationRecord) -> Organization {
     Organization {
@@ -29,30 +27,11 @@ pub(super) fn organization(record: &OrganizationRecord) -> Organization {
     }
 }
 
-pub(super) fn role(role: OrganizationRole) -> i32 {
-    (match role {
-        OrganizationRole::Owner => WireRole::Owner,
-        OrganizationRole::Admin => WireRole::Admin,
-        OrganizationRole::Member => WireRole::Member,
-        OrganizationRole::Guest => WireRole::Guest,
-    }) as i32
-}
-
-pub(super) fn parse_role(value: i32) -> Option<OrganizationRole> {
-    match WireRole::try_from(value).ok()? {
-        WireRole::Owner => Some(OrganizationRole::Owner),
-        WireRole::Admin => Some(OrganizationRole::Admin),
-        WireRole::Member => Some(OrganizationRole::Member),
-        WireRole::Guest => Some(OrganizationRole::Guest),
-        WireRole::Unspecified => None,
-    }
-}
-
 pub(super) fn membership(record: &MembershipRecord) -> Membership {
     Membership {
         organization_id: record.organization_id.to_string(),
         user_id: record.user_id.to_string(),
-        role: role(record.role),
+        role: record.role.to_wire(),
         email: record.email.clone(),
         display_name: record.display_name.clone(),
         create_time: Some(timestamp(record.created_at)),
@@ -75,7 +54,7 @@ pub(super) fn invitation(record: &InvitationRecord, now: i64) -> Invitation {
         id: record.id.clone(),
         organization_id: record.organization_id.to_string(),
         email: record.email.clone(),
-        role: role(record.role),
+        role: record.role.to_wire(),
         state: state(record.state(now)) as i32,
         inviter_user_id: record.inviter_user_id.to_string(),
         create_time: Some(timestamp(record.created_at)),
@@ -97,30 +76,6 @@ pub(super) fn audit_event(record: &AuditRecord) -> AuditEvent {
     }
 }
 
-/// An audit entry.
-pub(super) fn audit(
-    organization_id: OrganizationId,
-    actor: UserId,
-    action: &str,
-    resource: String,
-    details: &[(&str, String)],
-    request_id: &str,
-    now: i64,
-) -> AuditRecord {
-    let details: BTreeMap<&str, &String> =
-        details.iter().map(|(key, value)| (*key, value)).collect();
-    AuditRecord {
-        id: uuid::Uuid::now_v7().to_string(),
-        organization_id,
-        actor_user_id: actor,
-        action: action.into(),
-        resource,
-        details: serde_json::to_string(&details).unwrap_or_else(|_| "{}".into()),
-        request_id: request_id.into(),
-        created_at: now,
-    }
-}
-
 pub(super) fn organization_resource(id: OrganizationId) -> String {
     format!("organizations/{id}")
 }
@@ -133,16 +88,16 @@ pub(super) fn invitation_resource(organization_id: OrganizationId, id: &str) -> 
     format!("organizations/{organization_id}/invitations/{id}")
 }
 
-fn event(
-    subject: &str,
+fn event<P: prost::Name>(
+    topic: Topic<P>,
     resource: String,
-    payload_type: &str,
-    payload: &impl prost::Message,
+    payload: &P,
     organization_id: OrganizationId,
     actor: UserId,
     request_id: &str,
 ) -> EventMessage {
-    EventBuilder::new(subject, resource, payload_type, payload)
+    topic
+        .event(resource, payload)
         .tenant(organization_id)
         .user_actor(actor)
         .request_id(request_id)
@@ -157,9 +112,8 @@ pub(super) fn organization_created(record: &OrganizationRecord, request_id: &str
         owner_user_id: record.creator_user_id.to_string(),
     };
     event(
-        "taskmesh.tenancy.organization.created",
+        ORGANIZATION_CREATED,
         organization_resource(record.id),
-        "taskmesh.events.v1.OrganizationCreated",
         &payload,
         record.id,
         record.creator_user_id,
@@ -186,9 +140,8 @@ pub(super) fn organization_updated(
             .collect(),
     };
     event(
-        "taskmesh.tenancy.organization.updated",
+        ORGANIZATION_UPDATED,
         organization_resource(id),
-        "taskmesh.events.v1.OrganizationUpdated",
         &payload,
         id,
         actor,
@@ -209,9 +162,8 @@ pub(super) fn member_added(
         invitation_id: invitation_id.into(),
     };
     event(
-        "taskmesh.tenancy.member.added",
+        MEMBER_ADDED,
         member_resource(record.organization_id, record.user_id),
-        "taskmesh.events.v1.MemberAdded",
         &payload,
         record.organization_id,
         actor,
@@ -232,9 +184,8 @@ pub(super) fn member_role_changed(
         new_role: new.role.to_string(),
     };
     event(
-        "taskmesh.tenancy.member.role_changed",
+        MEMBER_ROLE_CHANGED,
         member_resource(new.organization_id, new.user_id),
-        "taskmesh.events.v1.MemberRoleChanged",
         &payload,
         new.organization_id,
         actor,
@@ -253,9 +204,8 @@ pub(super) fn member_removed(
         role: old.role.to_string(),
     };
     event(
-        "taskmesh.tenancy.member.removed",
+        MEMBER_REMOVED,
         member_resource(old.organization_id, old.user_id),
-        "taskmesh.events.v1.MemberRemoved",
         &payload,
         old.organization_id,
         actor,
@@ -279,9 +229,8 @@ pub(super) fn invitation_created(
         invitee_user_id: String::new(),
     };
     event(
-        "taskmesh.tenancy.invitation.created",
+        INVITATION_CREATED,
         invitation_resource(record.organization_id, &record.id),
-        "taskmesh.events.v1.InvitationCreated",
         &payload,
         record.organization_id,
         record.inviter_user_id,
@@ -303,9 +252,8 @@ pub(super) fn invitation_accepted(
         inviter_user_id: record.inviter_user_id.to_string(),
     };
     event(
-        "taskmesh.tenancy.invitation.accepted",
+        INVITATION_ACCEPTED,
         invitation_resource(record.organization_id, &record.id),
-        "taskmesh.events.v1.InvitationAccepted",
         &payload,
         record.organization_id,
         member.user_id,
@@ -324,9 +272,8 @@ pub(super) fn invitation_revoked(
         email: record.email.clone(),
     };
     event(
-        "taskmesh.tenancy.invitation.revoked",
+        INVITATION_REVOKED,
         invitation_resource(record.organization_id, &record.id),
-        "taskmesh.events.v1.InvitationRevoked",
         &payload,
         record.organization_id,
         actor,

@@ -6,9 +6,14 @@ use mesh::time::now_millis;
 use taskmesh::tenancy::v1::*;
 use tonic::Request;
 
-use super::{Result, TenancyApi, access_principal, convert, next_token, position, request_id};
+use mesh::paging::Keyset;
+
+use super::{Result, TenancyApi, access_principal, convert, page_request, request_id};
 use crate::domain::{self, TenancyError, filter};
-use crate::store::{Effects, InvitationRecord, InvitationState as State, MembershipRecord, Page};
+use crate::store::{
+    Acceptance, AuditRecord, Effects, INVITATIONS_ORDER, InvitationRecord,
+    InvitationState as State, MembershipRecord,
+};
 
 /// Prefix of invitation tokens.
 pub const INVITATION_TOKEN_PREFIX: &str = "tminv_";
@@ -28,10 +33,11 @@ pub(super) async fn create(
         )
         .await?;
     let email = domain::email("email", &message.email)?;
-    let role = convert::parse_role(message.role).ok_or_else(|| TenancyError::InvalidField {
-        field: "role",
-        description: "must be ADMIN, MEMBER or GUEST".into(),
-    })?;
+    let role =
+        OrganizationRole::from_wire(message.role).ok_or_else(|| TenancyError::InvalidField {
+            field: "role",
+            description: "must be ADMIN, MEMBER or GUEST".into(),
+        })?;
     let role = domain::invitable(role)?;
     let idempotency = domain::request_id(&message.request_id)?;
     if let Some(key) = &idempotency
@@ -79,7 +85,7 @@ pub(super) async fn create(
     let token = mesh::secrets::generate(INVITATION_TOKEN_PREFIX);
     let request_id = request_id(&request);
     let effects = Effects {
-        audit: vec![convert::audit(
+        audit: vec![AuditRecord::new(
             actor.organization_id,
             principal.user_id,
             "invitation.created",
@@ -98,9 +104,8 @@ pub(super) async fn create(
         )],
     };
     api.store
-        .create_invitation(&invitation, &mesh::secrets::digest(&token), now, &effects)
+        .create_invitation(&invitation, &mesh::secrets::digest(&token), now, effects)
         .await?;
-    api.events_written();
     Ok(CreateInvitationResponse {
         invitation: Some(convert::invitation(&invitation, now)),
         token,
@@ -129,31 +134,24 @@ pub(super) async fn list(
             InvitationState::Revoked => Some(State::Revoked),
             InvitationState::Expired => Some(State::Expired),
         };
-    let limit = mesh::paging::page_size(domain::DOMAIN, message.page_size)?;
-    let fingerprint = format!("invitations:{}:{}", actor.organization_id, message.state);
-    let after = position(&fingerprint, &message.page_token)?;
+    let page = page_request(
+        message.page_size,
+        &message.page_token,
+        format!("invitations:{}:{}", actor.organization_id, message.state),
+        INVITATIONS_ORDER,
+    )?;
     let now = now_millis();
-    let mut invitations = api
+    let page = api
         .store
-        .invitations(
-            actor.organization_id,
-            state,
-            now,
-            &Page {
-                limit: limit + 1,
-                after,
-            },
-        )
+        .invitations(actor.organization_id, state, now, &page)
         .await?;
-    let next_page_token = next_token(&mut invitations, limit, &fingerprint, |invitation| {
-        (invitation.created_at, invitation.id.clone())
-    });
     Ok(ListInvitationsResponse {
-        invitations: invitations
+        invitations: page
+            .items
             .iter()
             .map(|invitation| convert::invitation(invitation, now))
             .collect(),
-        next_page_token,
+        next_page_token: page.next_page_token,
     })
 }
 
@@ -173,7 +171,7 @@ pub(super) async fn revoke(
     let request_id = request_id(&request);
     let now = now_millis();
     let effects = |revoked: &InvitationRecord| Effects {
-        audit: vec![convert::audit(
+        audit: vec![AuditRecord::new(
             revoked.organization_id,
             principal.user_id,
             "invitation.revoked",
@@ -202,7 +200,6 @@ pub(super) async fn revoke(
             .ok_or(TenancyError::InvitationNotFound)?,
         Err(other) => return Err(other.into()),
     };
-    api.events_written();
     Ok(RevokeInvitationResponse {
         invitation: Some(convert::invitation(&revoked, now)),
     })
@@ -239,9 +236,9 @@ pub(super) async fn accept(
         version: 1,
     };
     let request_id = request_id(&request);
-    let effects = |invitation: &InvitationRecord, membership: &MembershipRecord| Effects {
+    let effects = |(invitation, membership): &Acceptance| Effects {
         audit: vec![
-            convert::audit(
+            AuditRecord::new(
                 organization_id,
                 principal.user_id,
                 "invitation.accepted",
@@ -250,7 +247,7 @@ pub(super) async fn accept(
                 &request_id,
                 now,
             ),
-            convert::audit(
+            AuditRecord::new(
                 organization_id,
                 principal.user_id,
                 "member.added",
@@ -272,7 +269,6 @@ pub(super) async fn accept(
         .store
         .accept_invitation(organization_id, &hash, &member, now, &effects)
         .await?;
-    api.events_written();
     let organization = api
         .store
         .organization(organization_id)
@@ -299,9 +295,9 @@ pub(super) async fn list_audit_events(
         )
         .await?;
     let conditions = filter::parse(&message.filter)?;
-    let ascending = match message.order_by.trim() {
-        "" | "create_time desc" => false,
-        "create_time asc" | "create_time" => true,
+    let order = match message.order_by.trim() {
+        "" | "create_time desc" => Keyset::CREATED_DESCENDING,
+        "create_time asc" | "create_time" => Keyset::CREATED_ASCENDING,
         other => {
             return Err(TenancyError::OrderByInvalid(format!(
                 "unsupported {other:?}; use create_time desc or create_time asc"
@@ -309,31 +305,18 @@ pub(super) async fn list_audit_events(
             .into());
         }
     };
-    let limit = mesh::paging::page_size(domain::DOMAIN, message.page_size)?;
-    let fingerprint = format!(
-        "audit:{}:{}:{}",
-        actor.organization_id,
-        message.filter.trim(),
-        ascending
-    );
-    let after = position(&fingerprint, &message.page_token)?;
-    let mut events = api
+    let page = page_request(
+        message.page_size,
+        &message.page_token,
+        format!("audit:{}:{}", actor.organization_id, message.filter.trim()),
+        order,
+    )?;
+    let page = api
         .store
-        .audit_events(
-            actor.organization_id,
-            &conditions,
-            ascending,
-            &Page {
-                limit: limit + 1,
-                after,
-            },
-        )
+        .audit_events(actor.organization_id, &conditions, &page)
         .await?;
-    let next_page_token = next_token(&mut events, limit, &fingerprint, |event| {
-        (event.created_at, event.id.clone())
-    });
     Ok(ListAuditEventsResponse {
-        audit_events: events.iter().map(convert::audit_event).collect(),
-        next_page_token,
+        audit_events: page.items.iter().map(convert::audit_event).collect(),
+        next_page_token: page.next_page_token,
     })
 }

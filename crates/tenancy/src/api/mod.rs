@@ -11,24 +11,23 @@ mod organizations;
 
 use std::sync::Arc;
 
-use events::OutboxRelay;
 use mesh::auth::{OrganizationRole, Principal, TokenKind};
-use mesh::config::TenancyConfig;
 use mesh::error::ServiceError;
 use mesh::ids::OrganizationId;
+use mesh::paging::{Keyset, PageRequest};
 use taskmesh::tenancy::v1::tenancy_service_server::TenancyService;
 use taskmesh::tenancy::v1::*;
 use tonic::{Request, Response, Status};
 
+use crate::TenancyConfig;
 use crate::domain::TenancyError;
-use crate::identity::Identity;
+use crate::identity::IdentityDirectory;
 use crate::store::{MembershipRecord, TenancyStore};
 
 /// Everything the tenancy API needs.
 pub struct TenancyApi {
     pub(crate) store: Arc<dyn TenancyStore>,
-    pub(crate) identity: Identity,
-    pub(crate) relay: Option<OutboxRelay>,
+    pub(crate) identity: Arc<dyn IdentityDirectory>,
     pub(crate) config: TenancyConfig,
 }
 
@@ -36,12 +35,6 @@ type Reply<T> = std::result::Result<Response<T>, Status>;
 type Result<T> = std::result::Result<T, ServiceError>;
 
 impl TenancyApi {
-    fn events_written(&self) {
-        if let Some(relay) = &self.relay {
-            relay.wake();
-        }
-    }
-
     /// The caller's membership in the organization named by the request, which must be the
     /// token's organization, with at least `minimum` role.
     async fn member_of(
@@ -111,14 +104,22 @@ fn access_principal<T>(request: &Request<T>) -> Result<&Principal> {
     Ok(principal)
 }
 
-/// The request id, for audit entries and events.
-fn request_id<T>(request: &Request<T>) -> String {
-    request
-        .metadata()
-        .get(mesh::telemetry::REQUEST_ID_HEADER)
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or_default()
-        .to_string()
+use mesh::request::request_id;
+
+/// The page a List asks for, bound to the query's `fingerprint` and order.
+fn page_request(
+    page_size: i32,
+    page_token: &str,
+    fingerprint: String,
+    order: Keyset,
+) -> Result<PageRequest> {
+    PageRequest::new(
+        crate::domain::DOMAIN,
+        page_size,
+        page_token,
+        fingerprint,
+        order,
+    )
 }
 
 #[tonic::async_trait]
@@ -231,10 +232,3 @@ impl TenancyService for TenancyApi {
         ))
     }
 }
-
-/// Decodes a (created_at, id) page position.
-fn position(fingerprint: &str, token: &str) -> Result<Option<(i64, String)>> {
-    mesh::paging::decode_position(crate::domain::DOMAIN, fingerprint, token)
-}
-
-use mesh::paging::next_page_token as next_token;

@@ -7,12 +7,16 @@ use mesh::time::now_millis;
 use taskmesh::tenancy::v1::*;
 use tonic::Request;
 
+use mesh::request::{Updatable, expected_version, update_paths};
+
 use super::{
-    Result, TenancyApi, access_principal, convert, next_token, parse_organization, position,
-    request_id,
+    Result, TenancyApi, access_principal, convert, page_request, parse_organization, request_id,
 };
 use crate::domain::{self, TenancyError};
-use crate::store::{Effects, MembershipRecord, OrganizationRecord, Page};
+use crate::store::{
+    AuditRecord, Effects, MEMBERS_ORDER, MembershipRecord, ORGANIZATIONS_ORDER, OrganizationRecord,
+    RoleChange,
+};
 
 pub(super) async fn create(
     api: &TenancyApi,
@@ -61,7 +65,7 @@ pub(super) async fn create(
     let request_id = request_id(&request);
     let effects = Effects {
         audit: vec![
-            convert::audit(
+            AuditRecord::new(
                 organization.id,
                 principal.user_id,
                 "organization.created",
@@ -73,7 +77,7 @@ pub(super) async fn create(
                 &request_id,
                 now,
             ),
-            convert::audit(
+            AuditRecord::new(
                 organization.id,
                 principal.user_id,
                 "member.added",
@@ -89,9 +93,8 @@ pub(super) async fn create(
         ],
     };
     api.store
-        .create_organization(&organization, &owner, &effects)
+        .create_organization(&organization, &owner, effects)
         .await?;
-    api.events_written();
     Ok(CreateOrganizationResponse {
         organization: Some(convert::organization(&organization)),
     })
@@ -135,17 +138,28 @@ pub(super) async fn update(
             OrganizationRole::Admin,
         )
         .await?;
-    let paths = message
-        .update_mask
-        .as_ref()
-        .map(|mask| mask.paths.clone())
-        .unwrap_or_default();
+    let paths = update_paths(
+        domain::DOMAIN,
+        message.update_mask.as_ref(),
+        &[
+            Updatable::new("name", !organization.name.is_empty()),
+            Updatable::new("slug", !organization.slug.is_empty()),
+        ],
+    )?;
+    let expected = expected_version(domain::DOMAIN, &organization.etag)?;
     if paths.is_empty() {
-        return Err(TenancyError::UpdateMaskInvalid("must name at least one path".into()).into());
+        let current = api
+            .store
+            .organization(membership.organization_id)
+            .await?
+            .ok_or(TenancyError::OrganizationNotFound)?;
+        return Ok(UpdateOrganizationResponse {
+            organization: Some(convert::organization(&current)),
+        });
     }
     let (mut name, mut slug) = (None, None);
     for path in &paths {
-        match path.as_str() {
+        match *path {
             "name" => {
                 name = Some(domain::organization_name(
                     "organization.name",
@@ -160,20 +174,14 @@ pub(super) async fn update(
                 }
                 slug = Some(domain::slug(&organization.slug)?);
             }
-            other => {
-                return Err(TenancyError::UpdateMaskInvalid(format!(
-                    "{other:?} cannot be updated"
-                ))
-                .into());
-            }
+            _ => unreachable!("update_paths returns only the paths listed"),
         }
     }
-    let expected = convert::parse_etag(&organization.etag).ok_or(TenancyError::EtagMismatch)?;
     let now = now_millis();
     let request_id = request_id(&request);
-    let changed: Vec<&str> = paths.iter().map(String::as_str).collect();
+    let changed = paths;
     let effects = Effects {
-        audit: vec![convert::audit(
+        audit: vec![AuditRecord::new(
             membership.organization_id,
             principal.user_id,
             "organization.updated",
@@ -197,10 +205,9 @@ pub(super) async fn update(
             slug.as_deref(),
             expected,
             now,
-            &effects,
+            effects,
         )
         .await?;
-    api.events_written();
     Ok(UpdateOrganizationResponse {
         organization: Some(convert::organization(&updated)),
     })
@@ -221,25 +228,16 @@ pub(super) async fn list(
         });
     }
     let message = request.get_ref();
-    let limit = mesh::paging::page_size(domain::DOMAIN, message.page_size)?;
-    let fingerprint = format!("organizations:{}", principal.user_id);
-    let after = position(&fingerprint, &message.page_token)?;
-    let mut organizations = api
-        .store
-        .organizations_of(
-            principal.user_id,
-            &Page {
-                limit: limit + 1,
-                after,
-            },
-        )
-        .await?;
-    let next_page_token = next_token(&mut organizations, limit, &fingerprint, |organization| {
-        (organization.created_at, organization.id.to_string())
-    });
+    let page = page_request(
+        message.page_size,
+        &message.page_token,
+        format!("organizations:{}", principal.user_id),
+        ORGANIZATIONS_ORDER,
+    )?;
+    let page = api.store.organizations_of(principal.user_id, &page).await?;
     Ok(ListOrganizationsResponse {
-        organizations: organizations.iter().map(convert::organization).collect(),
-        next_page_token,
+        organizations: page.items.iter().map(convert::organization).collect(),
+        next_page_token: page.next_page_token,
     })
 }
 
@@ -287,25 +285,16 @@ pub(super) async fn list_members(
             OrganizationRole::Member,
         )
         .await?;
-    let limit = mesh::paging::page_size(domain::DOMAIN, message.page_size)?;
-    let fingerprint = format!("members:{}", membership.organization_id);
-    let after = position(&fingerprint, &message.page_token)?;
-    let mut members = api
-        .store
-        .members(
-            membership.organization_id,
-            &Page {
-                limit: limit + 1,
-                after,
-            },
-        )
-        .await?;
-    let next_page_token = next_token(&mut members, limit, &fingerprint, |member| {
-        (member.created_at, member.user_id.to_string())
-    });
+    let page = page_request(
+        message.page_size,
+        &message.page_token,
+        format!("members:{}", membership.organization_id),
+        MEMBERS_ORDER,
+    )?;
+    let page = api.store.members(membership.organization_id, &page).await?;
     Ok(ListMembersResponse {
-        members: members.iter().map(convert::membership).collect(),
-        next_page_token,
+        members: page.items.iter().map(convert::membership).collect(),
+        next_page_token: page.next_page_token,
     })
 }
 
@@ -365,11 +354,12 @@ pub(super) async fn update_member_role(
         )
         .await?;
     let user_id = parse_user("user_id", &message.user_id)?;
-    let role = convert::parse_role(message.role).ok_or_else(|| TenancyError::InvalidField {
-        field: "role",
-        description: "must be OWNER, ADMIN, MEMBER or GUEST".into(),
-    })?;
-    let expected = convert::parse_etag(&message.etag).ok_or(TenancyError::EtagMismatch)?;
+    let role =
+        OrganizationRole::from_wire(message.role).ok_or_else(|| TenancyError::InvalidField {
+            field: "role",
+            description: "must be OWNER, ADMIN, MEMBER or GUEST".into(),
+        })?;
+    let expected = expected_version(domain::DOMAIN, &message.etag)?;
     let target = api
         .store
         .membership(actor.organization_id, user_id)
@@ -381,8 +371,8 @@ pub(super) async fn update_member_role(
     let expected = expected.or(Some(target.version));
     let request_id = request_id(&request);
     let now = now_millis();
-    let effects = |old: &MembershipRecord, new: &MembershipRecord| Effects {
-        audit: vec![convert::audit(
+    let effects = |(old, new): &RoleChange| Effects {
+        audit: vec![AuditRecord::new(
             new.organization_id,
             principal.user_id,
             "member.role_changed",
@@ -412,7 +402,6 @@ pub(super) async fn update_member_role(
             &effects,
         )
         .await?;
-    api.events_written();
     Ok(UpdateMemberRoleResponse {
         membership: Some(convert::membership(&updated)),
     })
@@ -439,7 +428,7 @@ pub(super) async fn remove_member(
     if !removing_self && !actor.role.at_least(OrganizationRole::Admin) {
         return Err(TenancyError::RoleInsufficient("only owners and admins remove others").into());
     }
-    let expected = convert::parse_etag(&message.etag).ok_or(TenancyError::EtagMismatch)?;
+    let expected = expected_version(domain::DOMAIN, &message.etag)?;
     let target = api
         .store
         .membership(actor.organization_id, user_id)
@@ -450,7 +439,7 @@ pub(super) async fn remove_member(
     let request_id = request_id(&request);
     let now = now_millis();
     let effects = |old: &MembershipRecord| Effects {
-        audit: vec![convert::audit(
+        audit: vec![AuditRecord::new(
             old.organization_id,
             principal.user_id,
             "member.removed",
@@ -464,6 +453,5 @@ pub(super) async fn remove_member(
     api.store
         .remove_member(actor.organization_id, user_id, expected, &effects)
         .await?;
-    api.events_written();
     Ok(RemoveMemberResponse {})
 }

@@ -4,6 +4,8 @@
 use mesh::auth::OrganizationRole;
 use mesh::ids::{OrganizationId, UserId};
 
+use mesh::paging::{Keyset, PageRequest};
+
 use super::*;
 use crate::domain::TenancyError;
 use crate::domain::filter::Condition;
@@ -92,7 +94,7 @@ pub async fn seed(store: &dyn TenancyStore) -> (OrganizationRecord, MembershipRe
         events: Vec::new(),
     };
     store
-        .create_organization(&org, &owner, &effects)
+        .create_organization(&org, &owner, effects)
         .await
         .unwrap();
     (org, owner)
@@ -129,7 +131,7 @@ async fn organizations(store: &dyn TenancyStore) {
     );
     assert!(matches!(
         store
-            .create_organization(&clash, &clash_owner, &Effects::default())
+            .create_organization(&clash, &clash_owner, Effects::default())
             .await,
         Err(TenancyError::SlugTaken)
     ));
@@ -142,7 +144,7 @@ async fn organizations(store: &dyn TenancyStore) {
             Some(&new_slug),
             Some(1),
             2_000,
-            &Effects::default(),
+            Effects::default(),
         )
         .await
         .unwrap();
@@ -171,7 +173,7 @@ async fn organizations(store: &dyn TenancyStore) {
                 None,
                 Some(1),
                 3_000,
-                &Effects::default()
+                Effects::default()
             )
             .await,
         Err(TenancyError::EtagMismatch)
@@ -186,7 +188,7 @@ async fn organizations(store: &dyn TenancyStore) {
                 Some(&other.slug),
                 None,
                 3_000,
-                &Effects::default()
+                Effects::default()
             )
             .await,
         Err(TenancyError::SlugTaken)
@@ -208,56 +210,41 @@ async fn organizations(store: &dyn TenancyStore) {
                 OrganizationRole::Owner,
                 "owner@example.com",
             ),
-            &Effects::default(),
+            Effects::default(),
         )
         .await
         .unwrap();
-    let first_page = store
-        .organizations_of(
-            owner.user_id,
-            &Page {
-                limit: 1,
-                after: None,
-            },
-        )
-        .await
-        .unwrap();
+    let first = PageRequest::first(1, ORGANIZATIONS_ORDER);
+    let first_page = store.organizations_of(owner.user_id, &first).await.unwrap();
     assert_eq!(
-        first_page.iter().map(|o| o.id).collect::<Vec<_>>(),
+        first_page.items.iter().map(|o| o.id).collect::<Vec<_>>(),
         vec![org.id]
     );
     let next = store
         .organizations_of(
             owner.user_id,
-            &Page {
-                limit: 5,
-                after: Some((first_page[0].created_at, first_page[0].id.to_string())),
-            },
+            &first.next(&first_page.next_page_token).unwrap(),
         )
         .await
         .unwrap();
     assert_eq!(
-        next.iter().map(|o| o.id).collect::<Vec<_>>(),
+        next.items.iter().map(|o| o.id).collect::<Vec<_>>(),
         vec![second.id]
     );
+    assert!(next.next_page_token.is_empty());
     assert!(
         store
-            .organizations_of(
-                UserId::new(),
-                &Page {
-                    limit: 5,
-                    after: None
-                }
-            )
+            .organizations_of(UserId::new(), &PageRequest::first(5, ORGANIZATIONS_ORDER))
             .await
             .unwrap()
+            .items
             .is_empty()
     );
 }
 
 async fn memberships(store: &dyn TenancyStore) {
     let (org, owner) = seed(store).await;
-    let no_effects_change = |_: &MembershipRecord, _: &MembershipRecord| Effects::default();
+    let no_effects_change = |_: &RoleChange| Effects::default();
     let no_effects = |_: &MembershipRecord| Effects::default();
 
     // The last owner can be neither demoted nor removed.
@@ -285,12 +272,12 @@ async fn memberships(store: &dyn TenancyStore) {
     let bea = UserId::new();
     let invite = invitation(org.id, owner.user_id, "bea@example.com", 10_000);
     store
-        .create_invitation(&invite, b"invite-bea", 2_000, &Effects::default())
+        .create_invitation(&invite, b"invite-bea", 2_000, Effects::default())
         .await
         .unwrap();
     let joined = member(org.id, bea, OrganizationRole::Guest, "bea@example.com");
     let (_, membership) = store
-        .accept_invitation(org.id, b"invite-bea", &joined, 3_000, &|_, _| {
+        .accept_invitation(org.id, b"invite-bea", &joined, 3_000, &|_| {
             Effects::default()
         })
         .await
@@ -358,16 +345,10 @@ async fn memberships(store: &dyn TenancyStore) {
     ));
 
     let members = store
-        .members(
-            org.id,
-            &Page {
-                limit: 10,
-                after: None,
-            },
-        )
+        .members(org.id, &PageRequest::first(10, MEMBERS_ORDER))
         .await
         .unwrap();
-    assert_eq!(members.len(), 2);
+    assert_eq!(members.items.len(), 2);
     let removed = store
         .remove_member(org.id, owner.user_id, None, &no_effects)
         .await
@@ -404,7 +385,7 @@ async fn invitations(store: &dyn TenancyStore) {
         ..ada
     };
     store
-        .create_invitation(&ada, b"ada-token", now, &Effects::default())
+        .create_invitation(&ada, b"ada-token", now, Effects::default())
         .await
         .unwrap();
     assert_eq!(
@@ -418,14 +399,14 @@ async fn invitations(store: &dyn TenancyStore) {
     let again = invitation(org.id, owner.user_id, "ada@example.com", now + 10_000);
     assert!(matches!(
         store
-            .create_invitation(&again, b"ada-2", now, &Effects::default())
+            .create_invitation(&again, b"ada-2", now, Effects::default())
             .await,
         Err(TenancyError::InvitationPending)
     ));
     let owner_again = invitation(org.id, owner.user_id, "owner@example.com", now + 10_000);
     assert!(matches!(
         store
-            .create_invitation(&owner_again, b"owner-2", now, &Effects::default())
+            .create_invitation(&owner_again, b"owner-2", now, Effects::default())
             .await,
         Err(TenancyError::AlreadyMember)
     ));
@@ -447,7 +428,7 @@ async fn invitations(store: &dyn TenancyStore) {
     );
     assert!(matches!(
         store
-            .accept_invitation(org.id, b"ada-token", &mallory, now + 1, &|_, _| {
+            .accept_invitation(org.id, b"ada-token", &mallory, now + 1, &|_| {
                 Effects::default()
             })
             .await,
@@ -460,14 +441,14 @@ async fn invitations(store: &dyn TenancyStore) {
         "ada@example.com",
     );
     store
-        .accept_invitation(org.id, b"ada-token", &ada_user, now + 2, &|_, _| {
+        .accept_invitation(org.id, b"ada-token", &ada_user, now + 2, &|_| {
             Effects::default()
         })
         .await
         .unwrap();
     assert!(matches!(
         store
-            .accept_invitation(org.id, b"ada-token", &ada_user, now + 3, &|_, _| {
+            .accept_invitation(org.id, b"ada-token", &ada_user, now + 3, &|_| {
                 Effects::default()
             })
             .await,
@@ -477,7 +458,7 @@ async fn invitations(store: &dyn TenancyStore) {
     // Expired and revoked invitations cannot be accepted; only pending ones can be revoked.
     let late = invitation(org.id, owner.user_id, "late@example.com", now + 5);
     store
-        .create_invitation(&late, b"late-token", now, &Effects::default())
+        .create_invitation(&late, b"late-token", now, Effects::default())
         .await
         .unwrap();
     let late_user = member(
@@ -488,7 +469,7 @@ async fn invitations(store: &dyn TenancyStore) {
     );
     assert!(matches!(
         store
-            .accept_invitation(org.id, b"late-token", &late_user, now + 10, &|_, _| {
+            .accept_invitation(org.id, b"late-token", &late_user, now + 10, &|_| {
                 Effects::default()
             })
             .await,
@@ -496,7 +477,7 @@ async fn invitations(store: &dyn TenancyStore) {
     ));
     let gone = invitation(org.id, owner.user_id, "gone@example.com", now + 10_000);
     store
-        .create_invitation(&gone, b"gone-token", now, &Effects::default())
+        .create_invitation(&gone, b"gone-token", now, Effects::default())
         .await
         .unwrap();
     let revoked = store
@@ -518,7 +499,7 @@ async fn invitations(store: &dyn TenancyStore) {
     );
     assert!(matches!(
         store
-            .accept_invitation(org.id, b"gone-token", &gone_user, now + 3, &|_, _| {
+            .accept_invitation(org.id, b"gone-token", &gone_user, now + 3, &|_| {
                 Effects::default()
             })
             .await,
@@ -538,13 +519,11 @@ async fn invitations(store: &dyn TenancyStore) {
                 org.id,
                 Some(state),
                 at,
-                &Page {
-                    limit: 10,
-                    after: None,
-                },
+                &PageRequest::first(10, INVITATIONS_ORDER),
             )
             .await
             .unwrap()
+            .items
             .len()
     };
     assert_eq!(states(InvitationState::Accepted).await, 1);
@@ -553,17 +532,10 @@ async fn invitations(store: &dyn TenancyStore) {
     assert_eq!(states(InvitationState::Pending).await, 0);
     assert_eq!(
         store
-            .invitations(
-                org.id,
-                None,
-                at,
-                &Page {
-                    limit: 10,
-                    after: None
-                }
-            )
+            .invitations(org.id, None, at, &PageRequest::first(10, INVITATIONS_ORDER))
             .await
             .unwrap()
+            .items
             .len(),
         3
     );
@@ -590,23 +562,22 @@ async fn audit_trail(store: &dyn TenancyStore) {
         events: Vec::new(),
     };
     store
-        .update_organization(org.id, Some("Audited"), None, None, 5_000, &effects)
+        .update_organization(org.id, Some("Audited"), None, None, 5_000, effects)
         .await
         .unwrap();
     let all = store
         .audit_events(
             org.id,
             &[],
-            false,
-            &Page {
-                limit: 10,
-                after: None,
-            },
+            &PageRequest::first(10, Keyset::CREATED_DESCENDING),
         )
         .await
         .unwrap();
     assert_eq!(
-        all.iter().map(|a| a.action.as_str()).collect::<Vec<_>>(),
+        all.items
+            .iter()
+            .map(|a| a.action.as_str())
+            .collect::<Vec<_>>(),
         [
             "invitation.created",
             "member.removed",
@@ -618,16 +589,13 @@ async fn audit_trail(store: &dyn TenancyStore) {
         .audit_events(
             org.id,
             &[Condition::ActionPrefix("member.".into())],
-            true,
-            &Page {
-                limit: 10,
-                after: None,
-            },
+            &PageRequest::first(10, Keyset::CREATED_ASCENDING),
         )
         .await
         .unwrap();
     assert_eq!(
         members
+            .items
             .iter()
             .map(|a| a.action.as_str())
             .collect::<Vec<_>>(),
@@ -640,54 +608,29 @@ async fn audit_trail(store: &dyn TenancyStore) {
                 Condition::Actor(other_actor.to_string()),
                 Condition::After(2_500, true),
             ],
-            false,
-            &Page {
-                limit: 10,
-                after: None,
-            },
+            &PageRequest::first(10, Keyset::CREATED_DESCENDING),
         )
         .await
         .unwrap();
-    assert_eq!(by_actor.len(), 1);
-    let page = store
-        .audit_events(
-            org.id,
-            &[],
-            false,
-            &Page {
-                limit: 2,
-                after: None,
-            },
-        )
-        .await
-        .unwrap();
+    assert_eq!(by_actor.items.len(), 1);
+    let first = PageRequest::first(2, Keyset::CREATED_DESCENDING);
+    let page = store.audit_events(org.id, &[], &first).await.unwrap();
     let rest = store
-        .audit_events(
-            org.id,
-            &[],
-            false,
-            &Page {
-                limit: 10,
-                after: Some((page[1].created_at, page[1].id.clone())),
-            },
-        )
+        .audit_events(org.id, &[], &first.next(&page.next_page_token).unwrap())
         .await
         .unwrap();
-    assert_eq!(page.len() + rest.len(), 4);
+    assert_eq!(page.items.len() + rest.items.len(), 4);
     let (elsewhere, _) = seed(store).await;
     assert!(
         store
             .audit_events(
                 elsewhere.id,
                 &[Condition::Action("member.removed".into())],
-                false,
-                &Page {
-                    limit: 10,
-                    after: None
-                }
+                &PageRequest::first(10, Keyset::CREATED_DESCENDING)
             )
             .await
             .unwrap()
+            .items
             .is_empty()
     );
 }

@@ -1,17 +1,21 @@
 //! Tenancy's storage: the [`TenancyStore`] trait, records, the SQL implementation for
-//! SQLite and PostgreSQL ([`sql`]), and the [`conformance`] suite both must pass.
+//! SQLite and PostgreSQL ([`sql`]), and the `conformance` suite both must pass (feature
+//! `testsuite`).
 //!
 //! Invariants: every tenant query filters by `organization_id` and, on PostgreSQL, runs in a
 //! transaction scoped to that tenant (row-level security is the second wall); membership
 //! changes lock the organization row first, so the last-owner rule holds under concurrency;
-//! every change writes its audit event and outbox events in the same transaction.
+//! every change writes its audit entries and outbox events in the same transaction
+//! (`kit::change!`).
 
+#[cfg(feature = "testsuite")]
 pub mod conformance;
 pub mod sql;
 
-use events::EventMessage;
+pub use kit::{AuditEntry as AuditRecord, Effects, EffectsFor};
 use mesh::auth::OrganizationRole;
 use mesh::ids::{OrganizationId, UserId};
+use mesh::paging::{KeyKind, Keyset, Page, PageRequest};
 
 use crate::domain::TenancyError;
 use crate::domain::filter::Condition;
@@ -20,7 +24,7 @@ use crate::domain::filter::Condition;
 pub type StoreResult<T> = Result<T, TenancyError>;
 
 /// An organization.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct OrganizationRecord {
     /// Id (the tenant id).
     pub id: OrganizationId,
@@ -41,7 +45,7 @@ pub struct OrganizationRecord {
 }
 
 /// A membership.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct MembershipRecord {
     /// Organization.
     pub organization_id: OrganizationId,
@@ -62,7 +66,7 @@ pub struct MembershipRecord {
 }
 
 /// An invitation (without its secret).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct InvitationRecord {
     /// Id.
     pub id: String,
@@ -127,55 +131,23 @@ impl InvitationRecord {
     }
 }
 
-/// An audit-trail entry.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AuditRecord {
-    /// Id.
-    pub id: String,
-    /// Organization.
-    pub organization_id: OrganizationId,
-    /// Who did it.
-    pub actor_user_id: UserId,
-    /// `member.added`, `organization.updated`, ...
-    pub action: String,
-    /// Resource name.
-    pub resource: String,
-    /// Details as a JSON object of strings.
-    pub details: String,
-    /// The request that did it.
-    pub request_id: String,
-    /// When.
-    pub created_at: i64,
-}
+/// Organizations a user belongs to, oldest first.
+pub const ORGANIZATIONS_ORDER: Keyset = Keyset {
+    columns: &[("o.created_at", KeyKind::Int), ("o.id", KeyKind::Text)],
+    direction: mesh::paging::Direction::Ascending,
+};
+/// Members, oldest first.
+pub const MEMBERS_ORDER: Keyset = Keyset {
+    columns: &[("created_at", KeyKind::Int), ("user_id", KeyKind::Text)],
+    direction: mesh::paging::Direction::Ascending,
+};
+/// Invitations, newest first.
+pub const INVITATIONS_ORDER: Keyset = Keyset::CREATED_DESCENDING;
 
-/// What a change writes besides itself: audit entries and outbox events.
-#[derive(Clone, Debug, Default)]
-pub struct Effects {
-    /// Audit entries.
-    pub audit: Vec<AuditRecord>,
-    /// Outbox events.
-    pub events: Vec<EventMessage>,
-}
-
-/// Builds a role change's effects from (old, new).
-pub type RoleChangeEffects<'a> =
-    &'a (dyn Fn(&MembershipRecord, &MembershipRecord) -> Effects + Send + Sync);
-/// Builds a removal's effects from the removed membership.
-pub type MembershipEffects<'a> = &'a (dyn Fn(&MembershipRecord) -> Effects + Send + Sync);
-/// Builds an invitation change's effects.
-pub type InvitationEffects<'a> = &'a (dyn Fn(&InvitationRecord) -> Effects + Send + Sync);
-/// Builds an acceptance's effects from (invitation, membership).
-pub type AcceptEffects<'a> =
-    &'a (dyn Fn(&InvitationRecord, &MembershipRecord) -> Effects + Send + Sync);
-
-/// Keyset page: (created_at, id) of the last item seen, ascending or descending.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Page {
-    /// Items to return.
-    pub limit: i64,
-    /// Position after which to start.
-    pub after: Option<(i64, String)>,
-}
+/// A role change: the membership before and after.
+pub type RoleChange = (MembershipRecord, MembershipRecord);
+/// An acceptance: the invitation as accepted and the new membership.
+pub type Acceptance = (InvitationRecord, MembershipRecord);
 
 /// Tenancy's storage.
 #[async_trait::async_trait]
@@ -185,7 +157,7 @@ pub trait TenancyStore: Send + Sync {
         &self,
         organization: &OrganizationRecord,
         owner: &MembershipRecord,
-        effects: &Effects,
+        effects: Effects,
     ) -> StoreResult<()>;
     /// The organization a user created with this idempotency key.
     async fn organization_by_request(
@@ -203,14 +175,14 @@ pub trait TenancyStore: Send + Sync {
         slug: Option<&str>,
         expected_version: Option<i64>,
         now: i64,
-        effects: &Effects,
+        effects: Effects,
     ) -> StoreResult<OrganizationRecord>;
     /// Organizations the user belongs to, oldest membership first.
     async fn organizations_of(
         &self,
         user_id: UserId,
-        page: &Page,
-    ) -> StoreResult<Vec<OrganizationRecord>>;
+        page: &PageRequest,
+    ) -> StoreResult<Page<OrganizationRecord>>;
     /// (id, name, slug) of the organization with this slug (public).
     async fn resolve_slug(
         &self,
@@ -233,8 +205,8 @@ pub trait TenancyStore: Send + Sync {
     async fn members(
         &self,
         organization_id: OrganizationId,
-        page: &Page,
-    ) -> StoreResult<Vec<MembershipRecord>>;
+        page: &PageRequest,
+    ) -> StoreResult<Page<MembershipRecord>>;
     /// Changes a role; `LastOwner` if it would leave no owner; `EtagMismatch`; `MemberNotFound`.
     /// `effects` is built from (old, new) membership.
     async fn change_role(
@@ -244,7 +216,7 @@ pub trait TenancyStore: Send + Sync {
         role: OrganizationRole,
         expected_version: Option<i64>,
         now: i64,
-        effects: RoleChangeEffects<'_>,
+        effects: EffectsFor<'_, RoleChange>,
     ) -> StoreResult<MembershipRecord>;
     /// Removes a member; same rules as `change_role`.
     async fn remove_member(
@@ -252,7 +224,7 @@ pub trait TenancyStore: Send + Sync {
         organization_id: OrganizationId,
         user_id: UserId,
         expected_version: Option<i64>,
-        effects: MembershipEffects<'_>,
+        effects: EffectsFor<'_, MembershipRecord>,
     ) -> StoreResult<MembershipRecord>;
 
     /// Stores an invitation; `InvitationPending` / `AlreadyMember` for its email.
@@ -261,7 +233,7 @@ pub trait TenancyStore: Send + Sync {
         invitation: &InvitationRecord,
         token_hash: &[u8],
         now: i64,
-        effects: &Effects,
+        effects: Effects,
     ) -> StoreResult<()>;
     /// The inviter's invitation with this idempotency key.
     async fn invitation_by_request(
@@ -282,15 +254,15 @@ pub trait TenancyStore: Send + Sync {
         organization_id: OrganizationId,
         state: Option<InvitationState>,
         now: i64,
-        page: &Page,
-    ) -> StoreResult<Vec<InvitationRecord>>;
+        page: &PageRequest,
+    ) -> StoreResult<Page<InvitationRecord>>;
     /// Revokes a pending invitation (`FailedPrecondition`-style errors otherwise).
     async fn revoke_invitation(
         &self,
         organization_id: OrganizationId,
         id: &str,
         now: i64,
-        effects: InvitationEffects<'_>,
+        effects: EffectsFor<'_, InvitationRecord>,
     ) -> StoreResult<InvitationRecord>;
     /// The organization an invitation token belongs to (no tenant context needed).
     async fn invitation_organization(
@@ -305,15 +277,15 @@ pub trait TenancyStore: Send + Sync {
         token_hash: &[u8],
         member: &MembershipRecord,
         now: i64,
-        effects: AcceptEffects<'_>,
-    ) -> StoreResult<(InvitationRecord, MembershipRecord)>;
+        effects: EffectsFor<'_, Acceptance>,
+    ) -> StoreResult<Acceptance>;
 
-    /// Audit entries matching `conditions`, newest first unless `ascending`.
+    /// Audit entries matching `conditions`, in the order of `page` (by `created_at`, `id`:
+    /// [`Keyset::CREATED_DESCENDING`] or [`Keyset::CREATED_ASCENDING`]).
     async fn audit_events(
         &self,
         organization_id: OrganizationId,
         conditions: &[Condition],
-        ascending: bool,
-        page: &Page,
-    ) -> StoreResult<Vec<AuditRecord>>;
+        page: &PageRequest,
+    ) -> StoreResult<Page<AuditRecord>>;
 }

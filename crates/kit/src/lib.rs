@@ -1,0 +1,23 @@
+//! The service kit: what every service crate builds on besides `mesh`, so that a service is
+//! a small, uniform crate of its own code only.
+//!
+//! - [`service`]: a service describes itself once ([`ServiceDefinition`]: name, migrations,
+//!   how to build its gRPC server and background workers from a [`ServiceContext`]); the
+//!   binary lists the definitions and [`start`]s the selected ones.
+//! - [`store`]: [`Storage`] (a service database plus the waker of its outbox relay),
+//!   [`Effects`] (events and audit entries a change writes), and [`change!`], the one way a
+//!   store writes: the change, its effects in the same transaction, the relay woken after
+//!   the commit.
+//! - [`topic`]: [`Topic`], an event subject bound at compile time to its payload message,
+//!   whose type name comes from the contracts.
+//!
+//! Invariant: nothing here names a service; `kit` depends on `mesh`, `events` and the
+//! contracts only.
+
+pub mod service;
+pub mod store;
+pub mod topic;
+
+pub use service::{BuildError, Built, ServiceContext, ServiceDefinition, start};
+pub use store::{AuditEntry, Effects, EffectsFor, Storage, WriteEffects};
+pub use topic::Topic;

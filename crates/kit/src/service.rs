@@ -1,0 +1,185 @@
+//! How a service registers itself.
+//!
+//! A service crate exposes one `pub const SERVICE: ServiceDefinition`: its name (also its
+//! config section, its database file or schema, and the `taskmesh.<name>.v1` package it
+//! serves), its migrations, and a `build` function that turns a [`ServiceContext`] into a
+//! [`Built`] service (the tonic server to mount and any background workers). The binary lists
+//! the definitions once and calls [`start`] for the selected ones; nothing else anywhere
+//! names a service.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use events::{Bus, OutboxRelay};
+use futures::future::BoxFuture;
+use mesh::Config;
+use mesh::db::{Database, Migrations};
+use mesh::peers::{PeerChannel, Peers};
+use mesh::server::{GrpcServices, Shutdown};
+use tonic::body::Body;
+use tonic::server::NamedService;
+
+use crate::store::Storage;
+
+/// Why a service could not be built (bad config section, unreachable peer, storage).
+pub type BuildError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Everything the binary needs to know about a service.
+#[derive(Clone, Copy)]
+pub struct ServiceDefinition {
+    /// The service's name: `identity`, `projects`, ...
+    pub name: &'static str,
+    /// Its migrations (both backends).
+    pub migrations: fn() -> Migrations,
+    /// Builds the service over a migrated database.
+    pub build: fn(ServiceContext) -> BoxFuture<'static, Result<Built, BuildError>>,
+}
+
+impl std::fmt::Debug for ServiceDefinition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceDefinition")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a service is built from.
+pub struct ServiceContext {
+    name: &'static str,
+    config: Config,
+    storage: Storage,
+    bus: Arc<dyn Bus>,
+    peers: Peers,
+    relay: OutboxRelay,
+}
+
+impl ServiceContext {
+    /// The context of service `name` over its migrated `database`.
+    pub fn new(
+        name: &'static str,
+        config: &Config,
+        database: Database,
+        bus: Arc<dyn Bus>,
+        peers: Peers,
+    ) -> Self {
+        let relay = OutboxRelay::new(
+            database.clone(),
+            bus.clone(),
+            Duration::from_millis(config.events.relay_poll_ms),
+        );
+        Self {
+            name,
+            config: config.clone(),
+            storage: Storage::new(database, relay.waker()),
+            bus,
+            peers,
+            relay,
+        }
+    }
+
+    /// The service's name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The process configuration (auth, server limits, events, ...).
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The service's own config section (`[<name>]`), typed by the service; defaults where
+    /// unset, unknown keys refused.
+    pub fn section<T>(&self) -> Result<T, BuildError>
+    where
+        T: serde::de::DeserializeOwned + Default,
+    {
+        Ok(self.config.section(self.name)?)
+    }
+
+    /// The service database with its outbox relay's waker.
+    pub fn storage(&self) -> Storage {
+        self.storage.clone()
+    }
+
+    /// The event bus (for consumers; producers write to the outbox through [`Storage`]).
+    pub fn bus(&self) -> Arc<dyn Bus> {
+        self.bus.clone()
+    }
+
+    /// A channel to peer service `service`, in-process or remote as configured.
+    pub fn peer(&self, service: &str) -> Result<PeerChannel, BuildError> {
+        Ok(self.peers.channel(service)?)
+    }
+
+    /// The largest message the service's tonic server should encode or decode.
+    pub fn max_message_bytes(&self) -> usize {
+        self.config.server.max_message_bytes
+    }
+}
+
+type Worker = Box<dyn FnOnce(Shutdown) -> BoxFuture<'static, ()> + Send>;
+
+/// A built service: the server to mount and its background work.
+pub struct Built {
+    mount: Box<dyn FnOnce(&mut GrpcServices) + Send>,
+    workers: Vec<(&'static str, Worker)>,
+}
+
+impl Built {
+    /// A service answering with the generated tonic `server`.
+    pub fn new<S>(server: S) -> Self
+    where
+        S: tower::Service<http::Request<Body>, Error = Infallible>
+            + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Response: axum::response::IntoResponse,
+        S::Future: Send + 'static,
+    {
+        Self {
+            mount: Box::new(move |services: &mut GrpcServices| {
+                services.add(server);
+            }),
+            workers: Vec::new(),
+        }
+    }
+
+    /// Adds background work that runs until the shutdown signal (key rotation, consumers,
+    /// schedulers). The outbox relay is not one of these: [`start`] runs it for every service.
+    pub fn worker<F, Fut>(mut self, name: &'static str, run: F) -> Self
+    where
+        F: FnOnce(Shutdown) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.workers
+            .push((name, Box::new(move |shutdown| Box::pin(run(shutdown)))));
+        self
+    }
+}
+
+/// Builds the service of `definition` from `context`, mounts it on `services`, and spawns
+/// its outbox relay and workers until `shutdown`.
+pub async fn start(
+    definition: &ServiceDefinition,
+    context: ServiceContext,
+    services: &mut GrpcServices,
+    shutdown: &Shutdown,
+) -> Result<(), BuildError> {
+    let relay = context.relay.clone();
+    let built = (definition.build)(context).await?;
+    (built.mount)(services);
+    tokio_spawn(relay.run(shutdown.clone()));
+    for (name, run) in built.workers {
+        tracing::debug!(service = definition.name, worker = name, "worker started");
+        tokio_spawn(run(shutdown.clone()));
+    }
+    Ok(())
+}
+
+fn tokio_spawn(future: impl Future<Output = ()> + Send + 'static) {
+    drop(tokio::spawn(future));
+}
