@@ -56,10 +56,7 @@ impl RoutingTable {
                 .map(|(_, (_, channel))| channel.clone());
             async move {
                 let Some(channel) = route else {
-                    let status = tonic::Status::unimplemented(format!(
-                        "unknown method {}",
-                        request.uri().path()
-                    ));
+                    let status = mesh::error::unknown_method(request.uri().path());
                     return Ok(status.into_http::<AxumBody>());
                 };
                 let request = request.map(tonic::body::Body::new);

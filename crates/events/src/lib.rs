@@ -27,11 +27,9 @@ pub use outbox::OutboxRelay;
 /// The events crate's own migrations (outbox and inbox), applied to every service database
 /// next to the service's migrations.
 pub fn migrations() -> mesh::db::Migrations {
-    static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/events/sqlite");
-    static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/events/postgres");
-    mesh::db::Migrations {
-        sqlite: &SQLITE,
-        postgres: &POSTGRES,
-        table: "_events_migrations",
-    }
+    mesh::migrations!(
+        "_events_migrations",
+        "../../migrations/events/sqlite",
+        "../../migrations/events/postgres"
+    )
 }

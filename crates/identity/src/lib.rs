@@ -81,7 +81,7 @@ impl Default for IdentityConfig {
 async fn build(context: ServiceContext) -> Result<Built, BuildError> {
     let config: IdentityConfig = context.section()?;
     let auth = context.config().auth.clone();
-    let store: Arc<dyn IdentityStore> = Arc::new(SqlIdentityStore::new(context.storage()));
+    let store: Arc<dyn IdentityStore> = Arc::new(SqlIdentityStore(context.storage()));
     let access_ttl = Duration::from_secs(config.access_token_ttl_secs);
     let keys = Arc::new(
         Keys::load(

@@ -11,6 +11,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use mesh::ErrorCode;
 use mesh::auth::{AccessClaims, OrganizationRole};
 use mesh::ids::{OrganizationId, UserId};
 use mesh::peers::{CallContext, Idempotency, PeerChannel, PeerFailure, call_peer};
@@ -89,7 +90,7 @@ impl TenancyClient {
 const LOOKUP_LIMIT: Duration = Duration::from_secs(5);
 
 fn unavailable(failure: PeerFailure) -> IdentityError {
-    IdentityError::Unavailable(failure.to_string())
+    failure.into_service_error(crate::domain::DOMAIN).into()
 }
 
 #[async_trait::async_trait]
@@ -121,7 +122,7 @@ impl TenancyDirectory for TenancyClient {
             Err(failure)
                 if matches!(
                     failure.refused_with(),
-                    Some(tonic::Code::NotFound | tonic::Code::InvalidArgument)
+                    Some(ErrorCode::NotFound | ErrorCode::InvalidArgument)
                 ) =>
             {
                 Err(IdentityError::OrganizationNotFound)
@@ -161,7 +162,7 @@ impl TenancyDirectory for TenancyClient {
             Err(failure)
                 if matches!(
                     failure.refused_with(),
-                    Some(tonic::Code::NotFound | tonic::Code::PermissionDenied)
+                    Some(ErrorCode::NotFound | ErrorCode::PermissionDenied)
                 ) =>
             {
                 Ok(None)

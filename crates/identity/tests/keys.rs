@@ -8,7 +8,6 @@ use identity::keys::{Keys, LocalKeySource};
 use identity::store::IdentityStore;
 use identity::store::sql::SqlIdentityStore;
 use mesh::auth::{AccessClaims, JwksCache, TokenVerifier};
-use mesh::config::DatabaseConfig;
 use mesh::db::Database;
 
 fn claims() -> AccessClaims {
@@ -30,15 +29,9 @@ fn claims() -> AccessClaims {
 
 #[tokio::test]
 async fn rotated_keys_stay_published_until_their_tokens_expire() {
-    let dir = tempfile::tempdir().unwrap();
-    let database =
-        Database::open_sqlite(&dir.path().join("identity.db"), &DatabaseConfig::default())
-            .await
-            .unwrap();
-    database.migrate(&identity::migrations()).await.unwrap();
-    let store: Arc<dyn IdentityStore> = Arc::new(SqlIdentityStore::new(kit::Storage::detached(
-        database.clone(),
-    )));
+    let (database, _dir) = mesh::testing::sqlite(&[&identity::migrations()]).await;
+    let store: Arc<dyn IdentityStore> =
+        Arc::new(SqlIdentityStore(kit::Storage::detached(database.clone())));
     let day = Duration::from_secs(86_400);
     let access_ttl = Duration::from_secs(900);
 

@@ -3,38 +3,30 @@
 
 use identity::store::conformance;
 use identity::store::sql::SqlIdentityStore;
-use mesh::config::DatabaseConfig;
-use mesh::db::Database;
+use kit::Storage;
+use mesh::testing::{RuntimePostgres, sqlite};
 
 #[tokio::test]
 async fn identity_store_conforms_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    let database =
-        Database::open_sqlite(&dir.path().join("identity.db"), &DatabaseConfig::default())
-            .await
-            .unwrap();
-    database.migrate(&identity::migrations()).await.unwrap();
-    database.migrate(&events::migrations()).await.unwrap();
-    conformance::run(&SqlIdentityStore::new(kit::Storage::detached(database))).await;
+    let (database, _dir) = sqlite(&[&identity::migrations(), &events::migrations()]).await;
+    conformance::run(&SqlIdentityStore(Storage::detached(database))).await;
 }
 
 #[tokio::test]
 async fn identity_store_conforms_on_postgres() {
-    let Some(url) = mesh::testing::database_url("identity_store_conforms_on_postgres") else {
+    let migrations = [&identity::migrations(), &events::migrations()];
+    let Some(postgres) = RuntimePostgres::start(
+        "identity_store_conforms_on_postgres",
+        "identity",
+        &migrations,
+    )
+    .await
+    else {
         return;
     };
-    let test = mesh::testing::TestPostgres::new(&url, "identity").await;
-    test.database
-        .migrate(&identity::migrations())
-        .await
-        .unwrap();
-    test.database.migrate(&events::migrations()).await.unwrap();
-    let (runtime, role) = test.runtime_role(&url).await;
-    conformance::run(&SqlIdentityStore::new(kit::Storage::detached(
-        runtime.clone(),
+    conformance::run(&SqlIdentityStore(Storage::detached(
+        postgres.runtime.clone(),
     )))
     .await;
-    runtime.close().await;
-    test.drop_runtime_role(&role).await;
-    test.drop_schema().await;
+    postgres.finish().await;
 }

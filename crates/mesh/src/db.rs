@@ -378,6 +378,37 @@ macro_rules! read {
     };
 }
 
+/// A crate's [`Migrations`]: `migrations!("_<owner>_migrations", "<sqlite dir>", "<postgres
+/// dir>")`, directories relative to the calling crate, embedded at compile time.
+#[macro_export]
+macro_rules! migrations {
+    ($table:tt, $sqlite:tt, $postgres:tt) => {{
+        static SQLITE: ::sqlx::migrate::Migrator = ::sqlx::migrate!($sqlite);
+        static POSTGRES: ::sqlx::migrate::Migrator = ::sqlx::migrate!($postgres);
+        $crate::db::Migrations {
+            sqlite: &SQLITE,
+            postgres: &POSTGRES,
+            table: $table,
+        }
+    }};
+}
+
+/// Lets store code use `?` on sqlx errors: each is classified once by [`storage_error`] and
+/// kept in the service error's wire-form variant (which must implement
+/// `From<ServiceError>`).
+#[macro_export]
+macro_rules! storage_errors_into {
+    ($error:ty) => {
+        impl ::std::convert::From<::sqlx::Error> for $error {
+            fn from(error: ::sqlx::Error) -> Self {
+                <$error as ::std::convert::From<$crate::ServiceError>>::from(
+                    $crate::db::storage_error(error),
+                )
+            }
+        }
+    };
+}
+
 /// Row decoding that compiles for both backends, for store code written once.
 pub mod rows {
     use sqlx::{ColumnIndex, Decode, Row, Type};

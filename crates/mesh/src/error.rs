@@ -141,6 +141,19 @@ impl ServiceError {
         )
     }
 
+    /// A dependency (a peer service, the broker) cannot answer now: UNAVAILABLE
+    /// `DEPENDENCY_UNAVAILABLE`, retryable; the cause is logged, not sent.
+    pub fn dependency_unavailable(domain: impl Into<String>, cause: &dyn fmt::Display) -> Self {
+        let domain = domain.into();
+        tracing::warn!(%domain, %cause, "dependency unavailable");
+        Self::new(
+            ErrorCode::Unavailable,
+            domain,
+            "DEPENDENCY_UNAVAILABLE",
+            "a dependency is temporarily unavailable",
+        )
+    }
+
     /// Adds a field violation (meaningful for INVALID_ARGUMENT).
     pub fn with_field_violation(
         mut self,
@@ -221,6 +234,26 @@ impl From<ServiceError> for tonic::Status {
     fn from(error: ServiceError) -> Self {
         error.into_status()
     }
+}
+
+/// UNIMPLEMENTED, reason `METHOD_NOT_FOUND`: no service in this process or behind it answers
+/// `path`. (Not a [`ServiceError`]: services never choose UNIMPLEMENTED, only the router.)
+pub fn unknown_method(path: &str) -> tonic::Status {
+    tonic::Status::with_error_details(
+        Code::Unimplemented,
+        format!("unknown method {path}"),
+        ErrorDetails::with_error_info("METHOD_NOT_FOUND", "edge.taskmesh", HashMap::new()),
+    )
+}
+
+/// UNAVAILABLE, reason `PEER_UNREACHABLE`: a call that never reached peer `service`
+/// (connection refused, in-process server stopped, circuit open).
+pub fn peer_unreachable(service: &str, cause: &dyn fmt::Display) -> tonic::Status {
+    tonic::Status::with_error_details(
+        Code::Unavailable,
+        format!("peer {service} unavailable: {cause}"),
+        ErrorDetails::with_error_info("PEER_UNREACHABLE", "mesh.taskmesh", HashMap::new()),
+    )
 }
 
 /// The `ErrorInfo.reason` of a status received from a peer, if it has one.

@@ -55,11 +55,17 @@ macro_rules! text_sql_type {
     };
 }
 
-/// Declares UUID newtype ids: minted as UUIDv7, shown and parsed as hyphenated text, and
-/// stored as text on every sqlx backend.
+/// An id type, as request validation names it ("must be an organization id").
+pub trait Id: std::str::FromStr {
+    /// What it is, with its article: `an organization id`.
+    const DESCRIPTION: &'static str;
+}
+
+/// Declares UUID newtype ids (`Name = "a name id"`): minted as UUIDv7, shown and parsed as
+/// hyphenated text, and stored as text on every sqlx backend.
 #[macro_export]
 macro_rules! uuid_id {
-    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
+    ($($(#[$doc:meta])* $name:ident = $description:literal),* $(,)?) => {
         $(
             $(#[$doc])*
             #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -96,6 +102,10 @@ macro_rules! uuid_id {
 
             $crate::text_sql_type!($name);
 
+            impl $crate::ids::Id for $name {
+                const DESCRIPTION: &'static str = $description;
+            }
+
             impl ::std::str::FromStr for $name {
                 type Err = $crate::ids::uuid::Error;
 
@@ -109,13 +119,13 @@ macro_rules! uuid_id {
 
 uuid_id! {
     /// A user account (identity).
-    UserId,
+    UserId = "a user id",
     /// An organization, i.e. a tenant (tenancy).
-    OrganizationId,
+    OrganizationId = "an organization id",
     /// A login session, i.e. a refresh-token family (identity).
-    SessionId,
+    SessionId = "a session id",
     /// An event (UUIDv7, also the broker's deduplication id).
-    EventId,
+    EventId = "an event id",
 }
 
 #[cfg(test)]

@@ -23,6 +23,8 @@ use tower::ServiceExt;
 use tower::util::BoxCloneSyncService;
 use tower_resilience::circuitbreaker::CircuitBreakerLayer;
 
+use crate::error::ErrorCode;
+
 /// Errors of a peer channel (transport failures, open circuit).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -75,9 +77,9 @@ impl InProcess {
         });
         let channel = Endpoint::from_static("http://in-process.taskmesh")
             .connect_with_connector_lazy(connector);
-        BoxCloneSyncService::new(channel.map_err(|error| {
-            tonic::Status::unavailable(format!("in-process peer unavailable: {error}"))
-        }))
+        BoxCloneSyncService::new(
+            channel.map_err(|error| crate::error::peer_unreachable("in-process", &error)),
+        )
     }
 }
 
@@ -152,7 +154,7 @@ pub fn remote_channel(service: &str, address: &str) -> Result<PeerChannel, PeerE
     let guarded = breaker.layer_fn(channel);
     let service = service.to_string();
     Ok(BoxCloneSyncService::new(guarded.map_err(move |error| {
-        tonic::Status::unavailable(format!("peer {service} unavailable: {error}"))
+        crate::error::peer_unreachable(&service, &error)
     })))
 }
 
@@ -272,14 +274,15 @@ pub enum PeerFailure {
         /// The peer.
         service: &'static str,
         /// Its status code.
-        code: tonic::Code,
+        code: ErrorCode,
         /// Its `ErrorInfo` reason, or empty.
         reason: String,
         /// Its message.
         message: String,
     },
     /// The peer could not answer (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED,
-    /// INTERNAL, ...): the caller answers UNAVAILABLE.
+    /// INTERNAL, UNIMPLEMENTED from a peer that does not serve the method yet, ...): the
+    /// caller answers UNAVAILABLE.
     #[error("{service} unavailable: {message}")]
     Unavailable {
         /// The peer.
@@ -292,26 +295,42 @@ pub enum PeerFailure {
 impl PeerFailure {
     /// Classifies a status from peer `service`.
     pub fn from_status(service: &'static str, status: &tonic::Status) -> Self {
-        use tonic::Code::*;
-        match status.code() {
-            NotFound | PermissionDenied | InvalidArgument | Unauthenticated
-            | FailedPrecondition | AlreadyExists | Aborted | OutOfRange | Unimplemented => {
-                Self::Refused {
+        use tonic::Code;
+        let refused = match status.code() {
+            Code::NotFound => ErrorCode::NotFound,
+            Code::PermissionDenied => ErrorCode::PermissionDenied,
+            Code::InvalidArgument | Code::OutOfRange => ErrorCode::InvalidArgument,
+            Code::Unauthenticated => ErrorCode::Unauthenticated,
+            Code::FailedPrecondition => ErrorCode::FailedPrecondition,
+            Code::AlreadyExists => ErrorCode::AlreadyExists,
+            Code::Aborted => ErrorCode::Aborted,
+            _ => {
+                return Self::Unavailable {
                     service,
-                    code: status.code(),
-                    reason: crate::error::reason_of(status).unwrap_or_default(),
                     message: status.message().to_string(),
-                }
+                };
             }
-            _ => Self::Unavailable {
-                service,
-                message: status.message().to_string(),
-            },
+        };
+        Self::Refused {
+            service,
+            code: refused,
+            reason: crate::error::reason_of(status).unwrap_or_default(),
+            message: status.message().to_string(),
         }
     }
 
-    /// The refusal's status code, if the peer refused.
-    pub fn refused_with(&self) -> Option<tonic::Code> {
+    /// The failure as the calling service answers it when it has no more specific word:
+    /// UNAVAILABLE when the peer could not answer; INTERNAL when it refused (a request this
+    /// service made should not be refused, so that is a bug here).
+    pub fn into_service_error(self, domain: &str) -> crate::ServiceError {
+        match &self {
+            Self::Unavailable { .. } => crate::ServiceError::dependency_unavailable(domain, &self),
+            Self::Refused { .. } => crate::ServiceError::internal(domain, &self),
+        }
+    }
+
+    /// The refusal's code, if the peer refused.
+    pub fn refused_with(&self) -> Option<ErrorCode> {
         match self {
             Self::Refused { code, .. } => Some(*code),
             Self::Unavailable { .. } => None,

@@ -14,6 +14,7 @@
 use prost_types::FieldMask;
 
 use crate::error::{ErrorCode, ServiceError};
+use crate::ids::Id;
 
 /// A field of an update request: its mask path and whether the client set it.
 #[derive(Clone, Copy, Debug)]
@@ -68,6 +69,14 @@ pub fn update_paths(
         }
     }
     Ok(paths)
+}
+
+/// Parses the id in request field `field`; INVALID_ARGUMENT `FIELD_INVALID` naming the field
+/// and the kind of id otherwise.
+pub fn parse_id<T: Id>(domain: &str, field: &str, text: &str) -> Result<T, ServiceError> {
+    text.parse().map_err(|_| {
+        ServiceError::invalid_field(domain, field, format!("must be {}", T::DESCRIPTION))
+    })
 }
 
 /// The etag of a resource at `version`.
@@ -151,6 +160,23 @@ mod tests {
             update_paths("x", None, &FIELDS(false, false))
                 .unwrap()
                 .is_empty()
+        );
+    }
+
+    #[test]
+    fn ids_parse_or_name_the_field_and_the_kind() {
+        let id = crate::ids::UserId::new();
+        assert_eq!(
+            parse_id::<crate::ids::UserId>("x", "user_id", &id.to_string()).unwrap(),
+            id
+        );
+        let error =
+            parse_id::<crate::ids::OrganizationId>("x", "organization_id", "7").unwrap_err();
+        assert_eq!(error.reason(), "FIELD_INVALID");
+        assert_eq!(error.field_violations()[0].field, "organization_id");
+        assert_eq!(
+            error.field_violations()[0].description,
+            "must be an organization id"
         );
     }
 

@@ -5,7 +5,7 @@
 //! own credential, deadline and request id go along, so identity answers only about the
 //! caller, and the read is retried when identity is briefly unavailable.
 
-use mesh::peers::{CallContext, Idempotency, PeerChannel, PeerFailure, call_peer};
+use mesh::peers::{CallContext, Idempotency, PeerChannel, call_peer};
 use taskmesh::identity::v1::GetCurrentUserRequest;
 use taskmesh::identity::v1::identity_service_client::IdentityServiceClient;
 
@@ -56,12 +56,9 @@ impl IdentityDirectory for IdentityClient {
             },
         )
         .await
-        .map_err(|failure| match failure {
-            PeerFailure::Refused { message, .. } => TenancyError::Internal(format!(
-                "identity refused the caller's own credential: {message}"
-            )),
-            PeerFailure::Unavailable { message, .. } => TenancyError::Unavailable(message),
-        })?;
+        // Identity refusing the caller's own credential, which tenancy's auth layer just
+        // accepted, is a bug (INTERNAL); identity being down is UNAVAILABLE.
+        .map_err(|failure| failure.into_service_error(crate::domain::DOMAIN))?;
         let user = response.user.unwrap_or_default();
         Ok(Caller {
             email: user.email.to_lowercase(),

@@ -54,7 +54,7 @@ impl Default for TenancyConfig {
 
 async fn build(context: ServiceContext) -> Result<Built, BuildError> {
     let api = Arc::new(TenancyApi {
-        store: Arc::new(SqlTenancyStore::new(context.storage())),
+        store: Arc::new(SqlTenancyStore(context.storage())),
         identity: Arc::new(identity::IdentityClient::new(context.peer("identity")?)),
         config: context.section()?,
     });

@@ -112,13 +112,7 @@ async fn membership(
 }
 
 fn organization_id(field: &'static str, text: &str) -> Result<OrganizationId> {
-    text.parse().map_err(|_| {
-        IdentityError::InvalidField {
-            field,
-            description: "must be an organization id".into(),
-        }
-        .into()
-    })
+    mesh::request::parse_id(domain::DOMAIN, field, text)
 }
 
 pub(super) async fn sign_up(
@@ -336,14 +330,7 @@ pub(super) async fn revoke_session(
 ) -> Result<RevokeSessionResponse> {
     let (principal, _) = api.session_principal(&request).await?;
     let session_id: SessionId =
-        request
-            .get_ref()
-            .session_id
-            .parse()
-            .map_err(|_| IdentityError::InvalidField {
-                field: "session_id",
-                description: "must be a session id".into(),
-            })?;
+        mesh::request::parse_id(domain::DOMAIN, "session_id", &request.get_ref().session_id)?;
     let event = convert::session_revoked(
         principal.user_id,
         session_id,

@@ -65,19 +65,13 @@ pub enum IdentityError {
     /// Optimistic concurrency conflict.
     #[error("the resource changed; reload and retry")]
     EtagMismatch,
-    /// The update mask names a path that cannot be updated.
-    #[error("invalid update_mask path {0:?}")]
-    UpdateMaskInvalid(String),
-    /// A dependency (tenancy) is unavailable.
-    #[error("dependency unavailable: {0}")]
-    Unavailable(String),
-    /// Storage failed (already classified by `mesh::db::storage_error` in the store, so the
-    /// domain never sees sqlx).
-    #[error("storage: {0}")]
-    Storage(ServiceError),
-    /// A bug.
+    /// A bug in identity itself (a closed hasher pool, an unsignable token).
     #[error("internal: {0}")]
     Internal(String),
+    /// A failure already in wire form: storage (classified by `mesh::db::storage_error` in
+    /// the store, so the domain never sees sqlx), a peer, or the shared request rules.
+    #[error(transparent)]
+    Service(#[from] ServiceError),
 }
 
 impl From<IdentityError> for ServiceError {
@@ -161,24 +155,8 @@ impl From<IdentityError> for ServiceError {
             )
             .with_retry_after(retry_after),
             EtagMismatch => ServiceError::new(ErrorCode::Aborted, DOMAIN, "ETAG_MISMATCH", message),
-            UpdateMaskInvalid(path) => ServiceError::new(
-                ErrorCode::InvalidArgument,
-                DOMAIN,
-                "UPDATE_MASK_INVALID",
-                message,
-            )
-            .with_field_violation("update_mask", format!("path {path:?} cannot be updated")),
-            Unavailable(cause) => {
-                tracing::warn!(%cause, "identity dependency unavailable");
-                ServiceError::new(
-                    ErrorCode::Unavailable,
-                    DOMAIN,
-                    "DEPENDENCY_UNAVAILABLE",
-                    "a dependency is temporarily unavailable",
-                )
-            }
-            Storage(error) => error,
             Internal(cause) => ServiceError::internal(DOMAIN, &cause),
+            Service(error) => error,
         }
     }
 }

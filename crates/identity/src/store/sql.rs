@@ -9,34 +9,19 @@ use sqlx::QueryBuilder;
 
 use super::*;
 
-/// Identity's store over a service database.
+/// Identity's store over its (migrated) service database.
 #[derive(Clone)]
-pub struct SqlIdentityStore {
-    storage: Storage,
-}
+pub struct SqlIdentityStore(pub Storage);
 
-impl SqlIdentityStore {
-    /// A store over `storage` (already migrated).
-    pub fn new(storage: Storage) -> Self {
-        Self { storage }
-    }
-}
-
-impl From<sqlx::Error> for IdentityError {
-    fn from(error: sqlx::Error) -> Self {
-        IdentityError::Storage(mesh::db::storage_error(error))
-    }
-}
+mesh::storage_errors_into!(IdentityError);
 
 /// Identity's migrations.
 pub fn migrations() -> mesh::db::Migrations {
-    static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/identity/sqlite");
-    static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/identity/postgres");
-    mesh::db::Migrations {
-        sqlite: &SQLITE,
-        postgres: &POSTGRES,
-        table: "_identity_migrations",
-    }
+    mesh::migrations!(
+        "_identity_migrations",
+        "../../migrations/identity/sqlite",
+        "../../migrations/identity/postgres"
+    )
 }
 
 const SESSION_COLUMNS: &str = "id, user_id, organization_id, role, user_agent, ip_address, created_at, last_used_at, idle_expires_at, absolute_expires_at, revoked_at, revoke_reason";
@@ -88,7 +73,7 @@ macro_rules! refresh_token_session {
 #[async_trait::async_trait]
 impl IdentityStore for SqlIdentityStore {
     async fn create_user(&self, user: &UserRecord, effects: Effects) -> StoreResult<()> {
-        kit::change!(&self.storage, None, None, |tx, collected| {
+        kit::change!(&self.0, None, None, |tx, collected| {
             let inserted = sqlx::query("insert into users (id, email, display_name, password_hash, signup_request_id, created_at, updated_at, version) values ($1, $2, $3, $4, $5, $6, $7, $8)")
                 .bind(user.id)
                 .bind(&user.email)
@@ -112,7 +97,7 @@ impl IdentityStore for SqlIdentityStore {
     }
 
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<UserRecord>> {
-        mesh::read!(&self.storage.database, None, None, |tx| {
+        mesh::read!(&self.0.database, None, None, |tx| {
             Ok(sqlx::query_as("select * from users where email = $1")
                 .bind(email)
                 .fetch_optional(&mut *tx)
@@ -121,7 +106,7 @@ impl IdentityStore for SqlIdentityStore {
     }
 
     async fn user_by_id(&self, id: UserId) -> StoreResult<Option<UserRecord>> {
-        mesh::read!(&self.storage.database, None, None, |tx| {
+        mesh::read!(&self.0.database, None, None, |tx| {
             Ok(sqlx::query_as("select * from users where id = $1")
                 .bind(id)
                 .fetch_optional(&mut *tx)
@@ -136,7 +121,7 @@ impl IdentityStore for SqlIdentityStore {
         expected_version: Option<i64>,
         now: i64,
     ) -> StoreResult<UserRecord> {
-        kit::change!(&self.storage, None, None, |tx, collected| {
+        kit::change!(&self.0, None, None, |tx, collected| {
             sqlx::query_as("update users set display_name = $2, updated_at = $3, version = version + 1 where id = $1 and ($4 is null or version = $4) returning *")
                 .bind(id)
                 .bind(name)
@@ -157,7 +142,7 @@ impl IdentityStore for SqlIdentityStore {
         now: i64,
         effects: EffectsFor<'_, Vec<SessionId>>,
     ) -> StoreResult<Vec<SessionId>> {
-        kit::change!(&self.storage, None, None, |tx, collected| {
+        kit::change!(&self.0, None, None, |tx, collected| {
             sqlx::query("update users set password_hash = $2, updated_at = $3, version = version + 1 where id = $1")
                 .bind(id)
                 .bind(hash)
@@ -182,7 +167,7 @@ impl IdentityStore for SqlIdentityStore {
         session: &SessionRecord,
         refresh_hash: &[u8],
     ) -> StoreResult<()> {
-        kit::change!(&self.storage, None, None, |tx, collected| {
+        kit::change!(&self.0, None, None, |tx, collected| {
             sqlx::query("insert into sessions (id, user_id, organization_id, role, user_agent, ip_address, created_at, last_used_at, idle_expires_at, absolute_expires_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
                 .bind(session.id)
                 .bind(session.user_id)
@@ -207,7 +192,7 @@ impl IdentityStore for SqlIdentityStore {
     }
 
     async fn session(&self, id: SessionId) -> StoreResult<Option<SessionRecord>> {
-        mesh::read!(&self.storage.database, None, None, |tx| {
+        mesh::read!(&self.0.database, None, None, |tx| {
             Ok(sqlx::query_as(session_query("id = $1"))
                 .bind(id)
                 .fetch_optional(&mut *tx)
@@ -219,7 +204,7 @@ impl IdentityStore for SqlIdentityStore {
         &self,
         refresh_hash: &[u8],
     ) -> StoreResult<Option<(SessionRecord, bool)>> {
-        mesh::read!(&self.storage.database, None, None, |tx| {
+        mesh::read!(&self.0.database, None, None, |tx| {
             Ok(refresh_token_session!(tx, refresh_hash))
         })
     }
@@ -229,7 +214,7 @@ impl IdentityStore for SqlIdentityStore {
         token_hash: &[u8],
         now: i64,
     ) -> StoreResult<Option<UserId>> {
-        mesh::read!(&self.storage.database, None, None, |tx| {
+        mesh::read!(&self.0.database, None, None, |tx| {
             Ok(sqlx::query_scalar("select user_id from password_resets where token_hash = $1 and used_at is null and expires_at > $2")
                 .bind(token_hash)
                 .bind(now)
@@ -247,7 +232,7 @@ impl IdentityStore for SqlIdentityStore {
         now: i64,
         on_reuse: EffectsFor<'_, SessionRecord>,
     ) -> StoreResult<RefreshOutcome> {
-        kit::change!(&self.storage, None, None, |tx, collected| {
+        kit::change!(&self.0, None, None, |tx, collected| {
             let Some((session, used)) = refresh_token_session!(tx, refresh_hash) else {
                 return Ok(RefreshOutcome::Invalid);
             };
@@ -305,7 +290,7 @@ impl IdentityStore for SqlIdentityStore {
         idle_ttl: i64,
         now: i64,
     ) -> StoreResult<Option<SessionRecord>> {
-        kit::change!(&self.storage, None, None, |tx, collected| {
+        kit::change!(&self.0, None, None, |tx, collected| {
             let session: Option<SessionRecord> = sqlx::query_as(session_query("id = $1"))
                 .bind(id)
                 .fetch_optional(&mut *tx)
@@ -345,7 +330,7 @@ impl IdentityStore for SqlIdentityStore {
         now: i64,
         page: &PageRequest,
     ) -> StoreResult<Page<SessionRecord>> {
-        mesh::read!(&self.storage.database, None, None, |tx| {
+        mesh::read!(&self.0.database, None, None, |tx| {
             let mut query = QueryBuilder::new(format!(
                 "select {SESSION_COLUMNS} from sessions where revoked_at is null and user_id = "
             ));
@@ -371,7 +356,7 @@ impl IdentityStore for SqlIdentityStore {
         now: i64,
         effects: Effects,
     ) -> StoreResult<bool> {
-        kit::change!(&self.storage, None, None, |tx, collected| {
+        kit::change!(&self.0, None, None, |tx, collected| {
             let revoked = sqlx::query("update sessions set revoked_at = $3, revoke_reason = $4 where id = $1 and user_id = $2 and revoked_at is null")
                 .bind(id)
                 .bind(user_id)
@@ -395,7 +380,7 @@ impl IdentityStore for SqlIdentityStore {
         max_active: u32,
         now: i64,
     ) -> StoreResult<()> {
-        kit::change!(&self.storage, None, None, |tx, collected| {
+        kit::change!(&self.0, None, None, |tx, collected| {
             let active: i64 = sqlx::query_scalar("select count(*) from personal_access_tokens where user_id = $1 and revoked_at is null and (expires_at is null or expires_at > $2)")
                 .bind(token.user_id)
                 .bind(now)
@@ -426,7 +411,7 @@ impl IdentityStore for SqlIdentityStore {
         user_id: UserId,
         request_id: &str,
     ) -> StoreResult<Option<PersonalAccessTokenRecord>> {
-        mesh::read!(&self.storage.database, None, None, |tx| {
+        mesh::read!(&self.0.database, None, None, |tx| {
             Ok(
                 sqlx::query_as(token_query("user_id = $1 and request_id = $2"))
                     .bind(user_id)
@@ -442,7 +427,7 @@ impl IdentityStore for SqlIdentityStore {
         token_hash: &[u8],
         now: i64,
     ) -> StoreResult<Option<PersonalAccessTokenRecord>> {
-        kit::change!(&self.storage, None, None, |tx, collected| {
+        kit::change!(&self.0, None, None, |tx, collected| {
             Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("update personal_access_tokens set last_used_at = $2 where token_hash = $1 returning {TOKEN_COLUMNS}")))
                 .bind(token_hash)
                 .bind(now)
@@ -456,7 +441,7 @@ impl IdentityStore for SqlIdentityStore {
         user_id: UserId,
         page: &PageRequest,
     ) -> StoreResult<Page<PersonalAccessTokenRecord>> {
-        mesh::read!(&self.storage.database, None, None, |tx| {
+        mesh::read!(&self.0.database, None, None, |tx| {
             let mut query = QueryBuilder::new(format!(
                 "select {TOKEN_COLUMNS} from personal_access_tokens where revoked_at is null and user_id = "
             ));
@@ -476,7 +461,7 @@ impl IdentityStore for SqlIdentityStore {
         id: &str,
         now: i64,
     ) -> StoreResult<bool> {
-        kit::change!(&self.storage, None, None, |tx, collected| {
+        kit::change!(&self.0, None, None, |tx, collected| {
             let affected = sqlx::query("update personal_access_tokens set revoked_at = $3 where id = $1 and user_id = $2 and revoked_at is null")
                 .bind(id)
                 .bind(user_id)
@@ -489,7 +474,7 @@ impl IdentityStore for SqlIdentityStore {
     }
 
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
-        mesh::read!(&self.storage.database, None, None, |tx| {
+        mesh::read!(&self.0.database, None, None, |tx| {
             Ok(sqlx::query_as("select kid, seed, created_at, retired_at from signing_keys order by created_at desc, kid desc")
                 .fetch_all(&mut *tx)
                 .await?)
@@ -497,7 +482,7 @@ impl IdentityStore for SqlIdentityStore {
     }
 
     async fn rotate_signing_key(&self, key: &SigningKeyRecord, now: i64) -> StoreResult<()> {
-        kit::change!(&self.storage, None, None, |tx, collected| {
+        kit::change!(&self.0, None, None, |tx, collected| {
             sqlx::query("update signing_keys set retired_at = $1 where retired_at is null")
                 .bind(now)
                 .execute(&mut *tx)
@@ -513,7 +498,7 @@ impl IdentityStore for SqlIdentityStore {
     }
 
     async fn delete_retired_keys(&self, before: i64) -> StoreResult<u64> {
-        kit::change!(&self.storage, None, None, |tx, collected| {
+        kit::change!(&self.0, None, None, |tx, collected| {
             Ok(sqlx::query(
                 "delete from signing_keys where retired_at is not null and retired_at < $1",
             )
@@ -532,7 +517,7 @@ impl IdentityStore for SqlIdentityStore {
         now: i64,
         effects: Effects,
     ) -> StoreResult<()> {
-        kit::change!(&self.storage, None, None, |tx, collected| {
+        kit::change!(&self.0, None, None, |tx, collected| {
             sqlx::query("insert into password_resets (token_hash, user_id, created_at, expires_at) values ($1, $2, $3, $4)")
                 .bind(token_hash)
                 .bind(user_id)
@@ -552,7 +537,7 @@ impl IdentityStore for SqlIdentityStore {
         now: i64,
         effects: EffectsFor<'_, (UserId, Vec<SessionId>)>,
     ) -> StoreResult<Option<UserId>> {
-        kit::change!(&self.storage, None, None, |tx, collected| {
+        kit::change!(&self.0, None, None, |tx, collected| {
             let user_id: Option<UserId> = sqlx::query_scalar("update password_resets set used_at = $2 where token_hash = $1 and used_at is null and expires_at > $2 returning user_id")
                 .bind(token_hash)
                 .bind(now)

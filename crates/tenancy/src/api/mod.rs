@@ -86,13 +86,7 @@ impl TenancyApi {
 }
 
 fn parse_organization(field: &'static str, text: &str) -> Result<OrganizationId> {
-    text.parse().map_err(|_| {
-        TenancyError::InvalidField {
-            field,
-            description: "must be an organization id".into(),
-        }
-        .into()
-    })
+    mesh::request::parse_id(crate::domain::DOMAIN, field, text)
 }
 
 /// The caller, who must hold an access token (not a personal access token).

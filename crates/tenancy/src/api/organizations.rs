@@ -299,13 +299,7 @@ pub(super) async fn list_members(
 }
 
 fn parse_user(field: &'static str, text: &str) -> Result<UserId> {
-    text.parse().map_err(|_| {
-        TenancyError::InvalidField {
-            field,
-            description: "must be a user id".into(),
-        }
-        .into()
-    })
+    mesh::request::parse_id(domain::DOMAIN, field, text)
 }
 
 pub(super) async fn get_membership(

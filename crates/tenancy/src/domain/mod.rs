@@ -103,9 +103,6 @@ pub enum TenancyError {
     /// Optimistic concurrency conflict.
     #[error("the resource changed; reload and retry")]
     EtagMismatch,
-    /// Bad update mask.
-    #[error("invalid update_mask: {0}")]
-    UpdateMaskInvalid(String),
     /// Bad filter.
     #[error("invalid filter: {0}")]
     FilterInvalid(String),
@@ -115,16 +112,10 @@ pub enum TenancyError {
     /// The call needs an access token.
     #[error("this call needs an access token, not a personal access token")]
     TokenKindNotAllowed,
-    /// A dependency (identity) is unavailable.
-    #[error("dependency unavailable: {0}")]
-    Unavailable(String),
-    /// Storage failed (already classified by `mesh::db::storage_error` in the store, so the
-    /// domain never sees sqlx).
-    #[error("storage: {0}")]
-    Storage(ServiceError),
-    /// A bug.
-    #[error("internal: {0}")]
-    Internal(String),
+    /// A failure already in wire form: storage (classified by `mesh::db::storage_error` in
+    /// the store, so the domain never sees sqlx), a peer, or the shared request rules.
+    #[error(transparent)]
+    Service(#[from] ServiceError),
 }
 
 impl From<TenancyError> for ServiceError {
@@ -159,24 +150,12 @@ impl From<TenancyError> for ServiceError {
             InvitationPending => new(ErrorCode::AlreadyExists, "INVITATION_ALREADY_PENDING"),
             AlreadyMember => new(ErrorCode::AlreadyExists, "ALREADY_MEMBER"),
             EtagMismatch => new(ErrorCode::Aborted, "ETAG_MISMATCH"),
-            UpdateMaskInvalid(path) => new(ErrorCode::InvalidArgument, "UPDATE_MASK_INVALID")
-                .with_field_violation("update_mask", path),
             FilterInvalid(reason) => new(ErrorCode::InvalidArgument, "FILTER_INVALID")
                 .with_field_violation("filter", reason),
             OrderByInvalid(reason) => new(ErrorCode::InvalidArgument, "ORDER_BY_INVALID")
                 .with_field_violation("order_by", reason),
             TokenKindNotAllowed => new(ErrorCode::PermissionDenied, "TOKEN_KIND_NOT_ALLOWED"),
-            Unavailable(cause) => {
-                tracing::warn!(%cause, "tenancy dependency unavailable");
-                ServiceError::new(
-                    ErrorCode::Unavailable,
-                    DOMAIN,
-                    "DEPENDENCY_UNAVAILABLE",
-                    "a dependency is temporarily unavailable",
-                )
-            }
-            Storage(error) => error,
-            Internal(cause) => ServiceError::internal(DOMAIN, &cause),
+            Service(error) => error,
         }
     }
 }

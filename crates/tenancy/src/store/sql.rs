@@ -11,34 +11,19 @@ use sqlx::QueryBuilder;
 
 use super::*;
 
-/// Tenancy's store over a service database.
+/// Tenancy's store over its (migrated) service database.
 #[derive(Clone)]
-pub struct SqlTenancyStore {
-    storage: Storage,
-}
+pub struct SqlTenancyStore(pub Storage);
 
-impl SqlTenancyStore {
-    /// A store over `storage` (already migrated).
-    pub fn new(storage: Storage) -> Self {
-        Self { storage }
-    }
-}
-
-impl From<sqlx::Error> for TenancyError {
-    fn from(error: sqlx::Error) -> Self {
-        TenancyError::Storage(mesh::db::storage_error(error))
-    }
-}
+mesh::storage_errors_into!(TenancyError);
 
 /// Tenancy's migrations.
 pub fn migrations() -> mesh::db::Migrations {
-    static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/tenancy/sqlite");
-    static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/tenancy/postgres");
-    mesh::db::Migrations {
-        sqlite: &SQLITE,
-        postgres: &POSTGRES,
-        table: "_tenancy_migrations",
-    }
+    mesh::migrations!(
+        "_tenancy_migrations",
+        "../../migrations/tenancy/sqlite",
+        "../../migrations/tenancy/postgres"
+    )
 }
 
 const INVITATION_COLUMNS: &str = "id, organization_id, email, role, inviter_user_id, request_id, created_at, expires_at, accepted_at, accepted_user_id, revoked_at";
@@ -121,7 +106,7 @@ impl TenancyStore for SqlTenancyStore {
         effects: Effects,
     ) -> StoreResult<()> {
         kit::change!(
-            &self.storage,
+            &self.0,
             Some(organization.id),
             Some(owner.user_id),
             |tx, collected| {
@@ -161,7 +146,7 @@ impl TenancyStore for SqlTenancyStore {
         user_id: UserId,
         request_id: &str,
     ) -> StoreResult<Option<OrganizationRecord>> {
-        mesh::read!(&self.storage.database, None, Some(user_id), |tx| {
+        mesh::read!(&self.0.database, None, Some(user_id), |tx| {
             Ok(sqlx::query_as(
                 "select * from organizations where creator_user_id = $1 and create_request_id = $2",
             )
@@ -173,7 +158,7 @@ impl TenancyStore for SqlTenancyStore {
     }
 
     async fn organization(&self, id: OrganizationId) -> StoreResult<Option<OrganizationRecord>> {
-        mesh::read!(&self.storage.database, Some(id), None, |tx| {
+        mesh::read!(&self.0.database, Some(id), None, |tx| {
             Ok(sqlx::query_as("select * from organizations where id = $1")
                 .bind(id)
                 .fetch_optional(&mut *tx)
@@ -190,7 +175,7 @@ impl TenancyStore for SqlTenancyStore {
         now: i64,
         effects: Effects,
     ) -> StoreResult<OrganizationRecord> {
-        kit::change!(&self.storage, Some(id), None, |tx, collected| {
+        kit::change!(&self.0, Some(id), None, |tx, collected| {
             // One statement changes the given fields and checks the etag; zero rows means
             // a missing organization or a stale version, told apart below.
             let updated = sqlx::query_as::<_, OrganizationRecord>("update organizations set name = coalesce($2, name), slug = coalesce($3, slug), updated_at = $4, version = version + 1 where id = $1 and ($5 is null or version = $5) returning *")
@@ -236,7 +221,7 @@ impl TenancyStore for SqlTenancyStore {
         user_id: UserId,
         page: &PageRequest,
     ) -> StoreResult<Page<OrganizationRecord>> {
-        mesh::read!(&self.storage.database, None, Some(user_id), |tx| {
+        mesh::read!(&self.0.database, None, Some(user_id), |tx| {
             let mut query = QueryBuilder::new(
                 "select o.* from organizations o join memberships m on m.organization_id = o.id where m.user_id = ",
             );
@@ -251,7 +236,7 @@ impl TenancyStore for SqlTenancyStore {
         &self,
         slug: &str,
     ) -> StoreResult<Option<(OrganizationId, String, String)>> {
-        mesh::read!(&self.storage.database, None, None, |tx| {
+        mesh::read!(&self.0.database, None, None, |tx| {
             Ok(sqlx::query_as(
                 "select organization_id, name, slug from organization_directory where slug = $1",
             )
@@ -266,7 +251,7 @@ impl TenancyStore for SqlTenancyStore {
         organization_id: OrganizationId,
         user_id: UserId,
     ) -> StoreResult<Option<MembershipRecord>> {
-        mesh::read!(&self.storage.database, Some(organization_id), None, |tx| {
+        mesh::read!(&self.0.database, Some(organization_id), None, |tx| {
             Ok(sqlx::query_as(
                 "select * from memberships where organization_id = $1 and user_id = $2",
             )
@@ -282,7 +267,7 @@ impl TenancyStore for SqlTenancyStore {
         organization_id: OrganizationId,
         user_id: UserId,
     ) -> StoreResult<Option<MembershipRecord>> {
-        mesh::read!(&self.storage.database, None, Some(user_id), |tx| {
+        mesh::read!(&self.0.database, None, Some(user_id), |tx| {
             Ok(sqlx::query_as(
                 "select * from memberships where organization_id = $1 and user_id = $2",
             )
@@ -298,7 +283,7 @@ impl TenancyStore for SqlTenancyStore {
         organization_id: OrganizationId,
         page: &PageRequest,
     ) -> StoreResult<Page<MembershipRecord>> {
-        mesh::read!(&self.storage.database, Some(organization_id), None, |tx| {
+        mesh::read!(&self.0.database, Some(organization_id), None, |tx| {
             let mut query = QueryBuilder::new("select * from memberships where organization_id = ");
             query.push_bind(organization_id);
             page.push_keyset(&mut query);
@@ -318,20 +303,16 @@ impl TenancyStore for SqlTenancyStore {
         now: i64,
         effects: EffectsFor<'_, RoleChange>,
     ) -> StoreResult<MembershipRecord> {
-        kit::change!(
-            &self.storage,
-            Some(organization_id),
-            None,
-            |tx, collected| {
-                lock_organization!(tx, organization_id);
-                let old = existing_membership!(tx, organization_id, user_id);
-                if old.role == OrganizationRole::Owner
-                    && role != OrganizationRole::Owner
-                    && owner_count!(tx, organization_id) <= 1
-                {
-                    return Err(TenancyError::LastOwner);
-                }
-                let new = sqlx::query_as::<_, MembershipRecord>("update memberships set role = $3, updated_at = $4, version = version + 1 where organization_id = $1 and user_id = $2 and ($5 is null or version = $5) returning *")
+        kit::change!(&self.0, Some(organization_id), None, |tx, collected| {
+            lock_organization!(tx, organization_id);
+            let old = existing_membership!(tx, organization_id, user_id);
+            if old.role == OrganizationRole::Owner
+                && role != OrganizationRole::Owner
+                && owner_count!(tx, organization_id) <= 1
+            {
+                return Err(TenancyError::LastOwner);
+            }
+            let new = sqlx::query_as::<_, MembershipRecord>("update memberships set role = $3, updated_at = $4, version = version + 1 where organization_id = $1 and user_id = $2 and ($5 is null or version = $5) returning *")
                 .bind(organization_id)
                 .bind(user_id)
                 .bind(role)
@@ -340,11 +321,10 @@ impl TenancyStore for SqlTenancyStore {
                 .fetch_optional(&mut *tx)
                 .await?
                 .ok_or(TenancyError::EtagMismatch)?;
-                let change = (old, new);
-                collected.extend(effects(&change));
-                Ok(change.1)
-            }
-        )
+            let change = (old, new);
+            collected.extend(effects(&change));
+            Ok(change.1)
+        })
     }
 
     async fn remove_member(
@@ -354,30 +334,25 @@ impl TenancyStore for SqlTenancyStore {
         expected_version: Option<i64>,
         effects: EffectsFor<'_, MembershipRecord>,
     ) -> StoreResult<MembershipRecord> {
-        kit::change!(
-            &self.storage,
-            Some(organization_id),
-            None,
-            |tx, collected| {
-                lock_organization!(tx, organization_id);
-                let old = existing_membership!(tx, organization_id, user_id);
-                if old.role == OrganizationRole::Owner && owner_count!(tx, organization_id) <= 1 {
-                    return Err(TenancyError::LastOwner);
-                }
-                let removed = sqlx::query("delete from memberships where organization_id = $1 and user_id = $2 and ($3 is null or version = $3)")
+        kit::change!(&self.0, Some(organization_id), None, |tx, collected| {
+            lock_organization!(tx, organization_id);
+            let old = existing_membership!(tx, organization_id, user_id);
+            if old.role == OrganizationRole::Owner && owner_count!(tx, organization_id) <= 1 {
+                return Err(TenancyError::LastOwner);
+            }
+            let removed = sqlx::query("delete from memberships where organization_id = $1 and user_id = $2 and ($3 is null or version = $3)")
                 .bind(organization_id)
                 .bind(user_id)
                 .bind(expected_version)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-                if removed == 0 {
-                    return Err(TenancyError::EtagMismatch);
-                }
-                collected.extend(effects(&old));
-                Ok(old)
+            if removed == 0 {
+                return Err(TenancyError::EtagMismatch);
             }
-        )
+            collected.extend(effects(&old));
+            Ok(old)
+        })
     }
 
     async fn create_invitation(
@@ -388,32 +363,28 @@ impl TenancyStore for SqlTenancyStore {
         effects: Effects,
     ) -> StoreResult<()> {
         let organization_id = invitation.organization_id;
-        kit::change!(
-            &self.storage,
-            Some(organization_id),
-            None,
-            |tx, collected| {
-                lock_organization!(tx, organization_id);
-                let member: i64 = sqlx::query_scalar(
-                    "select count(*) from memberships where organization_id = $1 and email = $2",
-                )
-                .bind(organization_id)
-                .bind(&invitation.email)
-                .fetch_one(&mut *tx)
-                .await?;
-                if member > 0 {
-                    return Err(TenancyError::AlreadyMember);
-                }
-                let pending: i64 = sqlx::query_scalar("select count(*) from invitations where organization_id = $1 and email = $2 and accepted_at is null and revoked_at is null and expires_at > $3")
+        kit::change!(&self.0, Some(organization_id), None, |tx, collected| {
+            lock_organization!(tx, organization_id);
+            let member: i64 = sqlx::query_scalar(
+                "select count(*) from memberships where organization_id = $1 and email = $2",
+            )
+            .bind(organization_id)
+            .bind(&invitation.email)
+            .fetch_one(&mut *tx)
+            .await?;
+            if member > 0 {
+                return Err(TenancyError::AlreadyMember);
+            }
+            let pending: i64 = sqlx::query_scalar("select count(*) from invitations where organization_id = $1 and email = $2 and accepted_at is null and revoked_at is null and expires_at > $3")
                 .bind(organization_id)
                 .bind(&invitation.email)
                 .bind(now)
                 .fetch_one(&mut *tx)
                 .await?;
-                if pending > 0 {
-                    return Err(TenancyError::InvitationPending);
-                }
-                sqlx::query("insert into invitations (id, organization_id, email, role, token_hash, inviter_user_id, request_id, created_at, expires_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+            if pending > 0 {
+                return Err(TenancyError::InvitationPending);
+            }
+            sqlx::query("insert into invitations (id, organization_id, email, role, token_hash, inviter_user_id, request_id, created_at, expires_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
                 .bind(&invitation.id)
                 .bind(organization_id)
                 .bind(&invitation.email)
@@ -425,16 +396,15 @@ impl TenancyStore for SqlTenancyStore {
                 .bind(invitation.expires_at)
                 .execute(&mut *tx)
                 .await?;
-                sqlx::query("insert into invitation_tokens (token_hash, organization_id, invitation_id) values ($1, $2, $3)")
+            sqlx::query("insert into invitation_tokens (token_hash, organization_id, invitation_id) values ($1, $2, $3)")
                 .bind(token_hash)
                 .bind(organization_id)
                 .bind(&invitation.id)
                 .execute(&mut *tx)
                 .await?;
-                collected.extend(effects);
-                Ok(())
-            }
-        )
+            collected.extend(effects);
+            Ok(())
+        })
     }
 
     async fn invitation_by_request(
@@ -443,7 +413,7 @@ impl TenancyStore for SqlTenancyStore {
         inviter: UserId,
         request_id: &str,
     ) -> StoreResult<Option<InvitationRecord>> {
-        mesh::read!(&self.storage.database, Some(organization_id), None, |tx| {
+        mesh::read!(&self.0.database, Some(organization_id), None, |tx| {
             Ok(sqlx::query_as(invitations_where(
                 "organization_id = $1 and inviter_user_id = $2 and request_id = $3",
             ))
@@ -460,7 +430,7 @@ impl TenancyStore for SqlTenancyStore {
         organization_id: OrganizationId,
         id: &str,
     ) -> StoreResult<Option<InvitationRecord>> {
-        mesh::read!(&self.storage.database, Some(organization_id), None, |tx| {
+        mesh::read!(&self.0.database, Some(organization_id), None, |tx| {
             Ok(
                 sqlx::query_as(invitations_where("organization_id = $1 and id = $2"))
                     .bind(organization_id)
@@ -478,7 +448,7 @@ impl TenancyStore for SqlTenancyStore {
         now: i64,
         page: &PageRequest,
     ) -> StoreResult<Page<InvitationRecord>> {
-        mesh::read!(&self.storage.database, Some(organization_id), None, |tx| {
+        mesh::read!(&self.0.database, Some(organization_id), None, |tx| {
             let mut query = QueryBuilder::new(format!(
                 "select {INVITATION_COLUMNS} from invitations where organization_id = "
             ));
@@ -515,42 +485,37 @@ impl TenancyStore for SqlTenancyStore {
         now: i64,
         effects: EffectsFor<'_, InvitationRecord>,
     ) -> StoreResult<InvitationRecord> {
-        kit::change!(
-            &self.storage,
-            Some(organization_id),
-            None,
-            |tx, collected| {
-                let invitation: InvitationRecord =
-                    sqlx::query_as(invitations_where("organization_id = $1 and id = $2"))
-                        .bind(organization_id)
-                        .bind(id)
-                        .fetch_optional(&mut *tx)
-                        .await?
-                        .ok_or(TenancyError::InvitationNotFound)?;
-                invitation.ensure_pending(now)?;
-                sqlx::query(
-                    "update invitations set revoked_at = $3 where organization_id = $1 and id = $2",
-                )
-                .bind(organization_id)
-                .bind(id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                let revoked = InvitationRecord {
-                    revoked_at: Some(now),
-                    ..invitation
-                };
-                collected.extend(effects(&revoked));
-                Ok(revoked)
-            }
-        )
+        kit::change!(&self.0, Some(organization_id), None, |tx, collected| {
+            let invitation: InvitationRecord =
+                sqlx::query_as(invitations_where("organization_id = $1 and id = $2"))
+                    .bind(organization_id)
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .ok_or(TenancyError::InvitationNotFound)?;
+            invitation.ensure_pending(now)?;
+            sqlx::query(
+                "update invitations set revoked_at = $3 where organization_id = $1 and id = $2",
+            )
+            .bind(organization_id)
+            .bind(id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            let revoked = InvitationRecord {
+                revoked_at: Some(now),
+                ..invitation
+            };
+            collected.extend(effects(&revoked));
+            Ok(revoked)
+        })
     }
 
     async fn invitation_organization(
         &self,
         token_hash: &[u8],
     ) -> StoreResult<Option<OrganizationId>> {
-        mesh::read!(&self.storage.database, None, None, |tx| {
+        mesh::read!(&self.0.database, None, None, |tx| {
             Ok(sqlx::query_scalar(
                 "select organization_id from invitation_tokens where token_hash = $1",
             )
@@ -569,7 +534,7 @@ impl TenancyStore for SqlTenancyStore {
         effects: EffectsFor<'_, Acceptance>,
     ) -> StoreResult<Acceptance> {
         kit::change!(
-            &self.storage,
+            &self.0,
             Some(organization_id),
             Some(member.user_id),
             |tx, collected| {
@@ -630,7 +595,7 @@ impl TenancyStore for SqlTenancyStore {
         conditions: &[Condition],
         page: &PageRequest,
     ) -> StoreResult<Page<AuditRecord>> {
-        mesh::read!(&self.storage.database, Some(organization_id), None, |tx| {
+        mesh::read!(&self.0.database, Some(organization_id), None, |tx| {
             let mut query =
                 QueryBuilder::new("select * from audit_events where organization_id = ");
             query.push_bind(organization_id);
