@@ -226,3 +226,119 @@ impl TenancyService for TenancyApi {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Handlers called directly, with a real SQLite store and a fake identity peer: no
+    //! network, no edge.
+
+    use std::sync::Mutex;
+
+    use mesh::auth::{Scope, TokenKind};
+    use mesh::ids::UserId;
+    use mesh::peers::CallContext;
+
+    use super::*;
+    use crate::identity::Caller;
+    use crate::store::sql::SqlTenancyStore;
+
+    /// Answers `caller` from a script: a caller, or a wire-form failure.
+    struct FakeIdentity(Mutex<std::result::Result<Caller, ServiceError>>);
+
+    #[async_trait::async_trait]
+    impl IdentityDirectory for FakeIdentity {
+        async fn caller(&self, _: &CallContext) -> std::result::Result<Caller, TenancyError> {
+            Ok(self.0.lock().unwrap().clone()?)
+        }
+    }
+
+    async fn api(identity: std::result::Result<Caller, ServiceError>) -> (TenancyApi, impl Drop) {
+        let (database, dir) =
+            mesh::testing::sqlite(&[&crate::migrations(), &events::migrations()]).await;
+        let api = TenancyApi {
+            store: Arc::new(SqlTenancyStore(kit::Storage::detached(database))),
+            identity: Arc::new(FakeIdentity(Mutex::new(identity))),
+            config: TenancyConfig::default(),
+        };
+        (api, dir)
+    }
+
+    fn signed_in<T>(user_id: UserId, message: T) -> Request<T> {
+        let mut request = Request::new(message);
+        request.extensions_mut().insert(Principal {
+            user_id,
+            organization_id: None,
+            role: None,
+            token_kind: TokenKind::Access,
+            scope: Scope::ReadWrite,
+            session_id: None,
+            token_id: "test".into(),
+        });
+        request
+    }
+
+    fn create(slug: &str) -> CreateOrganizationRequest {
+        CreateOrganizationRequest {
+            name: "Acme".into(),
+            slug: slug.into(),
+            request_id: String::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_creator_becomes_owner_with_the_email_identity_gives() {
+        let (api, _dir) = api(Ok(Caller {
+            email: "ada@example.com".into(),
+            display_name: "Ada".into(),
+        }))
+        .await;
+        let user = UserId::new();
+        let created = api
+            .create_organization(signed_in(user, create("acme-labs")))
+            .await
+            .unwrap()
+            .into_inner()
+            .organization
+            .unwrap();
+        let owner = api
+            .store
+            .membership(created.id.parse().unwrap(), user)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(owner.role, OrganizationRole::Owner);
+        assert_eq!(owner.email, "ada@example.com");
+    }
+
+    #[tokio::test]
+    async fn identity_down_is_unavailable_and_writes_nothing() {
+        let (api, _dir) = api(Err(ServiceError::dependency_unavailable(
+            crate::domain::DOMAIN,
+            &"identity is down",
+        )))
+        .await;
+        let user = UserId::new();
+        let status = api
+            .create_organization(signed_in(user, create("acme-down")))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), tonic::Code::Unavailable);
+        assert_eq!(
+            mesh::error::reason_of(&status).as_deref(),
+            Some("DEPENDENCY_UNAVAILABLE")
+        );
+        let mine = api
+            .store
+            .organizations_of(
+                user,
+                &PageRequest::first(10, crate::store::ORGANIZATIONS_ORDER),
+            )
+            .await
+            .unwrap();
+        assert!(
+            mine.items.is_empty(),
+            "a failed create left an organization"
+        );
+        assert!(api.store.resolve_slug("acme-down").await.unwrap().is_none());
+    }
+}
