@@ -1,12 +1,19 @@
 //! Signing keys: one current Ed25519 key signs access tokens; it is replaced when older than
 //! the rotation period. A retired key stays published in the JWKS until every token it
 //! signed has expired (access-token lifetime plus a minute of skew), then it is deleted.
+//!
+//! The published set is served from memory: the store is read at most once per
+//! [`PUBLISHED_REFRESH`] (so a key another replica made appears within that time), however
+//! often `/.well-known/jwks.json` or GetJwks is called, and concurrent callers share one read.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mesh::auth::{AuthError, KeySource, PublicKey, SigningKey};
-use tokio::sync::RwLock;
+use tokio::sync::{Mutex, RwLock};
+
+/// How long the published keys are served from memory before the store is read again.
+pub const PUBLISHED_REFRESH: Duration = Duration::from_secs(10);
 
 use crate::domain::IdentityError;
 use crate::store::{IdentityStore, SigningKeyRecord};
@@ -17,6 +24,8 @@ pub struct Keys {
     current: RwLock<SigningKey>,
     rotation: Duration,
     publish_after_retirement: Duration,
+    /// The stored keys and when they were read.
+    published: Mutex<Option<(Instant, Vec<SigningKeyRecord>)>>,
 }
 
 impl Keys {
@@ -32,6 +41,7 @@ impl Keys {
             current: RwLock::new(key),
             rotation,
             publish_after_retirement: access_ttl + Duration::from_secs(60),
+            published: Mutex::new(None),
         })
     }
 
@@ -48,6 +58,7 @@ impl Keys {
         let horizon =
             mesh::time::now_millis() - mesh::time::duration_millis(self.publish_after_retirement);
         self.store.delete_retired_keys(horizon).await?;
+        self.published.lock().await.take();
         Ok(())
     }
 
@@ -55,6 +66,7 @@ impl Keys {
     pub async fn rotate(&self) -> Result<(), IdentityError> {
         let key = new_key(self.store.as_ref()).await?;
         *self.current.write().await = key;
+        self.published.lock().await.take();
         Ok(())
     }
 
@@ -62,13 +74,21 @@ impl Keys {
     pub async fn published(&self) -> Result<Vec<PublicKey>, IdentityError> {
         let horizon =
             mesh::time::now_millis() - mesh::time::duration_millis(self.publish_after_retirement);
-        Ok(self
-            .store
-            .signing_keys()
-            .await?
-            .into_iter()
+        let mut published = self.published.lock().await;
+        let stale = published
+            .as_ref()
+            .is_none_or(|(read, _)| read.elapsed() >= PUBLISHED_REFRESH);
+        if stale {
+            *published = Some((Instant::now(), self.store.signing_keys().await?));
+        }
+        let keys = published
+            .as_ref()
+            .map(|(_, keys)| keys.as_slice())
+            .unwrap_or_default();
+        Ok(keys
+            .iter()
             .filter(|key| key.retired_at.is_none_or(|retired| retired > horizon))
-            .filter_map(|key| to_signing_key(&key).map(|signing| signing.public_key()))
+            .filter_map(|key| to_signing_key(key).map(|signing| signing.public_key()))
             .collect())
     }
 }

@@ -13,6 +13,7 @@
 pub mod api;
 pub mod domain;
 pub mod events;
+pub mod hasher;
 pub mod keys;
 pub mod store;
 pub mod tenancy;
@@ -26,8 +27,8 @@ use serde::{Deserialize, Serialize};
 use taskmesh::identity::v1::identity_service_server::IdentityServiceServer;
 
 use crate::api::IdentityApi;
-use crate::domain::password::PasswordHasherPool;
 use crate::domain::throttle::Throttle;
+use crate::hasher::PasswordHasherPool;
 use crate::keys::{Keys, LocalKeySource};
 use crate::store::IdentityStore;
 use crate::store::sql::SqlIdentityStore;

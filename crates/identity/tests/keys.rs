@@ -102,3 +102,32 @@ async fn rotated_keys_stay_published_until_their_tokens_expire() {
     let rotated = Keys::load(store, Duration::ZERO, access_ttl).await.unwrap();
     assert_ne!(rotated.current().await.kid(), second.kid());
 }
+
+/// `/.well-known/jwks.json` and GetJwks are public: they must not cost a database read each.
+/// After the first read, the keys are removed behind the cache's back; the published set
+/// still answers from memory (until the refresh interval, far longer than this test).
+#[tokio::test]
+async fn the_published_keys_are_served_from_memory() {
+    let (database, _dir) = mesh::testing::sqlite(&[&identity::migrations()]).await;
+    let store: Arc<dyn IdentityStore> =
+        Arc::new(SqlIdentityStore(kit::Storage::detached(database.clone())));
+    let day = Duration::from_secs(86_400);
+    let keys = Keys::load(store, day, Duration::from_secs(900))
+        .await
+        .unwrap();
+    let first = keys.published().await.unwrap();
+    assert_eq!(first.len(), 1);
+    let Database::Sqlite(pool) = &database else {
+        unreachable!()
+    };
+    sqlx::query("delete from signing_keys")
+        .execute(pool)
+        .await
+        .unwrap();
+    for _ in 0..100 {
+        assert_eq!(keys.published().await.unwrap(), first);
+    }
+    // A rotation is seen at once (it refreshes the set).
+    keys.rotate().await.unwrap();
+    assert_eq!(keys.published().await.unwrap().len(), 1);
+}

@@ -17,8 +17,8 @@ use tonic::{Request, Response, Status};
 
 use crate::IdentityConfig;
 use crate::domain::IdentityError;
-use crate::domain::password::PasswordHasherPool;
 use crate::domain::throttle::Throttle;
+use crate::hasher::PasswordHasherPool;
 use crate::keys::Keys;
 use crate::store::{IdentityStore, SessionRecord};
 use crate::tenancy::TenancyDirectory;

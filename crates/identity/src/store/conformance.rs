@@ -366,6 +366,22 @@ async fn personal_access_tokens(store: &dyn IdentityStore) {
         store.use_personal_access_token(b"nope", 500).await.unwrap(),
         None
     );
+    let soon = store
+        .use_personal_access_token(b"pat-1", 30_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        soon.last_used_at,
+        Some(500),
+        "recorded at most once a minute"
+    );
+    let later = store
+        .use_personal_access_token(b"pat-1", 61_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(later.last_used_at, Some(61_000));
 
     let listed = store
         .list_personal_access_tokens(ada.id, &PageRequest::first(10, NEWEST_FIRST))

@@ -233,7 +233,8 @@ pub trait IdentityStore: Send + Sync {
         user_id: UserId,
         request_id: &str,
     ) -> StoreResult<Option<PersonalAccessTokenRecord>>;
-    /// The token with this digest; records the use.
+    /// The token with this digest; records the use (at most once a minute). An unknown
+    /// digest costs a read, never a write.
     async fn use_personal_access_token(
         &self,
         token_hash: &[u8],

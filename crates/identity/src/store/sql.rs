@@ -46,6 +46,10 @@ fn renew_session() -> sqlx::AssertSqlSafe<String> {
     ))
 }
 
+/// How stale a personal access token's `last_used_at` may be: a busy token is written at
+/// most once a minute.
+const LAST_USED_PRECISION_MILLIS: i64 = 60_000;
+
 const INSERT_REFRESH: &str =
     "insert into refresh_tokens (token_hash, session_id, created_at) values ($1, $2, $3)";
 
@@ -427,13 +431,40 @@ impl IdentityStore for SqlIdentityStore {
         token_hash: &[u8],
         now: i64,
     ) -> StoreResult<Option<PersonalAccessTokenRecord>> {
+        // A read first: a made-up token (IntrospectToken is public) costs one indexed read,
+        // never a write transaction. The use is recorded at most once a minute per token.
+        let found: Option<PersonalAccessTokenRecord> =
+            mesh::read!(&self.0.database, None, None, |tx| {
+                Ok::<_, IdentityError>(
+                    sqlx::query_as(token_query("token_hash = $1"))
+                        .bind(token_hash)
+                        .fetch_optional(&mut *tx)
+                        .await?,
+                )
+            })?;
+        let Some(token) = found else {
+            return Ok(None);
+        };
+        if token
+            .last_used_at
+            .is_some_and(|used| now - used < LAST_USED_PRECISION_MILLIS)
+        {
+            return Ok(Some(token));
+        }
         kit::change!(&self.0, None, None, |tx, collected| {
-            Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("update personal_access_tokens set last_used_at = $2 where token_hash = $1 returning {TOKEN_COLUMNS}")))
-                .bind(token_hash)
-                .bind(now)
-                .fetch_optional(&mut *tx)
-                .await?)
-        })
+            sqlx::query(
+                "update personal_access_tokens set last_used_at = $2 where token_hash = $1",
+            )
+            .bind(token_hash)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            Ok::<_, IdentityError>(())
+        })?;
+        Ok(Some(PersonalAccessTokenRecord {
+            last_used_at: Some(now),
+            ..token
+        }))
     }
 
     async fn list_personal_access_tokens(
