@@ -578,6 +578,7 @@ async fn repeated_wrong_passwords_are_slowed_down() {
         config
             .update_section("identity", |identity: &mut identity::IdentityConfig| {
                 identity.login_failures_before_delay = 2;
+                identity.login_failures_per_address_before_delay = 3;
             })
             .unwrap()
     })
@@ -605,7 +606,8 @@ async fn repeated_wrong_passwords_are_slowed_down() {
         Code::Unauthenticated,
         "INVALID_CREDENTIALS",
     );
-    for _ in 0..2 {
+    // Two failures are free; the third blocks the account for a second.
+    for _ in 0..3 {
         assert_refused(
             login("wrong-horse-1").await,
             Code::Unauthenticated,

@@ -48,7 +48,8 @@ impl RateLimitLayer {
         }
     }
 
-    /// Limits each source IP (tonic's `TcpConnectInfo`; in-process calls are not limited).
+    /// Limits each client address (the real one, `x-taskmesh-client-ip` as the outermost
+    /// layer decided it; in-process calls are not limited again).
     pub fn per_ip(per_second: u32, burst: u32) -> Self {
         Self::new(per_second, burst, KeyKind::SourceIp)
     }
@@ -84,7 +85,13 @@ impl<S> RateLimit<S> {
                 .extensions()
                 .get::<tonic::transport::server::TcpConnectInfo>()
                 .and_then(|info| info.remote_addr())
-                .map(|address| address.ip().to_string()),
+                .map(|address| {
+                    request
+                        .headers()
+                        .get(mesh::telemetry::CLIENT_IP_HEADER)
+                        .and_then(|value| value.to_str().ok())
+                        .map_or_else(|| address.ip().to_string(), str::to_string)
+                }),
             KeyKind::Principal => request
                 .extensions()
                 .get::<Principal>()

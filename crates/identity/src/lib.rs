@@ -17,6 +17,7 @@ pub mod hasher;
 pub mod keys;
 pub mod store;
 pub mod tenancy;
+pub mod throttle;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,11 +28,11 @@ use serde::{Deserialize, Serialize};
 use taskmesh::identity::v1::identity_service_server::IdentityServiceServer;
 
 use crate::api::IdentityApi;
-use crate::domain::throttle::Throttle;
 use crate::hasher::PasswordHasherPool;
 use crate::keys::{Keys, LocalKeySource};
 use crate::store::IdentityStore;
 use crate::store::sql::SqlIdentityStore;
+use crate::throttle::Throttle;
 
 pub use store::sql::migrations;
 
@@ -60,8 +61,12 @@ pub struct IdentityConfig {
     pub password_hash_concurrency: usize,
     /// Active personal access tokens per user.
     pub max_personal_access_tokens: u32,
-    /// Failed logins per account or source before delays start.
+    /// Failed logins (or current-password checks) per account before delays start.
     pub login_failures_before_delay: u32,
+    /// Failed logins per client address before delays start (many people may share one).
+    pub login_failures_per_address_before_delay: u32,
+    /// Sign-ups per client address before delays start.
+    pub signups_per_address_before_delay: u32,
 }
 
 impl Default for IdentityConfig {
@@ -75,6 +80,8 @@ impl Default for IdentityConfig {
             password_hash_concurrency: 0,
             max_personal_access_tokens: 50,
             login_failures_before_delay: 5,
+            login_failures_per_address_before_delay: 100,
+            signups_per_address_before_delay: 20,
         }
     }
 }
@@ -103,6 +110,7 @@ async fn build(context: ServiceContext) -> Result<Built, BuildError> {
             Duration::from_millis(auth.jwks_min_refresh_ms),
         ),
     ));
+    let throttle = Arc::new(Throttle::new(store.clone()));
     let api = Arc::new(IdentityApi {
         store,
         hasher: PasswordHasherPool::new(config.password_hash_concurrency),
@@ -114,8 +122,7 @@ async fn build(context: ServiceContext) -> Result<Built, BuildError> {
             &auth.issuer,
             &auth.audience,
         )),
-        login_throttle: Throttle::new(config.login_failures_before_delay),
-        reset_throttle: Throttle::new(3),
+        throttle: throttle.clone(),
         config,
         auth,
     });

@@ -238,10 +238,11 @@ pub struct ServerConfig {
     pub concurrency_limit: usize,
     /// How long graceful shutdown waits for in-flight calls.
     pub shutdown_grace_ms: u64,
-    /// Keep the `x-taskmesh-client-ip` header set by the edge instead of replacing it with
-    /// the TCP peer. Set it on service processes that only the edge can reach (mesh mode),
-    /// never on a process clients reach directly.
-    pub trust_client_ip_header: bool,
+    /// Networks of proxies that speak for their clients (CIDRs, e.g. `10.0.0.0/8`): a load
+    /// balancer in front of the edge (its `Forwarded` / `X-Forwarded-For` are read), the
+    /// edge in front of a service (its `x-taskmesh-client-ip` is kept). Any other peer is
+    /// the client itself, whatever headers it sends. Empty: nobody is trusted.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for ServerConfig {
@@ -251,7 +252,7 @@ impl Default for ServerConfig {
             default_deadline_ms: 30_000,
             concurrency_limit: 256,
             shutdown_grace_ms: 10_000,
-            trust_client_ip_header: false,
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -19,6 +19,7 @@
 //! through the generated clients of the `taskmesh` contract crate.
 
 pub mod auth;
+pub mod client_ip;
 pub mod config;
 pub mod db;
 pub mod deadline;

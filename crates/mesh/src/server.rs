@@ -303,7 +303,7 @@ where
         .concurrency_limit_per_connection(config.concurrency_limit.max(1))
         .load_shed(true)
         .layer(RpcLayer {
-            trust_client_ip_header: config.trust_client_ip_header,
+            trusted_proxies: crate::client_ip::TrustedProxies::new(&config.trusted_proxies),
         })
         .layer(crate::deadline::DeadlineLayer::new(
             config.default_deadline(),

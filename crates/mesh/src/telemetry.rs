@@ -24,8 +24,9 @@ use crate::config::{LogConfig, LogFormat};
 
 /// The request-id header.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
-/// The caller's IP as seen by the first taskmesh process it reached. Set from the TCP peer
-/// address (overwriting anything a client sent); kept as is on in-process hops.
+/// The caller's real address, decided by the first taskmesh process it reached (see
+/// [`crate::client_ip`]) and overwriting anything an untrusted client sent; kept as is on
+/// in-process hops.
 pub const CLIENT_IP_HEADER: &str = "x-taskmesh-client-ip";
 
 /// Installs the global `tracing` subscriber (once; later calls are no-ops).
@@ -94,12 +95,11 @@ fn request_id<B>(request: &http::Request<B>) -> String {
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
 }
 
-/// Span, request id and metrics for every request.
-#[derive(Clone, Copy, Debug, Default)]
+/// Span, request id, client address and metrics for every request.
+#[derive(Clone, Debug, Default)]
 pub struct RpcLayer {
-    /// Keep an incoming client-IP header instead of replacing it with the TCP peer: only for
-    /// processes that are reached exclusively through taskmesh's own edge (mesh mode).
-    pub trust_client_ip_header: bool,
+    /// Peers that speak for their clients (see [`crate::client_ip`]).
+    pub trusted_proxies: crate::client_ip::TrustedProxies,
 }
 
 impl<S> Layer<S> for RpcLayer {
@@ -108,7 +108,7 @@ impl<S> Layer<S> for RpcLayer {
     fn layer(&self, inner: S) -> Self::Service {
         RpcService {
             inner,
-            trust_client_ip_header: self.trust_client_ip_header,
+            trusted_proxies: self.trusted_proxies.clone(),
         }
     }
 }
@@ -117,7 +117,7 @@ impl<S> Layer<S> for RpcLayer {
 #[derive(Clone, Debug)]
 pub struct RpcService<S> {
     inner: S,
-    trust_client_ip_header: bool,
+    trusted_proxies: crate::client_ip::TrustedProxies,
 }
 
 impl<S, B, ResBody> Service<http::Request<B>> for RpcService<S>
@@ -145,11 +145,11 @@ where
             .extensions()
             .get::<tonic::transport::server::TcpConnectInfo>()
             .and_then(|info| info.remote_addr());
-        let keep = self.trust_client_ip_header && request.headers().contains_key(CLIENT_IP_HEADER);
-        if let Some(peer) = peer.filter(|_| !keep)
-            && let Ok(value) = http::HeaderValue::from_str(&peer.ip().to_string())
-        {
-            request.headers_mut().insert(CLIENT_IP_HEADER, value);
+        if let Some(peer) = peer {
+            let client = self.trusted_proxies.client(peer.ip(), request.headers());
+            if let Ok(value) = http::HeaderValue::from_str(&client.to_string()) {
+                request.headers_mut().insert(CLIENT_IP_HEADER, value);
+            }
         }
         let (service, method) = split_path(request.uri().path());
         let (service, method) = (service.to_string(), method.to_string());

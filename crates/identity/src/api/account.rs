@@ -10,6 +10,12 @@ use tonic::Request;
 use super::{IdentityApi, client_of, convert};
 use crate::domain::secrets::{self, RESET_TOKEN_PREFIX};
 use crate::domain::{self, IdentityError, password};
+use crate::throttle::Key;
+
+/// Reset requests per email before delays start.
+const RESETS_PER_ACCOUNT_BEFORE_DELAY: u32 = 3;
+/// Reset requests, or bad reset tokens, per client address before delays start.
+const RESETS_PER_ADDRESS_BEFORE_DELAY: u32 = 20;
 
 type Result<T> = std::result::Result<T, ServiceError>;
 
@@ -71,23 +77,26 @@ pub(super) async fn change_password(
 ) -> Result<ChangePasswordResponse> {
     let (principal, session) = api.session_principal(&request).await?;
     let message = request.get_ref();
-    let key = format!("change-password:{}", principal.user_id);
-    api.login_throttle
-        .attempt(&key)
-        .map_err(IdentityError::RateLimited)?;
+    let key = Key::new(
+        format!("change-password:{}", principal.user_id),
+        api.config.login_failures_before_delay,
+    );
+    let in_flight = api.throttle.check(&[&key]).await?;
     let user = api
         .store
         .user_by_id(principal.user_id)
         .await?
         .ok_or(IdentityError::NotFound("user"))?;
-    if !api
+    let verified = api
         .hasher
         .verify(&message.current_password, Some(&user.password_hash))
-        .await?
-    {
+        .await?;
+    drop(in_flight);
+    if !verified {
+        api.throttle.failed(&[&key]).await?;
         return Err(IdentityError::WrongCurrentPassword.into());
     }
-    api.login_throttle.success(&key);
+    api.throttle.succeeded(&key).await?;
     password::check_policy(&message.new_password)
         .map_err(|error| error.for_field("new_password"))?;
     let hash = api.hasher.hash(&message.new_password).await?;
@@ -114,15 +123,11 @@ pub(super) async fn request_password_reset(
 ) -> Result<RequestPasswordResetResponse> {
     let email = domain::normalize_email("email", &request.get_ref().email)?;
     let (_, ip) = client_of(&request);
-    let account_key = format!("reset:{email}");
-    let ip_key = format!("reset-ip:{ip}");
+    let account = Key::new(format!("reset:{email}"), RESETS_PER_ACCOUNT_BEFORE_DELAY);
+    let address = Key::new(format!("reset-ip:{ip}"), RESETS_PER_ADDRESS_BEFORE_DELAY);
     // Every request counts, found or not: the throttle cannot be used to probe either.
-    api.reset_throttle
-        .attempt(&account_key)
-        .map_err(IdentityError::RateLimited)?;
-    api.reset_throttle
-        .attempt(&ip_key)
-        .map_err(IdentityError::RateLimited)?;
+    let _in_flight = api.throttle.check(&[&account, &address]).await?;
+    api.throttle.failed(&[&account, &address]).await?;
     if let Some(user) = api.store.user_by_email(&email).await? {
         let token = secrets::generate(RESET_TOKEN_PREFIX);
         let now = now_millis();
@@ -146,10 +151,11 @@ pub(super) async fn reset_password(
     request: Request<ResetPasswordRequest>,
 ) -> Result<ResetPasswordResponse> {
     let (_, ip) = client_of(&request);
-    let ip_key = format!("reset-password-ip:{ip}");
-    api.reset_throttle
-        .attempt(&ip_key)
-        .map_err(IdentityError::RateLimited)?;
+    let address = Key::new(
+        format!("reset-password-ip:{ip}"),
+        RESETS_PER_ADDRESS_BEFORE_DELAY,
+    );
+    let in_flight = api.throttle.check(&[&address]).await?;
     let message = request.get_ref();
     let digest = secrets::digest(&message.reset_token);
     // Check the token before paying for argon2: bad tokens cost a lookup, not a hash, and
@@ -161,9 +167,10 @@ pub(super) async fn reset_password(
             .await?
             .is_none()
     {
+        api.throttle.failed(&[&address]).await?;
         return Err(IdentityError::ResetTokenInvalid.into());
     }
-    api.reset_throttle.refund(&ip_key);
+    drop(in_flight);
     password::check_policy(&message.new_password)
         .map_err(|error| error.for_field("new_password"))?;
     let hash = api.hasher.hash(&message.new_password).await?;

@@ -17,11 +17,11 @@ use tonic::{Request, Response, Status};
 
 use crate::IdentityConfig;
 use crate::domain::IdentityError;
-use crate::domain::throttle::Throttle;
 use crate::hasher::PasswordHasherPool;
 use crate::keys::Keys;
 use crate::store::{IdentityStore, SessionRecord};
 use crate::tenancy::TenancyDirectory;
+use crate::throttle::{Key, Throttle};
 
 /// Everything the identity API needs.
 pub struct IdentityApi {
@@ -32,13 +32,29 @@ pub struct IdentityApi {
     pub(crate) tenancy: Arc<dyn TenancyDirectory>,
     pub(crate) config: IdentityConfig,
     pub(crate) auth: AuthConfig,
-    pub(crate) login_throttle: Throttle,
-    pub(crate) reset_throttle: Throttle,
+    pub(crate) throttle: Arc<Throttle>,
 }
 
 type Reply<T> = Result<Response<T>, Status>;
 
 impl IdentityApi {
+    /// The login throttle key of an account (whatever the address).
+    fn login_key(&self, email: &str) -> Key {
+        Key::new(
+            format!("login:{email}"),
+            self.config.login_failures_before_delay,
+        )
+    }
+
+    /// The login throttle key of a client address (shared by everyone behind it, so it
+    /// allows many more failures).
+    fn login_address_key(&self, ip: &str) -> Key {
+        Key::new(
+            format!("login-ip:{ip}"),
+            self.config.login_failures_per_address_before_delay,
+        )
+    }
+
     /// The caller, who must hold an access token of a live session.
     async fn session_principal<'a, T>(
         &self,

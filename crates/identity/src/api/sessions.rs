@@ -16,6 +16,7 @@ use crate::domain::secrets::{self, REFRESH_TOKEN_PREFIX};
 use crate::domain::{self, IdentityError, password};
 use crate::store::{NEWEST_FIRST, RefreshOutcome, SessionRecord, UserRecord};
 use crate::tenancy::parse_role;
+use crate::throttle::Key;
 
 type Result<T> = std::result::Result<T, ServiceError>;
 
@@ -124,23 +125,41 @@ pub(super) async fn sign_up(
     let display_name = domain::display_name("display_name", &message.display_name)?;
     let request_id = domain::request_id(&message.request_id)?;
     password::check_policy(&message.password)?;
+    let (_, ip) = client_of(&request);
+    let signups = Key::new(
+        format!("signup-ip:{ip}"),
+        api.config.signups_per_address_before_delay,
+    );
     if let Some(existing) = api.store.user_by_email(&email).await? {
         // A retried SignUp (same request_id, same password) returns the account it created.
+        // Checking that password is a login: it is throttled like one, per account and per
+        // address, and a wrong one answers like any taken email.
         let retried = request_id.is_some() && existing.signup_request_id == request_id;
-        if retried
-            && api
-                .hasher
-                .verify(&message.password, Some(&existing.password_hash))
-                .await?
-        {
-            let tokens = start_session(api, &request, &existing, None).await?;
-            return Ok(SignUpResponse {
-                user: Some(convert::user(&existing)),
-                tokens: Some(tokens),
-            });
+        if !retried {
+            return Err(IdentityError::EmailTaken.into());
         }
-        return Err(IdentityError::EmailTaken.into());
+        let (account, address) = (api.login_key(&email), api.login_address_key(&ip));
+        let in_flight = api.throttle.check(&[&account, &address]).await?;
+        let verified = api
+            .hasher
+            .verify(&message.password, Some(&existing.password_hash))
+            .await?;
+        drop(in_flight);
+        if !verified {
+            api.throttle.failed(&[&account, &address]).await?;
+            return Err(IdentityError::EmailTaken.into());
+        }
+        api.throttle.succeeded(&account).await?;
+        let tokens = start_session(api, &request, &existing, None).await?;
+        return Ok(SignUpResponse {
+            user: Some(convert::user(&existing)),
+            tokens: Some(tokens),
+        });
     }
+    // Every new account counts against its address: a flood of sign-ups from one place is
+    // slowed down like a flood of failed logins.
+    let _in_flight = api.throttle.check(&[&signups]).await?;
+    api.throttle.failed(&[&signups]).await?;
     let now = now_millis();
     let user = UserRecord {
         id: UserId::new(),
@@ -170,16 +189,8 @@ pub(super) async fn login(
     let message = request.get_ref();
     let email = domain::normalize_email("email", &message.email)?;
     let (_, ip) = client_of(&request);
-    let account_key = format!("login:{email}");
-    let ip_key = format!("login-ip:{ip}");
-    // Counted before the password is checked, so a burst of parallel guesses is limited too.
-    api.login_throttle
-        .attempt(&account_key)
-        .map_err(IdentityError::RateLimited)?;
-    if let Err(wait) = api.login_throttle.attempt(&ip_key) {
-        api.login_throttle.refund(&account_key);
-        return Err(IdentityError::RateLimited(wait).into());
-    }
+    let (account, address) = (api.login_key(&email), api.login_address_key(&ip));
+    let in_flight = api.throttle.check(&[&account, &address]).await?;
     let user = api.store.user_by_email(&email).await?;
     let verified = api
         .hasher
@@ -188,11 +199,12 @@ pub(super) async fn login(
             user.as_ref().map(|user| user.password_hash.as_str()),
         )
         .await?;
+    drop(in_flight);
     let Some(user) = user.filter(|_| verified) else {
+        api.throttle.failed(&[&account, &address]).await?;
         return Err(IdentityError::InvalidCredentials.into());
     };
-    api.login_throttle.success(&account_key);
-    api.login_throttle.refund(&ip_key);
+    api.throttle.succeeded(&account).await?;
     let scope = match &message.organization {
         Some(login_request::Organization::OrganizationId(id)) => {
             let organization = organization_id("organization_id", id)?;

@@ -3,7 +3,6 @@
 
 pub mod password;
 pub mod secrets;
-pub mod throttle;
 
 use mesh::error::{ErrorCode, ServiceError};
 

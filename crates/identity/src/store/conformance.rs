@@ -53,6 +53,110 @@ pub async fn run(store: &dyn IdentityStore) {
     personal_access_tokens(store).await;
     signing_keys(store).await;
     passwords(store).await;
+    throttle(store).await;
+}
+
+/// Throttle state: failures count exactly (also concurrently), a block applies to every
+/// query naming the key, success and idleness forget.
+async fn throttle(store: &dyn IdentityStore) {
+    let key = format!("login:{}", unique_email());
+    let other = format!("login-ip:{}", uuid::Uuid::now_v7());
+    let block_after_two = |failures: i64| (failures > 2).then_some(10_000 + failures);
+    for expected in 1..=2 {
+        assert_eq!(
+            store
+                .throttle_failure(&key, 1_000, &block_after_two)
+                .await
+                .unwrap(),
+            expected
+        );
+    }
+    let keys = [key.clone(), other.clone()];
+    assert_eq!(
+        store.throttle_blocked_until(&keys, 1_000).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .throttle_failure(&key, 1_001, &block_after_two)
+            .await
+            .unwrap(),
+        3
+    );
+    assert_eq!(
+        store.throttle_blocked_until(&keys, 1_001).await.unwrap(),
+        Some(10_003)
+    );
+    assert_eq!(
+        store.throttle_blocked_until(&keys, 20_000).await.unwrap(),
+        None,
+        "a block ends"
+    );
+    assert_eq!(
+        store
+            .throttle_blocked_until(std::slice::from_ref(&other), 1_001)
+            .await
+            .unwrap(),
+        None,
+        "other keys are unaffected"
+    );
+    // Concurrent failures all count.
+    let concurrent = concurrent_failures(store, &other, 8).await;
+    assert_eq!(concurrent, 8);
+    store.throttle_clear(&key).await.unwrap();
+    assert_eq!(
+        store
+            .throttle_failure(&key, 2_000, &block_after_two)
+            .await
+            .unwrap(),
+        1,
+        "a success forgets"
+    );
+    // Idle keys are purged; recent ones stay.
+    assert!(store.throttle_purge(1_500).await.unwrap() >= 1);
+    assert_eq!(
+        store
+            .throttle_failure(&key, 2_001, &block_after_two)
+            .await
+            .unwrap(),
+        2,
+        "the recent key survived the purge"
+    );
+}
+
+/// Runs `count` failures of `key` at once; returns the highest count any of them saw.
+async fn concurrent_failures(store: &dyn IdentityStore, key: &str, count: usize) -> i64 {
+    let none = |_: i64| None;
+    let calls = (0..count).map(|_| store.throttle_failure(key, 1_200, &none));
+    let mut highest = 0;
+    for result in join_all(calls).await {
+        highest = highest.max(result.unwrap());
+    }
+    highest
+}
+
+/// Polls every future to completion concurrently (no extra dependency for one helper).
+async fn join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let mut pinned: Vec<_> = futures.map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
+    std::future::poll_fn(|context| {
+        let mut pending = false;
+        for (future, output) in pinned.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(context) {
+                    std::task::Poll::Ready(value) => *output = Some(value),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
 }
 
 async fn users(store: &dyn IdentityStore) {

@@ -261,6 +261,21 @@ pub trait IdentityStore: Send + Sync {
     /// Deletes keys retired before `before`.
     async fn delete_retired_keys(&self, before: i64) -> StoreResult<u64>;
 
+    /// The latest `blocked_until` among `keys` that is after `now`, if any.
+    async fn throttle_blocked_until(&self, keys: &[String], now: i64) -> StoreResult<Option<i64>>;
+    /// Counts one failure for `key` and returns the failures counted so far; `block` gives
+    /// the `blocked_until` for that count (`None`: not blocked yet).
+    async fn throttle_failure(
+        &self,
+        key: &str,
+        now: i64,
+        block: &(dyn Fn(i64) -> Option<i64> + Send + Sync),
+    ) -> StoreResult<i64>;
+    /// Forgets `key` (a success).
+    async fn throttle_clear(&self, key: &str) -> StoreResult<()>;
+    /// Forgets keys idle since before `before`; returns how many.
+    async fn throttle_purge(&self, before: i64) -> StoreResult<u64>;
+
     /// Stores a password-reset token digest.
     async fn create_password_reset(
         &self,

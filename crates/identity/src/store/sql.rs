@@ -540,6 +540,66 @@ impl IdentityStore for SqlIdentityStore {
         })
     }
 
+    async fn throttle_blocked_until(&self, keys: &[String], now: i64) -> StoreResult<Option<i64>> {
+        mesh::read!(&self.0.database, None, None, |tx| {
+            let mut query =
+                QueryBuilder::new("select max(blocked_until) from throttle where blocked_until > ");
+            query.push_bind(now).push(" and key in (");
+            let mut keys_list = query.separated(", ");
+            for key in keys {
+                keys_list.push_bind(key.clone());
+            }
+            query.push(")");
+            let blocked: Option<i64> = query.build_query_scalar().fetch_one(&mut *tx).await?;
+            Ok::<_, IdentityError>(blocked)
+        })
+    }
+
+    async fn throttle_failure(
+        &self,
+        key: &str,
+        now: i64,
+        block: &(dyn Fn(i64) -> Option<i64> + Send + Sync),
+    ) -> StoreResult<i64> {
+        kit::change!(&self.0, None, None, |tx, collected| {
+            // One statement counts, so concurrent failures (other replicas included) never
+            // lose a count.
+            let failures: i64 = sqlx::query_scalar("insert into throttle (key, failures, updated_at) values ($1, 1, $2) on conflict (key) do update set failures = throttle.failures + 1, updated_at = $2 returning failures")
+                .bind(key)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+            if let Some(until) = block(failures) {
+                sqlx::query("update throttle set blocked_until = $2 where key = $1")
+                    .bind(key)
+                    .bind(until)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            Ok(failures)
+        })
+    }
+
+    async fn throttle_clear(&self, key: &str) -> StoreResult<()> {
+        kit::change!(&self.0, None, None, |tx, collected| {
+            sqlx::query("delete from throttle where key = $1")
+                .bind(key)
+                .execute(&mut *tx)
+                .await?;
+            Ok(())
+        })
+    }
+
+    async fn throttle_purge(&self, before: i64) -> StoreResult<u64> {
+        kit::change!(&self.0, None, None, |tx, collected| {
+            Ok(sqlx::query("delete from throttle where updated_at < $1 and (blocked_until is null or blocked_until < $1)")
+                .bind(before)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected())
+        })
+    }
+
     async fn create_password_reset(
         &self,
         user_id: UserId,

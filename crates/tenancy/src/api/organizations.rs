@@ -14,8 +14,8 @@ use super::{
 };
 use crate::domain::{self, TenancyError};
 use crate::store::{
-    AuditRecord, Effects, MEMBERS_ORDER, MembershipRecord, ORGANIZATIONS_ORDER, OrganizationRecord,
-    RoleChange,
+    AuditRecord, Effects, InvitationRecord, MEMBERS_ORDER, MembershipRecord, ORGANIZATIONS_ORDER,
+    OrganizationRecord, Removal, RoleChange,
 };
 
 pub(super) async fn create(
@@ -365,25 +365,35 @@ pub(super) async fn update_member_role(
     let expected = expected.or(Some(target.version));
     let request_id = request_id(&request);
     let now = now_millis();
-    let effects = |(old, new): &RoleChange| Effects {
-        audit: vec![AuditRecord::new(
-            new.organization_id,
+    let effects = |change: &RoleChange| {
+        let (old, new) = (&change.old, &change.new);
+        let mut effects = Effects::none()
+            .audit(AuditRecord::new(
+                new.organization_id,
+                principal.user_id,
+                "member.role_changed",
+                convert::member_resource(new.organization_id, new.user_id),
+                &[
+                    ("old_role", old.role.to_string()),
+                    ("new_role", new.role.to_string()),
+                ],
+                &request_id,
+                now,
+            ))
+            .event(convert::member_role_changed(
+                old,
+                new,
+                principal.user_id,
+                &request_id,
+            ));
+        effects.extend(invitations_revoked_with(
+            &change.revoked_invitations,
             principal.user_id,
-            "member.role_changed",
-            convert::member_resource(new.organization_id, new.user_id),
-            &[
-                ("old_role", old.role.to_string()),
-                ("new_role", new.role.to_string()),
-            ],
+            "inviter_demoted",
             &request_id,
             now,
-        )],
-        events: vec![convert::member_role_changed(
-            old,
-            new,
-            principal.user_id,
-            &request_id,
-        )],
+        ));
+        effects
     };
     let updated = api
         .store
@@ -432,20 +442,57 @@ pub(super) async fn remove_member(
     let expected = expected.or(Some(target.version));
     let request_id = request_id(&request);
     let now = now_millis();
-    let effects = |old: &MembershipRecord| Effects {
-        audit: vec![AuditRecord::new(
-            old.organization_id,
+    let effects = |removal: &Removal| {
+        let old = &removal.member;
+        let mut effects = Effects::none()
+            .audit(AuditRecord::new(
+                old.organization_id,
+                principal.user_id,
+                "member.removed",
+                convert::member_resource(old.organization_id, old.user_id),
+                &[("role", old.role.to_string())],
+                &request_id,
+                now,
+            ))
+            .event(convert::member_removed(old, principal.user_id, &request_id));
+        effects.extend(invitations_revoked_with(
+            &removal.revoked_invitations,
             principal.user_id,
-            "member.removed",
-            convert::member_resource(old.organization_id, old.user_id),
-            &[("role", old.role.to_string())],
+            "inviter_removed",
             &request_id,
             now,
-        )],
-        events: vec![convert::member_removed(old, principal.user_id, &request_id)],
+        ));
+        effects
     };
     api.store
-        .remove_member(actor.organization_id, user_id, expected, &effects)
+        .remove_member(actor.organization_id, user_id, expected, now, &effects)
         .await?;
     Ok(RemoveMemberResponse {})
+}
+
+/// The audit entries and events of invitations revoked because their inviter lost the
+/// authority to make them.
+fn invitations_revoked_with(
+    revoked: &[InvitationRecord],
+    actor: UserId,
+    reason: &str,
+    request_id: &str,
+    now: i64,
+) -> Effects {
+    revoked.iter().fold(Effects::none(), |effects, invitation| {
+        effects
+            .audit(AuditRecord::new(
+                invitation.organization_id,
+                actor,
+                "invitation.revoked",
+                convert::invitation_resource(invitation.organization_id, &invitation.id),
+                &[
+                    ("email", invitation.email.clone()),
+                    ("reason", reason.to_string()),
+                ],
+                request_id,
+                now,
+            ))
+            .event(convert::invitation_revoked(invitation, actor, request_id))
+    })
 }

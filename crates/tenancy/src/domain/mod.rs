@@ -263,6 +263,13 @@ pub fn may_remove(
     may_change_role(actor, target_role, OrganizationRole::Guest)
 }
 
+/// Whether a member with role `inviter` may invite someone as `invited`: owners and admins
+/// invite, and never as owner. An invitation stays valid only while its inviter still may
+/// make it: removing the inviter, or demoting them below that, revokes it.
+pub fn may_invite(inviter: OrganizationRole, invited: OrganizationRole) -> bool {
+    inviter.at_least(OrganizationRole::Admin) && invited != OrganizationRole::Owner
+}
+
 /// Roles an invitation may carry: every role but owner (owners are made after joining).
 pub fn invitable(role: OrganizationRole) -> Result<OrganizationRole, TenancyError> {
     if role == OrganizationRole::Owner {

@@ -105,6 +105,7 @@ pub async fn run(store: &dyn TenancyStore) {
     organizations(store).await;
     memberships(store).await;
     invitations(store).await;
+    invitations_die_with_their_inviters_authority(store).await;
     audit_trail(store).await;
 }
 
@@ -245,7 +246,7 @@ async fn organizations(store: &dyn TenancyStore) {
 async fn memberships(store: &dyn TenancyStore) {
     let (org, owner) = seed(store).await;
     let no_effects_change = |_: &RoleChange| Effects::default();
-    let no_effects = |_: &MembershipRecord| Effects::default();
+    let no_effects = |_: &Removal| Effects::default();
 
     // The last owner can be neither demoted nor removed.
     assert!(matches!(
@@ -263,7 +264,7 @@ async fn memberships(store: &dyn TenancyStore) {
     ));
     assert!(matches!(
         store
-            .remove_member(org.id, owner.user_id, None, &no_effects)
+            .remove_member(org.id, owner.user_id, None, 9_000, &no_effects)
             .await,
         Err(TenancyError::LastOwner)
     ));
@@ -340,7 +341,9 @@ async fn memberships(store: &dyn TenancyStore) {
         .await
         .unwrap();
     assert!(matches!(
-        store.remove_member(org.id, bea, None, &no_effects).await,
+        store
+            .remove_member(org.id, bea, None, 9_000, &no_effects)
+            .await,
         Err(TenancyError::LastOwner)
     ));
 
@@ -350,14 +353,14 @@ async fn memberships(store: &dyn TenancyStore) {
         .unwrap();
     assert_eq!(members.items.len(), 2);
     let removed = store
-        .remove_member(org.id, owner.user_id, None, &no_effects)
+        .remove_member(org.id, owner.user_id, None, 9_000, &no_effects)
         .await
         .unwrap();
     assert_eq!(removed.role, OrganizationRole::Admin);
     assert_eq!(store.membership(org.id, owner.user_id).await.unwrap(), None);
     assert!(matches!(
         store
-            .remove_member(org.id, owner.user_id, None, &no_effects)
+            .remove_member(org.id, owner.user_id, None, 9_000, &no_effects)
             .await,
         Err(TenancyError::MemberNotFound)
     ));
@@ -547,6 +550,133 @@ async fn invitations(store: &dyn TenancyStore) {
             .map(|i| i.state(at)),
         Some(InvitationState::Accepted)
     );
+}
+
+/// An invitation is only as good as its inviter's authority: removing the inviter, or
+/// demoting them below what they invited, revokes what they left pending, and acceptance
+/// re-checks the inviter.
+async fn invitations_die_with_their_inviters_authority(store: &dyn TenancyStore) {
+    let (org, owner) = seed(store).await;
+    let now = 2_000;
+    let admin = UserId::new();
+    let admin_member = MembershipRecord {
+        role: OrganizationRole::Admin,
+        ..member(org.id, admin, OrganizationRole::Admin, "admin@example.com")
+    };
+    let joined = |user: UserId, email: &str| member(org.id, user, OrganizationRole::Guest, email);
+    let invite = |email: &str, role: OrganizationRole| InvitationRecord {
+        role,
+        ..invitation(org.id, admin, email, now + 10_000)
+    };
+    // The admin joins through an invitation of the owner's.
+    let admin_invite = InvitationRecord {
+        role: OrganizationRole::Admin,
+        ..invitation(org.id, owner.user_id, "admin@example.com", now + 10_000)
+    };
+    store
+        .create_invitation(&admin_invite, b"admin-invite", now, Effects::default())
+        .await
+        .unwrap();
+    store
+        .accept_invitation(org.id, b"admin-invite", &admin_member, now, &|_| {
+            Effects::default()
+        })
+        .await
+        .unwrap();
+
+    // Demoted to member: the admin invitation dies, and so does the guest one (members
+    // invite nobody).
+    let as_admin = invite("second-admin@example.com", OrganizationRole::Admin);
+    let as_guest = invite("guest@example.com", OrganizationRole::Guest);
+    for (record, token) in [(&as_admin, &b"as-admin"[..]), (&as_guest, &b"as-guest"[..])] {
+        store
+            .create_invitation(record, token, now, Effects::default())
+            .await
+            .unwrap();
+    }
+    let revoked_with_the_change = std::sync::Mutex::new(Vec::new());
+    store
+        .change_role(
+            org.id,
+            admin,
+            OrganizationRole::Member,
+            None,
+            now + 1,
+            &|change: &RoleChange| {
+                revoked_with_the_change.lock().unwrap().extend(
+                    change
+                        .revoked_invitations
+                        .iter()
+                        .map(|invitation| invitation.id.clone()),
+                );
+                Effects::default()
+            },
+        )
+        .await
+        .unwrap();
+    let mut revoked = revoked_with_the_change.into_inner().unwrap();
+    revoked.sort();
+    let mut expected = vec![as_admin.id.clone(), as_guest.id.clone()];
+    expected.sort();
+    assert_eq!(revoked, expected);
+    for record in [&as_admin, &as_guest] {
+        let state = store
+            .invitation(org.id, &record.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .state(now + 2);
+        assert_eq!(state, InvitationState::Revoked);
+    }
+    assert!(matches!(
+        store
+            .accept_invitation(
+                org.id,
+                b"as-admin",
+                &joined(UserId::new(), "second-admin@example.com"),
+                now + 2,
+                &|_| Effects::default()
+            )
+            .await,
+        Err(TenancyError::InvitationRevoked)
+    ));
+
+    // Promoted back, the admin invites again; removed, that invitation dies too.
+    store
+        .change_role(
+            org.id,
+            admin,
+            OrganizationRole::Admin,
+            None,
+            now + 3,
+            &|_| Effects::default(),
+        )
+        .await
+        .unwrap();
+    let later = invite("later@example.com", OrganizationRole::Member);
+    store
+        .create_invitation(&later, b"later", now + 3, Effects::default())
+        .await
+        .unwrap();
+    store
+        .remove_member(org.id, admin, None, now + 4, &|removal: &Removal| {
+            assert_eq!(removal.revoked_invitations.len(), 1);
+            Effects::default()
+        })
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .accept_invitation(
+                org.id,
+                b"later",
+                &joined(UserId::new(), "later@example.com"),
+                now + 5,
+                &|_| Effects::default()
+            )
+            .await,
+        Err(TenancyError::InvitationRevoked)
+    ));
 }
 
 async fn audit_trail(store: &dyn TenancyStore) {

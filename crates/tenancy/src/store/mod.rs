@@ -144,8 +144,27 @@ pub const MEMBERS_ORDER: Keyset = Keyset {
 /// Invitations, newest first.
 pub const INVITATIONS_ORDER: Keyset = Keyset::CREATED_DESCENDING;
 
-/// A role change: the membership before and after.
-pub type RoleChange = (MembershipRecord, MembershipRecord);
+/// A role change: the membership before and after, and the pending invitations the member
+/// had made that the new role may no longer make (now revoked).
+#[derive(Clone, Debug)]
+pub struct RoleChange {
+    /// Before.
+    pub old: MembershipRecord,
+    /// After.
+    pub new: MembershipRecord,
+    /// Revoked with the change.
+    pub revoked_invitations: Vec<InvitationRecord>,
+}
+
+/// A removal: the membership that ended, and the pending invitations the member had made
+/// (now revoked).
+#[derive(Clone, Debug)]
+pub struct Removal {
+    /// The membership as it was.
+    pub member: MembershipRecord,
+    /// Revoked with the removal.
+    pub revoked_invitations: Vec<InvitationRecord>,
+}
 /// An acceptance: the invitation as accepted and the new membership.
 pub type Acceptance = (InvitationRecord, MembershipRecord);
 
@@ -208,7 +227,8 @@ pub trait TenancyStore: Send + Sync {
         page: &PageRequest,
     ) -> StoreResult<Page<MembershipRecord>>;
     /// Changes a role; `LastOwner` if it would leave no owner; `EtagMismatch`; `MemberNotFound`.
-    /// `effects` is built from (old, new) membership.
+    /// Pending invitations the member made that the new role may not make are revoked.
+    /// `effects` is built from the change.
     async fn change_role(
         &self,
         organization_id: OrganizationId,
@@ -218,13 +238,15 @@ pub trait TenancyStore: Send + Sync {
         now: i64,
         effects: EffectsFor<'_, RoleChange>,
     ) -> StoreResult<MembershipRecord>;
-    /// Removes a member; same rules as `change_role`.
+    /// Removes a member; same rules as `change_role`. Pending invitations the member made are
+    /// revoked.
     async fn remove_member(
         &self,
         organization_id: OrganizationId,
         user_id: UserId,
         expected_version: Option<i64>,
-        effects: EffectsFor<'_, MembershipRecord>,
+        now: i64,
+        effects: EffectsFor<'_, Removal>,
     ) -> StoreResult<MembershipRecord>;
 
     /// Stores an invitation; `InvitationPending` / `AlreadyMember` for its email.

@@ -10,6 +10,7 @@ use mesh::paging::Key;
 use sqlx::QueryBuilder;
 
 use super::*;
+use crate::domain;
 
 /// Tenancy's store over its (migrated) service database.
 #[derive(Clone)]
@@ -61,6 +62,40 @@ macro_rules! existing_membership {
         .await?
         .ok_or(TenancyError::MemberNotFound)?
     };
+}
+
+/// Revokes the pending invitations `$inviter` made that `$keep` rejects; yields them as
+/// revoked.
+macro_rules! revoke_invitations_of {
+    ($tx:ident, $organization:expr, $inviter:expr, $now:expr, $keep:expr) => {{
+        let pending: Vec<InvitationRecord> = sqlx::query_as(invitations_where(
+            "organization_id = $1 and inviter_user_id = $2 and accepted_at is null and revoked_at is null and expires_at > $3",
+        ))
+        .bind($organization)
+        .bind($inviter)
+        .bind($now)
+        .fetch_all(&mut *$tx)
+        .await?;
+        let mut revoked = Vec::new();
+        for invitation in pending {
+            if ($keep)(&invitation) {
+                continue;
+            }
+            sqlx::query(
+                "update invitations set revoked_at = $3 where organization_id = $1 and id = $2",
+            )
+            .bind($organization)
+            .bind(&invitation.id)
+            .bind($now)
+            .execute(&mut *$tx)
+            .await?;
+            revoked.push(InvitationRecord {
+                revoked_at: Some($now),
+                ..invitation
+            });
+        }
+        revoked
+    }};
 }
 
 macro_rules! owner_count {
@@ -321,9 +356,20 @@ impl TenancyStore for SqlTenancyStore {
                 .fetch_optional(&mut *tx)
                 .await?
                 .ok_or(TenancyError::EtagMismatch)?;
-            let change = (old, new);
+            let revoked_invitations = revoke_invitations_of!(
+                tx,
+                organization_id,
+                user_id,
+                now,
+                |invitation: &InvitationRecord| domain::may_invite(role, invitation.role)
+            );
+            let change = RoleChange {
+                old,
+                new,
+                revoked_invitations,
+            };
             collected.extend(effects(&change));
-            Ok(change.1)
+            Ok(change.new)
         })
     }
 
@@ -332,7 +378,8 @@ impl TenancyStore for SqlTenancyStore {
         organization_id: OrganizationId,
         user_id: UserId,
         expected_version: Option<i64>,
-        effects: EffectsFor<'_, MembershipRecord>,
+        now: i64,
+        effects: EffectsFor<'_, Removal>,
     ) -> StoreResult<MembershipRecord> {
         kit::change!(&self.0, Some(organization_id), None, |tx, collected| {
             lock_organization!(tx, organization_id);
@@ -350,8 +397,19 @@ impl TenancyStore for SqlTenancyStore {
             if removed == 0 {
                 return Err(TenancyError::EtagMismatch);
             }
-            collected.extend(effects(&old));
-            Ok(old)
+            let revoked_invitations = revoke_invitations_of!(
+                tx,
+                organization_id,
+                user_id,
+                now,
+                |_: &InvitationRecord| { false }
+            );
+            let removal = Removal {
+                member: old,
+                revoked_invitations,
+            };
+            collected.extend(effects(&removal));
+            Ok(removal.member)
         })
     }
 
@@ -548,6 +606,18 @@ impl TenancyStore for SqlTenancyStore {
                 .await?
                 .ok_or(TenancyError::InvitationNotFound)?;
                 invitation.ensure_pending(now)?;
+                // Only as good as its inviter's authority now (removal and demotion revoke;
+                // this holds for anything made before that rule).
+                let inviter: Option<OrganizationRole> = sqlx::query_scalar(
+                    "select role from memberships where organization_id = $1 and user_id = $2",
+                )
+                .bind(organization_id)
+                .bind(invitation.inviter_user_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if !inviter.is_some_and(|inviter| domain::may_invite(inviter, invitation.role)) {
+                    return Err(TenancyError::InvitationRevoked);
+                }
                 if invitation.email != member.email {
                     return Err(TenancyError::InvitationEmailMismatch);
                 }

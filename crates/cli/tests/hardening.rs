@@ -1,0 +1,389 @@
+//! Attacks from the security review of identity, tenancy and the edge (issue 7), each
+//! driven through the edge as an attacker would, on the all-in-one mesh over loopback.
+
+mod support;
+
+use support::*;
+use taskmesh::identity::v1::{AuthTokens, ListSessionsRequest, LoginRequest, SignUpRequest};
+use taskmesh::tenancy::v1::{OrganizationRole as Role, *};
+use tonic::Code;
+
+async fn invite(
+    mesh: &Mesh,
+    inviter: &str,
+    organization_id: &str,
+    email: &str,
+    role: Role,
+) -> String {
+    mesh.tenancy()
+        .create_invitation(bearer(
+            CreateInvitationRequest {
+                organization_id: organization_id.into(),
+                email: email.into(),
+                role: role as i32,
+                ttl: None,
+                request_id: String::new(),
+            },
+            inviter,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .token
+}
+
+async fn invitation_state(mesh: &Mesh, owner: &str, organization_id: &str, email: &str) -> i32 {
+    mesh.tenancy()
+        .list_invitations(bearer(
+            ListInvitationsRequest {
+                organization_id: organization_id.into(),
+                ..Default::default()
+            },
+            owner,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .invitations
+        .into_iter()
+        .find(|invitation| invitation.email == email)
+        .map(|invitation| invitation.state)
+        .unwrap_or_default()
+}
+
+/// Finding 4: a removed (or demoted) admin's pending invitations stop working, so an
+/// alternate account cannot bring the admin back.
+#[tokio::test]
+async fn a_removed_admin_cannot_come_back_through_their_invitations() {
+    let mesh = Mesh::start().await;
+    let (_, owner) = mesh.sign_up("owner@example.com").await;
+    let (acme, owner) = mesh.create_organization(&owner, "acme").await;
+    let (mallory, mallory_tokens) = mesh.sign_up("mallory@example.com").await;
+    let mallory_acme = mesh
+        .invite_and_join(
+            &owner,
+            &acme.id,
+            "mallory@example.com",
+            Role::Admin,
+            &mallory_tokens,
+        )
+        .await;
+    // While admin, Mallory invites her alternate account as admin, and a guest.
+    let backdoor = invite(
+        &mesh,
+        &mallory_acme.access_token,
+        &acme.id,
+        "alt@example.com",
+        Role::Admin,
+    )
+    .await;
+    let guest = invite(
+        &mesh,
+        &mallory_acme.access_token,
+        &acme.id,
+        "guest@example.com",
+        Role::Guest,
+    )
+    .await;
+
+    mesh.tenancy()
+        .remove_member(bearer(
+            RemoveMemberRequest {
+                organization_id: acme.id.clone(),
+                user_id: mallory.id.clone(),
+                etag: String::new(),
+            },
+            &owner.access_token,
+        ))
+        .await
+        .unwrap();
+
+    for (email, token) in [("alt@example.com", backdoor), ("guest@example.com", guest)] {
+        let (_, tokens) = mesh.sign_up(email).await;
+        assert_refused(
+            mesh.tenancy()
+                .accept_invitation(bearer(
+                    AcceptInvitationRequest { token },
+                    &tokens.access_token,
+                ))
+                .await,
+            Code::FailedPrecondition,
+            "INVITATION_REVOKED",
+        );
+        assert_eq!(
+            invitation_state(&mesh, &owner.access_token, &acme.id, email).await,
+            InvitationState::Revoked as i32,
+            "{email}'s invitation is shown as revoked"
+        );
+    }
+
+    // Demotion: an admin demoted to member loses the invitations they made.
+    let (demoted, demoted_tokens) = mesh.sign_up("demoted@example.com").await;
+    let demoted_acme = mesh
+        .invite_and_join(
+            &owner,
+            &acme.id,
+            "demoted@example.com",
+            Role::Admin,
+            &demoted_tokens,
+        )
+        .await;
+    let pending = invite(
+        &mesh,
+        &demoted_acme.access_token,
+        &acme.id,
+        "later@example.com",
+        Role::Member,
+    )
+    .await;
+    mesh.tenancy()
+        .update_member_role(bearer(
+            UpdateMemberRoleRequest {
+                organization_id: acme.id.clone(),
+                user_id: demoted.id.clone(),
+                role: Role::Member as i32,
+                etag: String::new(),
+            },
+            &owner.access_token,
+        ))
+        .await
+        .unwrap();
+    let (_, later) = mesh.sign_up("later@example.com").await;
+    assert_refused(
+        mesh.tenancy()
+            .accept_invitation(bearer(
+                AcceptInvitationRequest { token: pending },
+                &later.access_token,
+            ))
+            .await,
+        Code::FailedPrecondition,
+        "INVITATION_REVOKED",
+    );
+    mesh.stop().await;
+}
+
+fn from(address: &str, mut request: tonic::Request<LoginRequest>) -> tonic::Request<LoginRequest> {
+    request
+        .metadata_mut()
+        .insert("x-forwarded-for", address.parse().unwrap());
+    request
+}
+
+fn login(email: &str, password: &str) -> tonic::Request<LoginRequest> {
+    tonic::Request::new(LoginRequest {
+        email: email.into(),
+        password: password.into(),
+        organization: None,
+    })
+}
+
+/// The address identity recorded for the session `tokens` belong to.
+async fn session_address(mesh: &Mesh, tokens: &AuthTokens) -> String {
+    mesh.identity()
+        .list_sessions(bearer(ListSessionsRequest::default(), &tokens.access_token))
+        .await
+        .unwrap()
+        .into_inner()
+        .sessions
+        .into_iter()
+        .find(|session| session.current)
+        .map(|session| session.ip_address)
+        .unwrap_or_default()
+}
+
+async fn behind_a_proxy() -> Mesh {
+    Mesh::start_with(|config| {
+        config.server.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await
+}
+
+/// Finding 2: the client address is the real one: `X-Forwarded-For` counts only from a
+/// trusted proxy, and a client cannot set taskmesh's own header.
+#[tokio::test]
+async fn the_client_address_comes_only_from_trusted_proxies() {
+    let direct = Mesh::start().await;
+    direct.sign_up("ada@example.com").await;
+    let mut spoofed = from("203.0.113.7", login("ada@example.com", "correct-horse-7"));
+    spoofed
+        .metadata_mut()
+        .insert("x-taskmesh-client-ip", "203.0.113.8".parse().unwrap());
+    let tokens = direct
+        .identity()
+        .login(spoofed)
+        .await
+        .unwrap()
+        .into_inner()
+        .tokens
+        .unwrap();
+    assert_eq!(session_address(&direct, &tokens).await, "127.0.0.1");
+    direct.stop().await;
+
+    let proxied = behind_a_proxy().await;
+    proxied.sign_up("ada@example.com").await;
+    let request = from(
+        "6.6.6.6, 203.0.113.7",
+        login("ada@example.com", "correct-horse-7"),
+    );
+    let tokens = proxied
+        .identity()
+        .login(request)
+        .await
+        .unwrap()
+        .into_inner()
+        .tokens
+        .unwrap();
+    assert_eq!(
+        session_address(&proxied, &tokens).await,
+        "203.0.113.7",
+        "the proxy's own hop is believed, the client's claim before it is not"
+    );
+    proxied.stop().await;
+}
+
+/// Finding 2: people behind one address (an office NAT, a load balancer) do not share one
+/// lockout, and correct passwords are never refused for arriving together.
+#[tokio::test]
+async fn one_address_does_not_share_one_lockout_and_correct_logins_pass_together() {
+    let mesh = behind_a_proxy().await;
+    mesh.sign_up("grace@example.com").await;
+    for attempt in 0..6 {
+        assert_refused(
+            mesh.identity()
+                .login(from(
+                    "198.51.100.1",
+                    login(&format!("guess-{attempt}@example.com"), "wrong-horse-1"),
+                ))
+                .await,
+            Code::Unauthenticated,
+            "INVALID_CREDENTIALS",
+        );
+    }
+    mesh.identity()
+        .login(from(
+            "198.51.100.1",
+            login("grace@example.com", "correct-horse-7"),
+        ))
+        .await
+        .expect("a colleague behind the same address still logs in");
+
+    let mut logins = Vec::new();
+    for _ in 0..8 {
+        let mut identity = mesh.identity();
+        logins.push(tokio::spawn(async move {
+            identity
+                .login(from(
+                    "198.51.100.1",
+                    login("grace@example.com", "correct-horse-7"),
+                ))
+                .await
+        }));
+    }
+    for login in logins {
+        login
+            .await
+            .unwrap()
+            .expect("a correct password is never refused for company");
+    }
+    mesh.stop().await;
+}
+
+/// Finding 1: failed logins with made-up emails from many addresses create no refusal for
+/// everyone (there is no global mode to reach); a real user still logs in.
+#[tokio::test]
+async fn made_up_emails_cannot_lock_everyone_out() {
+    let mesh = behind_a_proxy().await;
+    mesh.sign_up("ada@example.com").await;
+    for address in 0..12 {
+        for attempt in 0..10 {
+            let _ = mesh
+                .identity()
+                .login(from(
+                    &format!("192.0.2.{address}"),
+                    login(&format!("nobody-{address}-{attempt}@example.com"), "x"),
+                ))
+                .await;
+        }
+    }
+    mesh.identity()
+        .login(from(
+            "203.0.113.50",
+            login("ada@example.com", "correct-horse-7"),
+        ))
+        .await
+        .expect("the flood locked a real user out");
+    mesh.stop().await;
+}
+
+/// Finding 5: retrying a SignUp (same request id) checks the password like a login does:
+/// a wrong one answers like any taken email and is throttled, so the retry is no oracle.
+#[tokio::test]
+async fn a_sign_up_retry_is_no_password_oracle() {
+    let mesh = Mesh::start().await;
+    mesh.identity()
+        .sign_up(sign_up("ada@example.com", "correct-horse-7", "signup-1"))
+        .await
+        .unwrap();
+    for attempt in 0..6 {
+        assert_refused(
+            mesh.identity()
+                .sign_up(sign_up(
+                    "ada@example.com",
+                    &format!("guess-horse-{attempt}"),
+                    "signup-1",
+                ))
+                .await,
+            Code::AlreadyExists,
+            "EMAIL_TAKEN",
+        );
+    }
+    // Guessing has cost the account its free attempts: even the right password waits now.
+    assert_refused(
+        mesh.identity()
+            .sign_up(sign_up("ada@example.com", "correct-horse-7", "signup-1"))
+            .await,
+        Code::ResourceExhausted,
+        "RATE_LIMITED",
+    );
+    mesh.stop().await;
+}
+
+/// Finding 5 (sign-up throttled): many new accounts from one address are slowed down.
+#[tokio::test]
+async fn sign_ups_from_one_address_are_throttled() {
+    let mesh = Mesh::start_with(|config| {
+        config
+            .update_section("identity", |identity: &mut identity::IdentityConfig| {
+                identity.signups_per_address_before_delay = 3;
+            })
+            .unwrap()
+    })
+    .await;
+    for index in 0..4 {
+        mesh.identity()
+            .sign_up(sign_up(
+                &format!("user-{index}@example.com"),
+                "correct-horse-7",
+                "",
+            ))
+            .await
+            .unwrap();
+    }
+    assert_refused(
+        mesh.identity()
+            .sign_up(sign_up("one-more@example.com", "correct-horse-7", ""))
+            .await,
+        Code::ResourceExhausted,
+        "RATE_LIMITED",
+    );
+    mesh.stop().await;
+}
+
+fn sign_up(email: &str, password: &str, request_id: &str) -> SignUpRequest {
+    SignUpRequest {
+        email: email.into(),
+        password: password.into(),
+        display_name: "Someone".into(),
+        request_id: request_id.into(),
+    }
+}
