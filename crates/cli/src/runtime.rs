@@ -10,7 +10,7 @@ use events::Bus;
 use kit::{ServiceContext, ServiceDefinition};
 use mesh::Config;
 use mesh::auth::identity::{IdentityIntrospector, IdentityKeySource};
-use mesh::auth::{Authenticator, CachedIntrospector, JwksCache, TokenVerifier};
+use mesh::auth::{Authenticator, CachedIntrospector, JwksCache, Revocations, TokenVerifier};
 use mesh::peers::{InProcess, Peers};
 use mesh::server::{GrpcServices, Shutdown, serve_incoming};
 use tokio::net::TcpListener;
@@ -41,7 +41,16 @@ pub async fn serve_with_bus(
     let _metrics = mesh::telemetry::metrics_handle();
     let (in_process, incoming) = InProcess::new();
     let peers = Peers::new(config.peers.clone(), Some(in_process));
-    let authenticator = authenticator(&config, &peers)?;
+    // Every process refuses revoked credentials within about a second of their revocation,
+    // in whatever topology: it follows identity's revocations on the bus itself.
+    let revocations = Arc::new(Revocations::new());
+    tokio::spawn(kit::revocations::follow(
+        bus.clone(),
+        identity::events::CREDENTIAL_REVOKED.subject(),
+        revocations.clone(),
+        shutdown.clone(),
+    ));
+    let authenticator = authenticator(&config, &peers, revocations)?;
 
     let mut services = GrpcServices::new();
     for service in config.peers.keys() {
@@ -100,7 +109,9 @@ pub async fn serve_with_bus(
 async fn connect_bus(config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
     Ok(match &config.events.nats_url {
         Some(url) => {
-            let bus = events::jetstream::JetStreamBus::connect(url, Duration::from_secs(5)).await?;
+            let bus = events::jetstream::JetStreamBus::connect(url, Duration::from_secs(5))
+                .await?
+                .with_namespace(&config.events.namespace);
             tracing::info!(%url, "event bus: NATS JetStream");
             Arc::new(bus)
         }
@@ -108,7 +119,11 @@ async fn connect_bus(config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
     })
 }
 
-fn authenticator(config: &Config, peers: &Peers) -> anyhow::Result<Arc<Authenticator>> {
+fn authenticator(
+    config: &Config,
+    peers: &Peers,
+    revocations: Arc<Revocations>,
+) -> anyhow::Result<Arc<Authenticator>> {
     let identity = peers.channel("identity")?;
     let keys = JwksCache::new(
         Arc::new(IdentityKeySource::new(identity.clone())),
@@ -125,10 +140,10 @@ fn authenticator(config: &Config, peers: &Peers) -> anyhow::Result<Arc<Authentic
         Duration::from_millis(config.auth.introspection_cache_ms),
         10_000,
     );
-    Ok(Arc::new(Authenticator::new(
-        Arc::new(verifier),
-        Some(Arc::new(introspector)),
-    )))
+    Ok(Arc::new(
+        Authenticator::new(Arc::new(verifier), Some(Arc::new(introspector)))
+            .with_revocations(revocations),
+    ))
 }
 
 /// Migrates `service` with the owner's credentials and grants the runtime role its data

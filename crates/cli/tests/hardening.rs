@@ -3,8 +3,14 @@
 
 mod support;
 
+use std::time::{Duration, Instant};
 use support::*;
-use taskmesh::identity::v1::{AuthTokens, ListSessionsRequest, LoginRequest, SignUpRequest};
+
+use taskmesh::identity::v1::{
+    AuthTokens, CreatePersonalAccessTokenRequest, GetCurrentUserRequest, ListSessionsRequest,
+    LoginRequest, LogoutRequest, PersonalAccessTokenScope, RevokePersonalAccessTokenRequest,
+    SignUpRequest,
+};
 use taskmesh::tenancy::v1::{OrganizationRole as Role, *};
 use tonic::Code;
 
@@ -376,6 +382,131 @@ async fn sign_ups_from_one_address_are_throttled() {
         Code::ResourceExhausted,
         "RATE_LIMITED",
     );
+    mesh.stop().await;
+}
+
+/// Polls `call` until it is refused with UNAUTHENTICATED `TOKEN_REVOKED`, for at most
+/// `within`; returns how long that took.
+async fn refused_within<F, Fut, T>(within: Duration, mut call: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, tonic::Status>>,
+{
+    let started = Instant::now();
+    let mut ticks = tokio::time::interval(Duration::from_millis(20));
+    loop {
+        ticks.tick().await;
+        if let Err(status) = call().await {
+            assert_eq!(
+                (status.code(), reason(&status).as_str()),
+                (Code::Unauthenticated, "TOKEN_REVOKED"),
+                "{status:?}"
+            );
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < within,
+            "still accepted {within:?} after the revocation"
+        );
+    }
+}
+
+/// Finding 6: after Logout, the session's access token stops working at once in identity
+/// and within about a second in every other service, long before it expires.
+#[tokio::test]
+async fn a_logged_out_session_is_refused_everywhere_within_a_second() {
+    let mesh = Mesh::start().await;
+    let (_, tokens) = mesh.sign_up("ada@example.com").await;
+    let (acme, scoped) = mesh.create_organization(&tokens, "acme").await;
+    let get = |token: String| {
+        let mut tenancy = mesh.tenancy();
+        let id = acme.id.clone();
+        async move {
+            tenancy
+                .get_organization(bearer(GetOrganizationRequest { id }, &token))
+                .await
+        }
+    };
+    get(scoped.access_token.clone()).await.unwrap();
+    mesh.identity()
+        .logout(bearer(LogoutRequest::default(), &scoped.access_token))
+        .await
+        .unwrap();
+    assert_refused(
+        mesh.identity()
+            .get_current_user(bearer(
+                GetCurrentUserRequest::default(),
+                &scoped.access_token,
+            ))
+            .await,
+        Code::Unauthenticated,
+        "TOKEN_REVOKED",
+    );
+    let took = refused_within(Duration::from_secs(1), || get(scoped.access_token.clone())).await;
+    println!("tenancy refused the logged-out session's token after {took:?}");
+    // Another session of the same user is unaffected.
+    let other = mesh
+        .identity()
+        .login(tonic::Request::new(LoginRequest {
+            email: "ada@example.com".into(),
+            password: "correct-horse-7".into(),
+            organization: Some(
+                taskmesh::identity::v1::login_request::Organization::OrganizationId(
+                    acme.id.clone(),
+                ),
+            ),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .tokens
+        .unwrap();
+    get(other.access_token).await.unwrap();
+    mesh.stop().await;
+}
+
+/// Finding 6: a revoked personal access token is refused within about a second, although
+/// introspection results are cached for five seconds.
+#[tokio::test]
+async fn a_revoked_personal_access_token_is_refused_within_a_second() {
+    let mesh = Mesh::start_with(|config| config.auth.introspection_cache_ms = 5_000).await;
+    let (_, tokens) = mesh.sign_up("ada@example.com").await;
+    let (acme, scoped) = mesh.create_organization(&tokens, "acme").await;
+    let created = mesh
+        .identity()
+        .create_personal_access_token(bearer(
+            CreatePersonalAccessTokenRequest {
+                name: "ci".into(),
+                scope: PersonalAccessTokenScope::ReadWrite as i32,
+                ..Default::default()
+            },
+            &scoped.access_token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let get = || {
+        let mut tenancy = mesh.tenancy();
+        let id = acme.id.clone();
+        let token = created.token.clone();
+        async move {
+            tenancy
+                .get_organization(bearer(GetOrganizationRequest { id }, &token))
+                .await
+        }
+    };
+    get().await.unwrap();
+    mesh.identity()
+        .revoke_personal_access_token(bearer(
+            RevokePersonalAccessTokenRequest {
+                id: created.personal_access_token.unwrap().id,
+            },
+            &scoped.access_token,
+        ))
+        .await
+        .unwrap();
+    let took = refused_within(Duration::from_secs(1), get).await;
+    println!("tenancy refused the revoked personal access token after {took:?}");
     mesh.stop().await;
 }
 

@@ -227,6 +227,7 @@ async fn wait_for_event(mesh: &Mesh, subject: &str) -> taskmesh::events::v1::Eve
         name: format!("test-{}", uuid::Uuid::now_v7().simple()),
         filter_subjects: vec![subject.to_string()],
         ack_wait: std::time::Duration::from_secs(30),
+        ..Default::default()
     };
     let mut subscription = mesh.bus.subscribe(&consumer).await.unwrap();
     let delivery = tokio::time::timeout(std::time::Duration::from_secs(10), subscription.next())
@@ -523,6 +524,7 @@ async fn password_reset_through_the_event_stream() {
             .reset_password(ResetPasswordRequest {
                 reset_token: payload.reset_token.clone(),
                 new_password: "short".into(),
+                keep_personal_access_tokens: false,
             })
             .await,
         Code::InvalidArgument,
@@ -532,6 +534,7 @@ async fn password_reset_through_the_event_stream() {
         .reset_password(ResetPasswordRequest {
             reset_token: payload.reset_token.clone(),
             new_password: "new-horse-9000".into(),
+            keep_personal_access_tokens: false,
         })
         .await
         .unwrap();
@@ -540,6 +543,7 @@ async fn password_reset_through_the_event_stream() {
             .reset_password(ResetPasswordRequest {
                 reset_token: payload.reset_token,
                 new_password: "newer-horse-9001".into(),
+                keep_personal_access_tokens: false,
             })
             .await,
         Code::InvalidArgument,

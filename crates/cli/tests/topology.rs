@@ -28,6 +28,16 @@ async fn start(
     listener: tokio::net::TcpListener,
     peers: BTreeMap<String, String>,
 ) -> Process {
+    let bus: Arc<dyn events::Bus> = Arc::new(events::memory::InProcessBus::default());
+    start_on(service, listener, peers, bus).await
+}
+
+async fn start_on(
+    service: &str,
+    listener: tokio::net::TcpListener,
+    peers: BTreeMap<String, String>,
+    bus: Arc<dyn events::Bus>,
+) -> Process {
     let data = tempfile::tempdir().unwrap();
     let mut config = Config::load(None, Vec::new()).unwrap();
     config.data_dir = data.path().to_path_buf();
@@ -35,7 +45,6 @@ async fn start(
     config.auth.introspection_cache_ms = 0;
     let selection = cli::services::select(&[service.to_string()]).unwrap();
     let shutdown = Shutdown::new();
-    let bus: Arc<dyn events::Bus> = Arc::new(events::memory::InProcessBus::default());
     let task = tokio::spawn(cli::runtime::serve_with_bus(
         config,
         selection,
@@ -161,4 +170,101 @@ async fn identity_and_tenancy_as_separate_processes() {
         process.shutdown.trigger();
         process.task.await.unwrap().unwrap();
     }
+}
+
+/// Finding 6 in the mesh topology: identity and tenancy as two processes sharing NATS
+/// JetStream (a namespace of the test's own). After Logout at identity, tenancy's own auth
+/// layer refuses the session's access token within about a second.
+#[tokio::test]
+async fn a_logout_reaches_another_process_over_nats_within_a_second() {
+    let Some(url) = mesh::testing::nats_url("a_logout_reaches_another_process_over_nats") else {
+        return;
+    };
+    let namespace = mesh::testing::unique_name("tm");
+    let connect = || async {
+        events::jetstream::JetStreamBus::connect(&url, std::time::Duration::from_secs(5))
+            .await
+            .unwrap()
+            .with_namespace(&namespace)
+    };
+    let (identity_bus, tenancy_bus) = (connect().await, connect().await);
+    let identity_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let tenancy_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let identity_url = format!("http://{}", identity_listener.local_addr().unwrap());
+    let tenancy_url = format!("http://{}", tenancy_listener.local_addr().unwrap());
+    let identity = start_on(
+        "identity",
+        identity_listener,
+        BTreeMap::from([("tenancy".to_string(), tenancy_url.clone())]),
+        Arc::new(identity_bus.clone()),
+    )
+    .await;
+    let tenancy = start_on(
+        "tenancy",
+        tenancy_listener,
+        BTreeMap::from([("identity".to_string(), identity_url.clone())]),
+        Arc::new(tenancy_bus.clone()),
+    )
+    .await;
+    let mut identity_client = IdentityServiceClient::new(
+        tonic::transport::Endpoint::from_shared(identity_url)
+            .unwrap()
+            .connect_lazy(),
+    );
+    // Tenancy is called at its own door: its own auth layer decides.
+    let tenancy_client = TenancyServiceClient::new(
+        tonic::transport::Endpoint::from_shared(tenancy_url)
+            .unwrap()
+            .connect_lazy(),
+    );
+    let tokens = identity_client
+        .sign_up(SignUpRequest {
+            email: "judy@example.com".into(),
+            password: "correct-horse-7".into(),
+            display_name: "Judy".into(),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .tokens
+        .unwrap();
+    let list = || {
+        let mut tenancy = tenancy_client.clone();
+        let token = tokens.access_token.clone();
+        async move {
+            tenancy
+                .list_organizations(bearer(ListOrganizationsRequest::default(), &token))
+                .await
+        }
+    };
+    list().await.unwrap();
+    identity_client
+        .logout(bearer(LogoutRequest::default(), &tokens.access_token))
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut ticks = tokio::time::interval(std::time::Duration::from_millis(20));
+    loop {
+        ticks.tick().await;
+        match list().await {
+            Ok(_) => assert!(
+                started.elapsed() < std::time::Duration::from_secs(1),
+                "tenancy still accepted the logged-out session after a second"
+            ),
+            Err(status) => {
+                assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+                assert_eq!(support::reason(&status), "TOKEN_REVOKED");
+                println!("tenancy refused it after {:?}", started.elapsed());
+                break;
+            }
+        }
+    }
+
+    for process in [tenancy, identity] {
+        process.shutdown.trigger();
+        process.task.await.unwrap().unwrap();
+    }
+    identity_bus.delete_streams().await.unwrap();
+    tenancy_bus.delete_streams().await.unwrap();
 }

@@ -39,16 +39,35 @@ pub enum BusError {
     Closed,
 }
 
-/// A durable consumer's settings.
-#[derive(Clone, Debug)]
+/// A consumer's settings.
+#[derive(Clone, Debug, Default)]
 pub struct ConsumerConfig {
-    /// Durable name: consumers with the same name share progress (and load).
+    /// Name: durable consumers with the same name share progress (and load).
     pub name: String,
     /// Subject filters, e.g. `taskmesh.tenancy.member.*`. All must be in one namespace and
     /// service (one stream).
     pub filter_subjects: Vec<String>,
     /// How long an unacknowledged delivery waits before it is redelivered.
     pub ack_wait: Duration,
+    /// One process's own consumer, for broadcast (every process sees every message): the
+    /// broker forgets it a minute after the process stops pulling; the in-process bus when
+    /// the subscription is dropped. Durable consumers (`false`) are shared by replicas and
+    /// outlive them.
+    pub ephemeral: bool,
+    /// Where a new consumer starts.
+    pub start: StartAt,
+}
+
+/// Where a new consumer starts reading.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StartAt {
+    /// The oldest retained message.
+    #[default]
+    Beginning,
+    /// The first message published at or after this time (JetStream); the in-process bus
+    /// keeps no publish times and starts at the beginning, so consumers must tolerate older
+    /// messages either way.
+    Since(std::time::SystemTime),
 }
 
 /// Acknowledgement handle of one delivery.

@@ -36,7 +36,12 @@ pub struct JetStreamBus {
     /// Follows the client's connection events (for readiness, and for waiting on a
     /// reconnect instead of guessing how long it takes).
     connected: tokio::sync::watch::Receiver<bool>,
+    /// The broker-side namespace of `taskmesh.*` subjects (`None`: `taskmesh` itself).
+    namespace: Option<Arc<str>>,
 }
+
+/// The namespace services name their subjects in.
+const SERVICE_NAMESPACE: &str = "taskmesh";
 
 impl JetStreamBus {
     /// Connects to `url`. The client reconnects by itself; while disconnected, publishes
@@ -77,7 +82,32 @@ impl JetStreamBus {
             known_streams: Arc::new(Mutex::new(HashSet::new())),
             publish_timeout,
             connected,
+            namespace: None,
         })
+    }
+
+    /// Keeps `taskmesh.*` subjects under `namespace` on the broker (and gives them back as
+    /// `taskmesh.*`), so several meshes (or test runs) can share one NATS server without
+    /// seeing each other's events. `taskmesh` (the default) changes nothing.
+    pub fn with_namespace(mut self, namespace: &str) -> Self {
+        self.namespace = (namespace != SERVICE_NAMESPACE).then(|| Arc::from(namespace));
+        self
+    }
+
+    /// A service subject as the broker knows it.
+    fn outward(&self, subject: &str) -> String {
+        match (&self.namespace, subject.strip_prefix(SERVICE_NAMESPACE)) {
+            (Some(namespace), Some(rest)) if rest.starts_with('.') => format!("{namespace}{rest}"),
+            _ => subject.to_string(),
+        }
+    }
+
+    /// A broker subject as services know it.
+    fn inward(namespace: Option<&str>, subject: &str) -> String {
+        match namespace.and_then(|namespace| subject.strip_prefix(namespace)) {
+            Some(rest) if rest.starts_with('.') => format!("{SERVICE_NAMESPACE}{rest}"),
+            _ => subject.to_string(),
+        }
     }
 
     /// True while the client holds a connection to the server.
@@ -133,10 +163,17 @@ impl JetStreamBus {
     pub async fn delete_streams(&self) -> Result<(), BusError> {
         let names: Vec<String> = self.known_streams.lock().await.drain().collect();
         for name in names {
-            self.context
-                .delete_stream(&name)
-                .await
-                .map_err(|error| BusError::Unavailable(error.to_string()))?;
+            match self.context.delete_stream(&name).await {
+                Ok(_) => {}
+                // Another handle deleted it first: that is the goal.
+                Err(error)
+                    if matches!(
+                        error.kind(),
+                        async_nats::jetstream::context::DeleteStreamErrorKind::JetStream(ref inner)
+                            if inner.error_code() == async_nats::jetstream::ErrorCode::STREAM_NOT_FOUND
+                    ) => {}
+                Err(error) => return Err(BusError::Unavailable(error.to_string())),
+            }
         }
         Ok(())
     }
@@ -145,9 +182,10 @@ impl JetStreamBus {
 #[async_trait::async_trait]
 impl Bus for JetStreamBus {
     async fn publish(&self, message: &EventMessage) -> Result<(), BusError> {
-        let name = Self::stream_name(&message.subject);
+        let subject = self.outward(&message.subject);
+        let name = Self::stream_name(&subject);
         if !self.known_streams.lock().await.contains(&name) {
-            self.ensure_stream(&message.subject).await?;
+            self.ensure_stream(&subject).await?;
         }
         let mut headers = HeaderMap::new();
         headers.insert("Nats-Msg-Id", message.id.to_string().as_str());
@@ -156,7 +194,7 @@ impl Bus for JetStreamBus {
         }
         let ack = tokio::time::timeout(self.publish_timeout, async {
             self.context
-                .publish_with_headers(message.subject.clone(), headers, message.payload.clone())
+                .publish_with_headers(subject.clone(), headers, message.payload.clone())
                 .await
                 .map_err(|error| BusError::Unavailable(error.to_string()))?
                 .await
@@ -170,15 +208,15 @@ impl Bus for JetStreamBus {
     }
 
     async fn subscribe(&self, config: &ConsumerConfig) -> Result<Box<dyn Subscription>, BusError> {
-        let first = config
-            .filter_subjects
-            .first()
-            .ok_or_else(|| BusError::Invalid("consumer needs a filter".into()))?;
-        if config
+        let filters: Vec<String> = config
             .filter_subjects
             .iter()
-            .any(|f| stream_of(f) != stream_of(first))
-        {
+            .map(|filter| self.outward(filter))
+            .collect();
+        let first = filters
+            .first()
+            .ok_or_else(|| BusError::Invalid("consumer needs a filter".into()))?;
+        if filters.iter().any(|f| stream_of(f) != stream_of(first)) {
             return Err(BusError::Invalid(
                 "all filters of a consumer must be in one stream".into(),
             ));
@@ -197,26 +235,37 @@ impl Bus for JetStreamBus {
         let stream = self.ensure_stream(first).await?;
         // NATS before 2.10 ignores `filter_subjects` (and would deliver the whole stream),
         // so a single filter goes in `filter_subject`, which every 2.x server honours.
-        let (filter_subject, filter_subjects) = match config.filter_subjects.as_slice() {
+        let (filter_subject, filter_subjects) = match filters.as_slice() {
             [only] => (only.clone(), Vec::new()),
             many => (String::new(), many.to_vec()),
         };
+        let deliver_policy = match config.start {
+            crate::bus::StartAt::Beginning => DeliverPolicy::All,
+            crate::bus::StartAt::Since(time) => DeliverPolicy::ByStartTime {
+                start_time: time::OffsetDateTime::from(time),
+            },
+        };
+        let settings = pull::Config {
+            durable_name: (!config.ephemeral).then(|| config.name.clone()),
+            name: Some(config.name.clone()),
+            filter_subject,
+            filter_subjects,
+            ack_policy: AckPolicy::Explicit,
+            deliver_policy,
+            ack_wait: config.ack_wait,
+            // The consumer runner decides when to give up (dead letter), so the broker
+            // never drops a message on its own.
+            max_deliver: -1,
+            // An ephemeral consumer is deleted a minute after its process stopped pulling.
+            inactive_threshold: if config.ephemeral {
+                Duration::from_secs(60)
+            } else {
+                Duration::ZERO
+            },
+            ..Default::default()
+        };
         let mut consumer = stream
-            .get_or_create_consumer(
-                &config.name,
-                pull::Config {
-                    durable_name: Some(config.name.clone()),
-                    filter_subject,
-                    filter_subjects,
-                    ack_policy: AckPolicy::Explicit,
-                    deliver_policy: DeliverPolicy::All,
-                    ack_wait: config.ack_wait,
-                    // The consumer runner decides when to give up (dead letter), so the broker
-                    // never drops a message on its own.
-                    max_deliver: -1,
-                    ..Default::default()
-                },
-            )
+            .get_or_create_consumer(&config.name, settings)
             .await
             .map_err(|error| BusError::Unavailable(error.to_string()))?;
         let info = consumer
@@ -228,7 +277,7 @@ impl Bus for JetStreamBus {
             applied.push(info.config.filter_subject.clone());
         }
         applied.sort();
-        let mut requested = config.filter_subjects.clone();
+        let mut requested = filters.clone();
         requested.sort();
         if applied != requested {
             return Err(BusError::Invalid(format!(
@@ -239,12 +288,16 @@ impl Bus for JetStreamBus {
             .messages()
             .await
             .map_err(|error| BusError::Unavailable(error.to_string()))?;
-        Ok(Box::new(JetStreamSubscription { messages }))
+        Ok(Box::new(JetStreamSubscription {
+            messages,
+            namespace: self.namespace.clone(),
+        }))
     }
 }
 
 struct JetStreamSubscription {
     messages: pull::Stream,
+    namespace: Option<Arc<str>>,
 }
 
 #[async_trait::async_trait]
@@ -279,7 +332,7 @@ impl Subscription for JetStreamSubscription {
                 .and_then(|value| value.as_str().parse().ok());
             let event = EventMessage {
                 id,
-                subject: message.subject.to_string(),
+                subject: JetStreamBus::inward(self.namespace.as_deref(), &message.subject),
                 tenant_id,
                 payload: Bytes::copy_from_slice(&message.payload),
             };

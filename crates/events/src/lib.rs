@@ -19,7 +19,7 @@ pub mod jetstream;
 pub mod memory;
 pub mod outbox;
 
-pub use bus::{Bus, BusError, ConsumerConfig, Delivery, EventMessage, Subscription};
+pub use bus::{Bus, BusError, ConsumerConfig, Delivery, EventMessage, StartAt, Subscription};
 pub use consumer::{Consumer, EventTx, Handler, HandlerError};
 pub use envelope::EventBuilder;
 pub use outbox::OutboxRelay;

@@ -139,6 +139,7 @@ impl Bus for InProcessBus {
         Ok(Box::new(InProcessSubscription {
             shared: self.shared.clone(),
             name: config.name.clone(),
+            ephemeral: config.ephemeral,
         }))
     }
 }
@@ -146,6 +147,17 @@ impl Bus for InProcessBus {
 struct InProcessSubscription {
     shared: Arc<Shared>,
     name: String,
+    ephemeral: bool,
+}
+
+impl Drop for InProcessSubscription {
+    fn drop(&mut self) {
+        if self.ephemeral
+            && let Ok(mut state) = self.shared.state.lock()
+        {
+            state.consumers.remove(&self.name);
+        }
+    }
 }
 
 impl InProcessSubscription {

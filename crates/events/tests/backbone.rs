@@ -210,6 +210,7 @@ async fn a_failing_event_is_retried_then_dead_lettered() {
                     "fragile",
                 )],
                 ack_wait: Duration::from_secs(30),
+                ..Default::default()
             })
             .await
             .unwrap();

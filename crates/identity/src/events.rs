@@ -2,7 +2,8 @@
 
 use kit::Topic;
 use taskmesh::events::v1::{
-    PasswordChanged, PasswordResetRequested, SessionRevoked, TokenReuseDetected, UserCreated,
+    CredentialRevoked, PasswordChanged, PasswordResetRequested, SessionRevoked, TokenReuseDetected,
+    UserCreated,
 };
 
 /// An account was created.
@@ -18,3 +19,7 @@ pub const TOKEN_REUSE_DETECTED: Topic<TokenReuseDetected> =
 /// A password reset was requested (the event carries the token, for the email).
 pub const PASSWORD_RESET_REQUESTED: Topic<PasswordResetRequested> =
     Topic::new("taskmesh.identity.password_reset.requested");
+/// A session or personal access token stopped working before its time; every process's
+/// auth layer follows this subject.
+pub const CREDENTIAL_REVOKED: Topic<CredentialRevoked> =
+    Topic::new("taskmesh.identity.credential.revoked");

@@ -10,10 +10,12 @@
 //!   the commit.
 //! - [`topic`]: [`Topic`], an event subject bound at compile time to its payload message,
 //!   whose type name comes from the contracts.
+//! - [`revocations`]: keeps a process's set of revoked credentials current from the bus.
 //!
 //! Invariant: nothing here names a service; `kit` depends on `mesh`, `events` and the
 //! contracts only.
 
+pub mod revocations;
 pub mod service;
 pub mod store;
 pub mod topic;

@@ -116,6 +116,12 @@ impl Effects {
         self
     }
 
+    /// Adds everything in `other` (builder form).
+    pub fn extend_with(mut self, other: Effects) -> Self {
+        self.extend(other);
+        self
+    }
+
     /// Adds everything in `other`.
     pub fn extend(&mut self, other: Effects) {
         self.events.extend(other.events);

@@ -178,6 +178,9 @@ impl DatabaseConfig {
 pub struct EventsConfig {
     /// NATS server URL; absent means the in-process bus.
     pub nats_url: Option<String>,
+    /// The namespace of taskmesh's subjects and streams on the NATS server, so several
+    /// installations (or test runs) can share one server.
+    pub namespace: String,
     /// Deliveries of one message to one consumer before it is dead-lettered.
     pub max_deliver: u32,
     /// How long the broker waits for an ack before redelivering.
@@ -190,6 +193,7 @@ impl Default for EventsConfig {
     fn default() -> Self {
         Self {
             nats_url: None,
+            namespace: "taskmesh".into(),
             max_deliver: 5,
             ack_wait_ms: 30_000,
             relay_poll_ms: 1_000,

@@ -45,6 +45,7 @@ impl Fixture {
             name: name.to_string(),
             filter_subjects: vec![format!("{}.svc.thing.*", self.namespace)],
             ack_wait: Duration::from_secs(30),
+            ..Default::default()
         }
     }
 

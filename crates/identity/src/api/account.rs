@@ -10,6 +10,7 @@ use tonic::Request;
 use super::{IdentityApi, client_of, convert};
 use crate::domain::secrets::{self, RESET_TOKEN_PREFIX};
 use crate::domain::{self, IdentityError, password};
+use crate::store::PasswordReset;
 use crate::throttle::Key;
 
 /// Reset requests per email before delays start.
@@ -23,7 +24,7 @@ pub(super) async fn get_current_user(
     api: &IdentityApi,
     request: Request<GetCurrentUserRequest>,
 ) -> Result<GetCurrentUserResponse> {
-    let principal = mesh::auth::require_principal(&request)?;
+    let principal = api.live_principal(&request).await?;
     let user = api
         .store
         .user_by_id(principal.user_id)
@@ -38,7 +39,7 @@ pub(super) async fn update_current_user(
     api: &IdentityApi,
     request: Request<UpdateCurrentUserRequest>,
 ) -> Result<UpdateCurrentUserResponse> {
-    let principal = mesh::auth::require_principal(&request)?;
+    let principal = api.live_principal(&request).await?;
     principal.ensure_can_write()?;
     let message = request.get_ref();
     let user = message.user.clone().unwrap_or_default();
@@ -102,7 +103,7 @@ pub(super) async fn change_password(
     let hash = api.hasher.hash(&message.new_password).await?;
     let user_id = principal.user_id;
     let events = move |revoked: &Vec<mesh::ids::SessionId>| {
-        convert::password_changed_effects(user_id, false, revoked)
+        convert::password_changed_effects(user_id, false, revoked, &[])
     };
     api.store
         .set_password(
@@ -174,11 +175,22 @@ pub(super) async fn reset_password(
     password::check_policy(&message.new_password)
         .map_err(|error| error.for_field("new_password"))?;
     let hash = api.hasher.hash(&message.new_password).await?;
-    let events = |(user_id, revoked): &(mesh::ids::UserId, Vec<mesh::ids::SessionId>)| {
-        convert::password_changed_effects(*user_id, true, revoked)
+    let events = |reset: &PasswordReset| {
+        convert::password_changed_effects(
+            reset.user_id,
+            true,
+            &reset.revoked_sessions,
+            &reset.revoked_tokens,
+        )
     };
     api.store
-        .reset_password(&digest, &hash, now_millis(), &events)
+        .reset_password(
+            &digest,
+            &hash,
+            message.keep_personal_access_tokens,
+            now_millis(),
+            &events,
+        )
         .await?
         .ok_or(IdentityError::ResetTokenInvalid)?;
     Ok(ResetPasswordResponse {})

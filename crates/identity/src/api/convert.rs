@@ -6,6 +6,7 @@ use mesh::auth::OrganizationRole;
 use mesh::ids::{SessionId, UserId};
 use mesh::time::{optional_timestamp, timestamp};
 use taskmesh::events::v1 as wire_events;
+use taskmesh::events::v1::credential_revoked::Credential;
 use taskmesh::identity::v1::{PersonalAccessToken, PersonalAccessTokenScope, Session, User};
 
 use crate::events::*;
@@ -80,18 +81,43 @@ pub(super) fn user_created(record: &UserRecord) -> EventMessage {
         .build()
 }
 
+/// A session's end: `SessionRevoked` (why, for notifications) and `CredentialRevoked` (for
+/// every process's auth layer).
 pub(super) fn session_revoked(
     user_id: UserId,
     session_id: SessionId,
     reason: wire_events::SessionRevokeReason,
-) -> EventMessage {
+) -> Effects {
     let payload = wire_events::SessionRevoked {
         user_id: user_id.to_string(),
         session_id: session_id.to_string(),
         reason: reason as i32,
     };
-    SESSION_REVOKED
+    let revoked = SESSION_REVOKED
         .event(format!("users/{user_id}/sessions/{session_id}"), &payload)
+        .user_actor(user_id)
+        .build();
+    Effects::none().event(revoked).event(credential_revoked(
+        user_id,
+        Credential::SessionId(session_id.to_string()),
+    ))
+}
+
+/// A personal access token's revocation, for every process's auth layer.
+pub(super) fn token_revoked(user_id: UserId, token_id: &str) -> Effects {
+    Effects::none().event(credential_revoked(
+        user_id,
+        Credential::PersonalAccessTokenId(token_id.to_string()),
+    ))
+}
+
+fn credential_revoked(user_id: UserId, credential: Credential) -> EventMessage {
+    let payload = wire_events::CredentialRevoked {
+        user_id: user_id.to_string(),
+        credential: Some(credential),
+    };
+    CREDENTIAL_REVOKED
+        .event(user_resource(user_id), &payload)
         .user_actor(user_id)
         .build()
 }
@@ -108,21 +134,26 @@ pub(super) fn password_changed(user_id: UserId, via_password_reset: bool) -> Eve
 }
 
 /// What a password change or reset writes: the change, and each session it ended.
+/// What a password change or reset writes: the change, each session it ended and each
+/// personal access token it revoked.
 pub(super) fn password_changed_effects(
     user_id: UserId,
     via_password_reset: bool,
-    revoked: &[SessionId],
+    revoked_sessions: &[SessionId],
+    revoked_tokens: &[String],
 ) -> Effects {
-    revoked.iter().fold(
-        Effects::none().event(password_changed(user_id, via_password_reset)),
-        |effects, session| {
-            effects.event(session_revoked(
-                user_id,
-                *session,
-                wire_events::SessionRevokeReason::PasswordChanged,
-            ))
-        },
-    )
+    let mut effects = Effects::none().event(password_changed(user_id, via_password_reset));
+    for session in revoked_sessions {
+        effects.extend(session_revoked(
+            user_id,
+            *session,
+            wire_events::SessionRevokeReason::PasswordChanged,
+        ));
+    }
+    for token in revoked_tokens {
+        effects.extend(token_revoked(user_id, token));
+    }
+    effects
 }
 
 pub(super) fn token_reuse_detected(session: &SessionRecord) -> EventMessage {

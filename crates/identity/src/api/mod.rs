@@ -55,6 +55,20 @@ impl IdentityApi {
         )
     }
 
+    /// The caller, with a credential that still works: an access token's session must be
+    /// live (a logout ends it at once here, whatever the token's expiry); a personal access
+    /// token was introspected by the auth layer.
+    async fn live_principal<'a, T>(
+        &self,
+        request: &'a Request<T>,
+    ) -> Result<&'a Principal, ServiceError> {
+        let principal = mesh::auth::require_principal(request)?;
+        if principal.token_kind == TokenKind::Access {
+            return Ok(self.session_principal(request).await?.0);
+        }
+        Ok(principal)
+    }
+
     /// The caller, who must hold an access token of a live session.
     async fn session_principal<'a, T>(
         &self,

@@ -261,7 +261,7 @@ pub(super) async fn refresh_token(
     let on_reuse = |session: &SessionRecord| {
         Effects::none()
             .event(convert::token_reuse_detected(session))
-            .event(convert::session_revoked(
+            .extend_with(convert::session_revoked(
                 session.user_id,
                 session.id,
                 SessionRevokeReason::ReuseDetected,
@@ -298,13 +298,7 @@ pub(super) async fn logout(
     let event =
         convert::session_revoked(principal.user_id, session.id, SessionRevokeReason::Logout);
     api.store
-        .revoke_session(
-            principal.user_id,
-            session.id,
-            "logout",
-            now_millis(),
-            Effects::none().event(event),
-        )
+        .revoke_session(principal.user_id, session.id, "logout", now_millis(), event)
         .await?;
     Ok(LogoutResponse {})
 }
@@ -355,7 +349,7 @@ pub(super) async fn revoke_session(
             session_id,
             "user_revoked",
             now_millis(),
-            Effects::none().event(event),
+            event,
         )
         .await?
     {

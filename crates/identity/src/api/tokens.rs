@@ -142,7 +142,12 @@ pub(super) async fn revoke_personal_access_token(
     let (principal, _) = api.session_principal(&request).await?;
     if !api
         .store
-        .revoke_personal_access_token(principal.user_id, &request.get_ref().id, now_millis())
+        .revoke_personal_access_token(
+            principal.user_id,
+            &request.get_ref().id,
+            now_millis(),
+            convert::token_revoked(principal.user_id, &request.get_ref().id),
+        )
         .await?
     {
         return Err(IdentityError::NotFound("personal access token").into());
@@ -210,6 +215,7 @@ pub(super) async fn introspect_token(
             scopes,
             expire_time: optional_timestamp(record.expires_at),
             session_id: String::new(),
+            personal_access_token_id: record.id.clone(),
         });
     }
     let Ok(principal) = api.verifier.verify(&token).await else {
@@ -245,6 +251,7 @@ pub(super) async fn introspect_token(
             .session_id
             .map(|id| id.to_string())
             .unwrap_or_default(),
+        personal_access_token_id: String::new(),
     })
 }
 

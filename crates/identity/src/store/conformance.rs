@@ -502,13 +502,13 @@ async fn personal_access_tokens(store: &dyn IdentityStore) {
 
     assert!(
         store
-            .revoke_personal_access_token(ada.id, &first.id, 600)
+            .revoke_personal_access_token(ada.id, &first.id, 600, Effects::none())
             .await
             .unwrap()
     );
     assert!(
         !store
-            .revoke_personal_access_token(ada.id, &first.id, 601)
+            .revoke_personal_access_token(ada.id, &first.id, 601, Effects::none())
             .await
             .unwrap()
     );
@@ -614,7 +614,7 @@ async fn passwords(store: &dyn IdentityStore) {
         .unwrap();
     assert_eq!(
         store
-            .reset_password(b"reset-1", "$argon2id$reset", 6_000, &no_events)
+            .reset_password(b"reset-1", "$argon2id$reset", false, 6_000, &no_events)
             .await
             .unwrap(),
         None,
@@ -633,16 +633,74 @@ async fn passwords(store: &dyn IdentityStore) {
         None,
         "expired"
     );
+    // A personal access token dies with the reset (unless the user keeps them).
+    let token = PersonalAccessTokenRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        user_id: ada.id,
+        organization_id: OrganizationId::new(),
+        name: "ci".into(),
+        scope: "read_write".into(),
+        token_prefix: "tmpat_reset".into(),
+        request_id: None,
+        created_at: 6_500,
+        expires_at: None,
+        last_used_at: None,
+        revoked_at: None,
+    };
+    store
+        .create_personal_access_token(&token, b"reset-pat", 50, 6_500)
+        .await
+        .unwrap();
+    let reset = std::sync::Mutex::new(None);
     assert_eq!(
         store
-            .reset_password(b"reset-3", "$argon2id$reset", 7_000, &no_events)
+            .reset_password(b"reset-3", "$argon2id$reset", false, 7_000, &|done| {
+                *reset.lock().unwrap() = Some(done.clone());
+                Effects::none()
+            })
             .await
             .unwrap(),
         Some(ada.id)
     );
+    let reset = reset.into_inner().unwrap().unwrap();
+    assert_eq!(reset.revoked_tokens, vec![token.id.clone()]);
+    assert!(
+        !store
+            .use_personal_access_token(b"reset-pat", 7_000)
+            .await
+            .unwrap()
+            .unwrap()
+            .is_active(7_000)
+    );
+    // Kept on request.
+    let kept = PersonalAccessTokenRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        ..token
+    };
+    store
+        .create_personal_access_token(&kept, b"kept-pat", 50, 7_100)
+        .await
+        .unwrap();
+    store
+        .create_password_reset(ada.id, b"reset-4", 9_000, 7_100, Effects::none())
+        .await
+        .unwrap();
+    store
+        .reset_password(b"reset-4", "$argon2id$reset", true, 7_200, &no_events)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        store
+            .use_personal_access_token(b"kept-pat", 7_200)
+            .await
+            .unwrap()
+            .unwrap()
+            .is_active(7_200)
+    );
     assert_eq!(
         store
-            .reset_password(b"reset-3", "$argon2id$again", 7_001, &no_events)
+            .reset_password(b"reset-3", "$argon2id$again", false, 7_001, &no_events)
             .await
             .unwrap(),
         None,

@@ -134,6 +134,17 @@ pub enum RefreshOutcome {
     Invalid,
 }
 
+/// What a password reset did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PasswordReset {
+    /// Whose password.
+    pub user_id: UserId,
+    /// Sessions it ended.
+    pub revoked_sessions: Vec<SessionId>,
+    /// Personal access tokens it revoked (ids).
+    pub revoked_tokens: Vec<String>,
+}
+
 /// Sessions and personal access tokens are listed newest first.
 pub const NEWEST_FIRST: Keyset = Keyset::CREATED_DESCENDING;
 
@@ -252,6 +263,7 @@ pub trait IdentityStore: Send + Sync {
         user_id: UserId,
         id: &str,
         now: i64,
+        effects: Effects,
     ) -> StoreResult<bool>;
 
     /// Every signing key, newest first.
@@ -285,13 +297,15 @@ pub trait IdentityStore: Send + Sync {
         now: i64,
         effects: Effects,
     ) -> StoreResult<()>;
-    /// Uses a reset token and sets the password, revoking every session; `None` if the
-    /// token is unknown, expired or used.
+    /// Uses a reset token and sets the password, revoking every session and, unless
+    /// `keep_tokens`, every personal access token; `None` if the token is unknown, expired
+    /// or used.
     async fn reset_password(
         &self,
         token_hash: &[u8],
         new_hash: &str,
+        keep_tokens: bool,
         now: i64,
-        effects: EffectsFor<'_, (UserId, Vec<SessionId>)>,
+        effects: EffectsFor<'_, PasswordReset>,
     ) -> StoreResult<Option<UserId>>;
 }

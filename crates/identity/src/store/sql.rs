@@ -491,6 +491,7 @@ impl IdentityStore for SqlIdentityStore {
         user_id: UserId,
         id: &str,
         now: i64,
+        effects: Effects,
     ) -> StoreResult<bool> {
         kit::change!(&self.0, None, None, |tx, collected| {
             let affected = sqlx::query("update personal_access_tokens set revoked_at = $3 where id = $1 and user_id = $2 and revoked_at is null")
@@ -500,6 +501,9 @@ impl IdentityStore for SqlIdentityStore {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
+            if affected == 1 {
+                collected.extend(effects);
+            }
             Ok(affected == 1)
         })
     }
@@ -625,8 +629,9 @@ impl IdentityStore for SqlIdentityStore {
         &self,
         token_hash: &[u8],
         new_hash: &str,
+        keep_tokens: bool,
         now: i64,
-        effects: EffectsFor<'_, (UserId, Vec<SessionId>)>,
+        effects: EffectsFor<'_, PasswordReset>,
     ) -> StoreResult<Option<UserId>> {
         kit::change!(&self.0, None, None, |tx, collected| {
             let user_id: Option<UserId> = sqlx::query_scalar("update password_resets set used_at = $2 where token_hash = $1 and used_at is null and expires_at > $2 returning user_id")
@@ -656,7 +661,20 @@ impl IdentityStore for SqlIdentityStore {
                 .bind(now)
                 .fetch_all(&mut *tx)
                 .await?;
-            collected.extend(effects(&(user_id, revoked)));
+            let revoked_tokens: Vec<String> = if keep_tokens {
+                Vec::new()
+            } else {
+                sqlx::query_scalar("update personal_access_tokens set revoked_at = $2 where user_id = $1 and revoked_at is null returning id")
+                    .bind(user_id)
+                    .bind(now)
+                    .fetch_all(&mut *tx)
+                    .await?
+            };
+            collected.extend(effects(&PasswordReset {
+                user_id,
+                revoked_sessions: revoked,
+                revoked_tokens,
+            }));
             Ok(Some(user_id))
         })
     }

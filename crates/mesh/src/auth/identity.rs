@@ -3,9 +3,7 @@
 //! network in mesh mode. Used by every service except identity itself.
 
 use taskmesh::identity::v1::identity_service_client::IdentityServiceClient;
-use taskmesh::identity::v1::{
-    GetJwksRequest, IntrospectTokenRequest, OrganizationRole as WireRole, TokenKind as WireKind,
-};
+use taskmesh::identity::v1::{GetJwksRequest, IntrospectTokenRequest, TokenKind as WireKind};
 
 use super::{
     AuthError, Introspector, KeySource, OrganizationRole, Principal, PublicKey, Scope, TokenKind,
@@ -89,13 +87,7 @@ impl Introspector for IdentityIntrospector {
             .map(str::parse)
             .transpose()
             .map_err(|_| AuthError::Invalid)?;
-        let role = match WireRole::try_from(answer.role).unwrap_or(WireRole::Unspecified) {
-            WireRole::Owner => Some(OrganizationRole::Owner),
-            WireRole::Admin => Some(OrganizationRole::Admin),
-            WireRole::Member => Some(OrganizationRole::Member),
-            WireRole::Guest => Some(OrganizationRole::Guest),
-            WireRole::Unspecified => None,
-        };
+        let role = OrganizationRole::from_wire(answer.role);
         let token_kind =
             match WireKind::try_from(answer.token_kind).unwrap_or(WireKind::Unspecified) {
                 WireKind::AccessToken => TokenKind::Access,
@@ -118,7 +110,7 @@ impl Introspector for IdentityIntrospector {
             token_kind,
             scope,
             session_id,
-            token_id: String::new(),
+            token_id: answer.personal_access_token_id,
         }))
     }
 }

@@ -12,6 +12,7 @@
 pub mod identity;
 pub mod introspect;
 pub mod layer;
+pub mod revocations;
 pub mod token;
 
 use std::fmt;
@@ -20,6 +21,7 @@ use std::sync::Arc;
 
 pub use introspect::{CachedIntrospector, Introspector};
 pub use layer::AuthLayer;
+pub use revocations::{Revocations, Revoked};
 pub use token::{AccessClaims, JwksCache, KeySource, PublicKey, SigningKey, TokenVerifier};
 
 use crate::error::{ErrorCode, ServiceError};
@@ -248,6 +250,7 @@ impl From<AuthError> for ServiceError {
 pub struct Authenticator {
     verifier: Arc<TokenVerifier>,
     introspector: Option<Arc<dyn Introspector>>,
+    revocations: Arc<Revocations>,
 }
 
 /// The prefix of personal access tokens.
@@ -260,7 +263,14 @@ impl Authenticator {
         Self {
             verifier,
             introspector,
+            revocations: Arc::new(Revocations::new()),
         }
+    }
+
+    /// Refuses credentials in `revocations` (fed by identity's revocation events).
+    pub fn with_revocations(mut self, revocations: Arc<Revocations>) -> Self {
+        self.revocations = revocations;
+        self
     }
 
     /// Verifies the value of an `authorization` header.
@@ -271,14 +281,19 @@ impl Authenticator {
             .map(str::trim)
             .filter(|token| !token.is_empty())
             .ok_or(AuthError::Malformed)?;
-        if token.starts_with(PERSONAL_ACCESS_TOKEN_PREFIX) {
+        let principal = if token.starts_with(PERSONAL_ACCESS_TOKEN_PREFIX) {
             let introspector = self.introspector.as_ref().ok_or(AuthError::Revoked)?;
-            return introspector
+            introspector
                 .introspect(token)
                 .await?
-                .ok_or(AuthError::Revoked);
+                .ok_or(AuthError::Revoked)?
+        } else {
+            self.verifier.verify(token).await?
+        };
+        if self.revocations.is_revoked(&principal) {
+            return Err(AuthError::Revoked);
         }
-        self.verifier.verify(token).await
+        Ok(principal)
     }
 }
 
