@@ -510,6 +510,146 @@ async fn a_revoked_personal_access_token_is_refused_within_a_second() {
     mesh.stop().await;
 }
 
+/// Runs `count` copies of `call` at once and returns their results.
+async fn at_once<F, Fut, T>(count: usize, call: F) -> Vec<T>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let tasks: Vec<_> = (0..count).map(|_| tokio::spawn(call())).collect();
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.unwrap());
+    }
+    results
+}
+
+/// Finding 8: concurrent retries of a create with one request id all get the first result,
+/// for every create (organization, invitation, personal access token, account).
+#[tokio::test]
+async fn racing_retries_of_a_create_replay_the_first_result() {
+    let mesh = Mesh::start().await;
+    let (_, tokens) = mesh.sign_up("ada@example.com").await;
+
+    let organizations = at_once(8, || {
+        let mut tenancy = mesh.tenancy();
+        let token = tokens.access_token.clone();
+        async move {
+            tenancy
+                .create_organization(bearer(
+                    CreateOrganizationRequest {
+                        name: "Acme".into(),
+                        slug: "acme-race".into(),
+                        request_id: "create-acme".into(),
+                    },
+                    &token,
+                ))
+                .await
+                .map(|response| response.into_inner().organization.unwrap().id)
+        }
+    })
+    .await;
+    let first = organizations[0].clone().expect("a retry failed");
+    assert!(
+        organizations
+            .iter()
+            .all(|id| id.as_ref().ok() == Some(&first)),
+        "{organizations:?}"
+    );
+    let scoped = mesh.switch(&tokens, &first).await.unwrap();
+
+    let invitations = at_once(8, || {
+        let mut tenancy = mesh.tenancy();
+        let (token, organization_id) = (scoped.access_token.clone(), first.clone());
+        async move {
+            tenancy
+                .create_invitation(bearer(
+                    CreateInvitationRequest {
+                        organization_id,
+                        email: "bob@example.com".into(),
+                        role: Role::Member as i32,
+                        ttl: None,
+                        request_id: "invite-bob".into(),
+                    },
+                    &token,
+                ))
+                .await
+                .map(|response| response.into_inner())
+        }
+    })
+    .await;
+    let ids: Vec<String> = invitations
+        .iter()
+        .map(|result| {
+            result
+                .as_ref()
+                .expect("a retry failed")
+                .invitation
+                .clone()
+                .unwrap()
+                .id
+        })
+        .collect();
+    assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+    assert_eq!(
+        invitations
+            .iter()
+            .filter(|result| !result.as_ref().unwrap().token.is_empty())
+            .count(),
+        1,
+        "only the call that created it sees the token"
+    );
+
+    let personal_tokens = at_once(8, || {
+        let mut identity = mesh.identity();
+        let token = scoped.access_token.clone();
+        async move {
+            identity
+                .create_personal_access_token(bearer(
+                    CreatePersonalAccessTokenRequest {
+                        name: "ci".into(),
+                        scope: PersonalAccessTokenScope::ReadOnly as i32,
+                        request_id: "ci-token".into(),
+                        ..Default::default()
+                    },
+                    &token,
+                ))
+                .await
+                .map(|response| response.into_inner().personal_access_token.unwrap().id)
+        }
+    })
+    .await;
+    let first_token = personal_tokens[0].clone().expect("a retry failed");
+    assert!(
+        personal_tokens
+            .iter()
+            .all(|id| id.as_ref().ok() == Some(&first_token)),
+        "{personal_tokens:?}"
+    );
+
+    let accounts = at_once(4, || {
+        let mut identity = mesh.identity();
+        async move {
+            identity
+                .sign_up(sign_up(
+                    "carol@example.com",
+                    "correct-horse-7",
+                    "signup-carol",
+                ))
+                .await
+                .map(|response| response.into_inner().user.unwrap().id)
+        }
+    })
+    .await;
+    let carol = accounts[0].clone().expect("a retry failed");
+    assert!(
+        accounts.iter().all(|id| id.as_ref().ok() == Some(&carol)),
+        "{accounts:?}"
+    );
+    mesh.stop().await;
+}
+
 fn sign_up(email: &str, password: &str, request_id: &str) -> SignUpRequest {
     SignUpRequest {
         email: email.into(),

@@ -11,15 +11,18 @@
 //! - [`topic`]: [`Topic`], an event subject bound at compile time to its payload message,
 //!   whose type name comes from the contracts.
 //! - [`revocations`]: keeps a process's set of revoked credentials current from the bus.
+//! - [`idempotency`]: creates with a request id that return the first result, races too.
 //!
 //! Invariant: nothing here names a service; `kit` depends on `mesh`, `events` and the
 //! contracts only.
 
+pub mod idempotency;
 pub mod revocations;
 pub mod service;
 pub mod store;
 pub mod topic;
 
+pub use idempotency::{Outcome, create_once};
 pub use service::{BuildError, Built, ServiceContext, ServiceDefinition, start};
 pub use store::{AuditEntry, Effects, EffectsFor, Storage, WriteEffects};
 pub use topic::Topic;

@@ -130,50 +130,65 @@ pub(super) async fn sign_up(
         format!("signup-ip:{ip}"),
         api.config.signups_per_address_before_delay,
     );
-    if let Some(existing) = api.store.user_by_email(&email).await? {
-        // A retried SignUp (same request_id, same password) returns the account it created.
-        // Checking that password is a login: it is throttled like one, per account and per
-        // address, and a wrong one answers like any taken email.
-        let retried = request_id.is_some() && existing.signup_request_id == request_id;
-        if !retried {
-            return Err(IdentityError::EmailTaken.into());
+    // A retried SignUp (same request_id) returns the account it created, also when the
+    // retries race (kit::create_once).
+    let outcome = kit::create_once(
+        request_id.as_deref(),
+        |key| {
+            let (store, email) = (api.store.clone(), email.clone());
+            async move {
+                Ok(store
+                    .user_by_email(&email)
+                    .await?
+                    .filter(|user| user.signup_request_id.as_deref() == Some(key.as_str())))
+            }
+        },
+        || async {
+            if api.store.user_by_email(&email).await?.is_some() {
+                return Err(IdentityError::EmailTaken);
+            }
+            // Every new account counts against its address: a flood of sign-ups from one
+            // place is slowed down like a flood of failed logins.
+            let _in_flight = api.throttle.check(&[&signups]).await?;
+            api.throttle.failed(&[&signups]).await?;
+            let now = now_millis();
+            let user = UserRecord {
+                id: UserId::new(),
+                email: email.clone(),
+                display_name: display_name.clone(),
+                password_hash: api.hasher.hash(&message.password).await?,
+                signup_request_id: request_id.clone(),
+                created_at: now,
+                updated_at: now,
+                version: 1,
+            };
+            api.store
+                .create_user(&user, Effects::none().event(convert::user_created(&user)))
+                .await?;
+            Ok(user)
+        },
+    )
+    .await?;
+    let user = match outcome {
+        kit::Outcome::Created(user) => user,
+        kit::Outcome::Replayed(existing) => {
+            // Checking the retry's password is a login: it is throttled like one, per
+            // account and per address, and a wrong one answers like any taken email.
+            let (account, address) = (api.login_key(&email), api.login_address_key(&ip));
+            let in_flight = api.throttle.check(&[&account, &address]).await?;
+            let verified = api
+                .hasher
+                .verify(&message.password, Some(&existing.password_hash))
+                .await?;
+            drop(in_flight);
+            if !verified {
+                api.throttle.failed(&[&account, &address]).await?;
+                return Err(IdentityError::EmailTaken.into());
+            }
+            api.throttle.succeeded(&account).await?;
+            existing
         }
-        let (account, address) = (api.login_key(&email), api.login_address_key(&ip));
-        let in_flight = api.throttle.check(&[&account, &address]).await?;
-        let verified = api
-            .hasher
-            .verify(&message.password, Some(&existing.password_hash))
-            .await?;
-        drop(in_flight);
-        if !verified {
-            api.throttle.failed(&[&account, &address]).await?;
-            return Err(IdentityError::EmailTaken.into());
-        }
-        api.throttle.succeeded(&account).await?;
-        let tokens = start_session(api, &request, &existing, None).await?;
-        return Ok(SignUpResponse {
-            user: Some(convert::user(&existing)),
-            tokens: Some(tokens),
-        });
-    }
-    // Every new account counts against its address: a flood of sign-ups from one place is
-    // slowed down like a flood of failed logins.
-    let _in_flight = api.throttle.check(&[&signups]).await?;
-    api.throttle.failed(&[&signups]).await?;
-    let now = now_millis();
-    let user = UserRecord {
-        id: UserId::new(),
-        email,
-        display_name,
-        password_hash: api.hasher.hash(&message.password).await?,
-        signup_request_id: request_id,
-        created_at: now,
-        updated_at: now,
-        version: 1,
     };
-    api.store
-        .create_user(&user, Effects::none().event(convert::user_created(&user)))
-        .await?;
     let tokens = start_session(api, &request, &user, None).await?;
     Ok(SignUpResponse {
         user: Some(convert::user(&user)),

@@ -47,18 +47,6 @@ pub(super) async fn create_personal_access_token(
         }
     };
     let request_id = domain::request_id(&message.request_id)?;
-    if let Some(request_id) = &request_id
-        && let Some(existing) = api
-            .store
-            .personal_access_token_by_request(principal.user_id, request_id)
-            .await?
-    {
-        // Only the digest is kept: a retry gets the token without its secret.
-        return Ok(CreatePersonalAccessTokenResponse {
-            personal_access_token: Some(convert::personal_access_token(&existing)),
-            token: String::new(),
-        });
-    }
     let now = now_millis();
     let expires_at = match &message.expiration {
         Some(create_personal_access_token_request::Expiration::ExpireTime(time)) => {
@@ -88,23 +76,42 @@ pub(super) async fn create_personal_access_token(
         name: name.to_string(),
         scope: scope.into(),
         token_prefix: secrets::display_prefix(&secret),
-        request_id,
+        request_id: request_id.clone(),
         created_at: now,
         expires_at: Some(expires_at),
         last_used_at: None,
         revoked_at: None,
     };
-    api.store
-        .create_personal_access_token(
-            &record,
-            &secrets::digest(&secret),
-            api.config.max_personal_access_tokens,
-            now,
-        )
-        .await?;
-    Ok(CreatePersonalAccessTokenResponse {
-        personal_access_token: Some(convert::personal_access_token(&record)),
-        token: secret,
+    let user_id = principal.user_id;
+    let outcome = kit::create_once(
+        request_id.as_deref(),
+        |key| {
+            let store = api.store.clone();
+            async move { store.personal_access_token_by_request(user_id, &key).await }
+        },
+        || async {
+            api.store
+                .create_personal_access_token(
+                    &record,
+                    &secrets::digest(&secret),
+                    api.config.max_personal_access_tokens,
+                    now,
+                )
+                .await
+                .map(|()| record.clone())
+        },
+    )
+    .await?;
+    Ok(match outcome {
+        kit::Outcome::Created(record) => CreatePersonalAccessTokenResponse {
+            personal_access_token: Some(convert::personal_access_token(&record)),
+            token: secret,
+        },
+        // Only the digest is kept: a retry gets the token without its secret.
+        kit::Outcome::Replayed(existing) => CreatePersonalAccessTokenResponse {
+            personal_access_token: Some(convert::personal_access_token(&existing)),
+            token: String::new(),
+        },
     })
 }
 

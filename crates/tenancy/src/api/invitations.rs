@@ -40,18 +40,6 @@ pub(super) async fn create(
         })?;
     let role = domain::invitable(role)?;
     let idempotency = domain::request_id(&message.request_id)?;
-    if let Some(key) = &idempotency
-        && let Some(existing) = api
-            .store
-            .invitation_by_request(actor.organization_id, principal.user_id, key)
-            .await?
-    {
-        // Only the digest is kept: a retry gets the invitation without its token.
-        return Ok(CreateInvitationResponse {
-            invitation: Some(convert::invitation(&existing, now_millis())),
-            token: String::new(),
-        });
-    }
     let ttl_millis = match &message.ttl {
         Some(ttl)
             if ttl.seconds < 3_600 || ttl.seconds as u64 > api.config.max_invitation_ttl_secs =>
@@ -75,7 +63,7 @@ pub(super) async fn create(
         email,
         role,
         inviter_user_id: principal.user_id,
-        request_id: idempotency,
+        request_id: idempotency.clone(),
         created_at: now,
         expires_at: now + ttl_millis,
         accepted_at: None,
@@ -103,12 +91,35 @@ pub(super) async fn create(
             &request_id,
         )],
     };
-    api.store
-        .create_invitation(&invitation, &mesh::secrets::digest(&token), now, effects)
-        .await?;
-    Ok(CreateInvitationResponse {
-        invitation: Some(convert::invitation(&invitation, now)),
-        token,
+    let (organization_id, inviter) = (actor.organization_id, principal.user_id);
+    let outcome = kit::create_once(
+        idempotency.as_deref(),
+        |key| {
+            let store = api.store.clone();
+            async move {
+                store
+                    .invitation_by_request(organization_id, inviter, &key)
+                    .await
+            }
+        },
+        || async {
+            api.store
+                .create_invitation(&invitation, &mesh::secrets::digest(&token), now, effects)
+                .await
+                .map(|()| invitation.clone())
+        },
+    )
+    .await?;
+    Ok(match outcome {
+        kit::Outcome::Created(invitation) => CreateInvitationResponse {
+            invitation: Some(convert::invitation(&invitation, now)),
+            token,
+        },
+        // Only the digest is kept: a retry gets the invitation without its token.
+        kit::Outcome::Replayed(existing) => CreateInvitationResponse {
+            invitation: Some(convert::invitation(&existing, now)),
+            token: String::new(),
+        },
     })
 }
 

@@ -27,74 +27,77 @@ pub(super) async fn create(
     let name = domain::organization_name("name", &message.name)?;
     let slug = domain::slug(&message.slug)?;
     let idempotency = domain::request_id(&message.request_id)?;
-    if let Some(key) = &idempotency
-        && let Some(existing) = api
-            .store
-            .organization_by_request(principal.user_id, key)
-            .await?
-    {
-        return Ok(CreateOrganizationResponse {
-            organization: Some(convert::organization(&existing)),
-        });
-    }
-    let caller = api
-        .identity
-        .caller(&CallContext::from_request(&request))
-        .await?;
-    let now = now_millis();
-    let organization = OrganizationRecord {
-        id: OrganizationId::new(),
-        name,
-        slug,
-        creator_user_id: principal.user_id,
-        create_request_id: idempotency,
-        created_at: now,
-        updated_at: now,
-        version: 1,
-    };
-    let owner = MembershipRecord {
-        organization_id: organization.id,
-        user_id: principal.user_id,
-        role: OrganizationRole::Owner,
-        email: caller.email,
-        display_name: caller.display_name,
-        created_at: now,
-        updated_at: now,
-        version: 1,
-    };
-    let request_id = request_id(&request);
-    let effects = Effects {
-        audit: vec![
-            AuditRecord::new(
-                organization.id,
-                principal.user_id,
-                "organization.created",
-                convert::organization_resource(organization.id),
-                &[
-                    ("slug", organization.slug.clone()),
-                    ("name", organization.name.clone()),
+    let user_id = principal.user_id;
+    let organization = kit::create_once(
+        idempotency.as_deref(),
+        |key| {
+            let store = api.store.clone();
+            async move { store.organization_by_request(user_id, &key).await }
+        },
+        || async {
+            let caller = api
+                .identity
+                .caller(&CallContext::from_request(&request))
+                .await?;
+            let now = now_millis();
+            let organization = OrganizationRecord {
+                id: OrganizationId::new(),
+                name,
+                slug,
+                creator_user_id: principal.user_id,
+                create_request_id: idempotency.clone(),
+                created_at: now,
+                updated_at: now,
+                version: 1,
+            };
+            let owner = MembershipRecord {
+                organization_id: organization.id,
+                user_id: principal.user_id,
+                role: OrganizationRole::Owner,
+                email: caller.email,
+                display_name: caller.display_name,
+                created_at: now,
+                updated_at: now,
+                version: 1,
+            };
+            let request_id = request_id(&request);
+            let effects = Effects {
+                audit: vec![
+                    AuditRecord::new(
+                        organization.id,
+                        principal.user_id,
+                        "organization.created",
+                        convert::organization_resource(organization.id),
+                        &[
+                            ("slug", organization.slug.clone()),
+                            ("name", organization.name.clone()),
+                        ],
+                        &request_id,
+                        now,
+                    ),
+                    AuditRecord::new(
+                        organization.id,
+                        principal.user_id,
+                        "member.added",
+                        convert::member_resource(organization.id, principal.user_id),
+                        &[("role", "owner".into())],
+                        &request_id,
+                        now,
+                    ),
                 ],
-                &request_id,
-                now,
-            ),
-            AuditRecord::new(
-                organization.id,
-                principal.user_id,
-                "member.added",
-                convert::member_resource(organization.id, principal.user_id),
-                &[("role", "owner".into())],
-                &request_id,
-                now,
-            ),
-        ],
-        events: vec![
-            convert::organization_created(&organization, &request_id),
-            convert::member_added(&owner, principal.user_id, "", &request_id),
-        ],
-    };
-    api.store
-        .create_organization(&organization, &owner, effects)
-        .await?;
+                events: vec![
+                    convert::organization_created(&organization, &request_id),
+                    convert::member_added(&owner, principal.user_id, "", &request_id),
+                ],
+            };
+            api.store
+                .create_organization(&organization, &owner, effects)
+                .await?;
+            Ok::<_, TenancyError>(organization)
+        },
+    )
+    .await?
+    .into_inner();
     Ok(CreateOrganizationResponse {
         organization: Some(convert::organization(&organization)),
     })
