@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 use support::*;
 
 use taskmesh::identity::v1::{
-    AuthTokens, CreatePersonalAccessTokenRequest, GetCurrentUserRequest, ListSessionsRequest,
-    LoginRequest, LogoutRequest, PersonalAccessTokenScope, RevokePersonalAccessTokenRequest,
-    SignUpRequest,
+    AuthTokens, ChangePasswordRequest, CreatePersonalAccessTokenRequest, GetCurrentUserRequest,
+    ListSecurityEventsRequest, ListSessionsRequest, LoginRequest, LogoutRequest,
+    PersonalAccessTokenScope, RefreshTokenRequest, RevokePersonalAccessTokenRequest, SignUpRequest,
 };
 use taskmesh::tenancy::v1::{OrganizationRole as Role, *};
 use tonic::Code;
@@ -168,7 +168,7 @@ async fn a_removed_admin_cannot_come_back_through_their_invitations() {
     mesh.stop().await;
 }
 
-fn from(address: &str, mut request: tonic::Request<LoginRequest>) -> tonic::Request<LoginRequest> {
+fn from<T>(address: &str, mut request: tonic::Request<T>) -> tonic::Request<T> {
     request
         .metadata_mut()
         .insert("x-forwarded-for", address.parse().unwrap());
@@ -646,6 +646,103 @@ async fn racing_retries_of_a_create_replay_the_first_result() {
     assert!(
         accounts.iter().all(|id| id.as_ref().ok() == Some(&carol)),
         "{accounts:?}"
+    );
+    mesh.stop().await;
+}
+
+/// Security events a user can see: sign-ins, refresh-token reuse (with the address that
+/// presented the stolen token), password changes and token revocations.
+#[tokio::test]
+async fn the_user_sees_their_security_events() {
+    let mesh = behind_a_proxy().await;
+    mesh.sign_up("ada@example.com").await;
+    let tokens = mesh
+        .identity()
+        .login(from(
+            "198.51.100.9",
+            login("ada@example.com", "correct-horse-7"),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .tokens
+        .unwrap();
+    let refresh = |token: &str| {
+        from(
+            "203.0.113.66",
+            tonic::Request::new(RefreshTokenRequest {
+                refresh_token: token.into(),
+                organization_id: String::new(),
+            }),
+        )
+    };
+    mesh.identity()
+        .refresh_token(refresh(&tokens.refresh_token))
+        .await
+        .unwrap();
+    assert_refused(
+        mesh.identity()
+            .refresh_token(refresh(&tokens.refresh_token))
+            .await,
+        Code::Unauthenticated,
+        "REFRESH_TOKEN_REUSED",
+    );
+    let current = mesh
+        .identity()
+        .login(from(
+            "198.51.100.9",
+            login("ada@example.com", "correct-horse-7"),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .tokens
+        .unwrap();
+    mesh.identity()
+        .change_password(bearer(
+            ChangePasswordRequest {
+                current_password: "correct-horse-7".into(),
+                new_password: "another-horse-8".into(),
+            },
+            &current.access_token,
+        ))
+        .await
+        .unwrap();
+    let events = mesh
+        .identity()
+        .list_security_events(bearer(
+            ListSecurityEventsRequest::default(),
+            &current.access_token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .security_events;
+    let actions: Vec<&str> = events.iter().map(|event| event.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "password.changed",
+            "session.signed_in",
+            "session.token_reuse_detected",
+            "session.signed_in",
+            "session.signed_in",
+        ],
+        "newest first"
+    );
+    let reuse = &events[2];
+    assert_eq!(
+        reuse.ip_address, "203.0.113.66",
+        "the thief's address is shown"
+    );
+    assert_eq!(events[1].ip_address, "198.51.100.9");
+    // The change ended the other live session (the sign-up's).
+    assert_eq!(
+        events[0]
+            .details
+            .get("revoked_sessions")
+            .map(String::as_str),
+        Some("1")
     );
     mesh.stop().await;
 }

@@ -41,14 +41,15 @@ impl Storage {
     }
 }
 
-/// An audit-trail entry: who did what to which resource, in which organization. Services
-/// with an audit trail keep an `audit_events` table of exactly these columns.
+/// An audit-trail entry: who did what to which resource, in which organization (none for
+/// what concerns a user across organizations, like a sign-in). Services with an audit trail
+/// keep an `audit_events` table of exactly these columns.
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct AuditEntry {
     /// Id (UUIDv7 text).
     pub id: String,
-    /// Organization.
-    pub organization_id: OrganizationId,
+    /// Organization, if the entry belongs to one.
+    pub organization_id: Option<OrganizationId>,
     /// Who did it.
     pub actor_user_id: UserId,
     /// `member.added`, `organization.updated`, ...
@@ -64,9 +65,31 @@ pub struct AuditEntry {
 }
 
 impl AuditEntry {
-    /// An entry with `details` as a JSON object of strings.
+    /// An entry in an organization, with `details` as a JSON object of strings.
     pub fn new(
         organization_id: OrganizationId,
+        actor_user_id: UserId,
+        action: &str,
+        resource: String,
+        details: &[(&str, String)],
+        request_id: &str,
+        created_at: i64,
+    ) -> Self {
+        Self {
+            organization_id: Some(organization_id),
+            ..Self::of_user(
+                actor_user_id,
+                action,
+                resource,
+                details,
+                request_id,
+                created_at,
+            )
+        }
+    }
+
+    /// An entry about a user's own account (no organization).
+    pub fn of_user(
         actor_user_id: UserId,
         action: &str,
         resource: String,
@@ -78,7 +101,7 @@ impl AuditEntry {
             details.iter().map(|(key, value)| (*key, value)).collect();
         Self {
             id: uuid::Uuid::now_v7().to_string(),
-            organization_id,
+            organization_id: None,
             actor_user_id,
             action: action.into(),
             resource,

@@ -7,7 +7,7 @@ use mesh::time::now_millis;
 use taskmesh::identity::v1::*;
 use tonic::Request;
 
-use super::{IdentityApi, client_of, convert};
+use super::{IdentityApi, client_of, convert, security_event};
 use crate::domain::secrets::{self, RESET_TOKEN_PREFIX};
 use crate::domain::{self, IdentityError, password};
 use crate::store::PasswordReset;
@@ -102,8 +102,14 @@ pub(super) async fn change_password(
         .map_err(|error| error.for_field("new_password"))?;
     let hash = api.hasher.hash(&message.new_password).await?;
     let user_id = principal.user_id;
-    let events = move |revoked: &Vec<mesh::ids::SessionId>| {
-        convert::password_changed_effects(user_id, false, revoked, &[])
+    let events = |revoked: &Vec<mesh::ids::SessionId>| {
+        convert::password_changed_effects(user_id, false, revoked, &[]).audit(security_event(
+            &request,
+            user_id,
+            "password.changed",
+            format!("users/{user_id}"),
+            &[("revoked_sessions", revoked.len().to_string())],
+        ))
     };
     api.store
         .set_password(
@@ -182,6 +188,19 @@ pub(super) async fn reset_password(
             &reset.revoked_sessions,
             &reset.revoked_tokens,
         )
+        .audit(security_event(
+            &request,
+            reset.user_id,
+            "password.reset",
+            format!("users/{}", reset.user_id),
+            &[
+                ("revoked_sessions", reset.revoked_sessions.len().to_string()),
+                (
+                    "revoked_personal_access_tokens",
+                    reset.revoked_tokens.len().to_string(),
+                ),
+            ],
+        ))
     };
     api.store
         .reset_password(

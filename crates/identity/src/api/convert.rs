@@ -7,7 +7,9 @@ use mesh::ids::{SessionId, UserId};
 use mesh::time::{optional_timestamp, timestamp};
 use taskmesh::events::v1 as wire_events;
 use taskmesh::events::v1::credential_revoked::Credential;
-use taskmesh::identity::v1::{PersonalAccessToken, PersonalAccessTokenScope, Session, User};
+use taskmesh::identity::v1::{
+    PersonalAccessToken, PersonalAccessTokenScope, SecurityEvent, Session, User,
+};
 
 use crate::events::*;
 use crate::store::{PersonalAccessTokenRecord, SessionRecord, UserRecord};
@@ -67,6 +69,29 @@ pub(super) fn personal_access_token(record: &PersonalAccessTokenRecord) -> Perso
 
 fn user_resource(user_id: UserId) -> String {
     format!("users/{user_id}")
+}
+
+pub(super) fn session_resource(user_id: UserId, session_id: SessionId) -> String {
+    format!("users/{user_id}/sessions/{session_id}")
+}
+
+pub(super) fn token_resource(user_id: UserId, token_id: &str) -> String {
+    format!("users/{user_id}/personal_access_tokens/{token_id}")
+}
+
+/// A security-log entry on the wire; the client address and agent are kept in its details.
+pub(super) fn security_event(record: &kit::AuditEntry) -> SecurityEvent {
+    let mut details: std::collections::HashMap<String, String> =
+        serde_json::from_str(&record.details).unwrap_or_default();
+    SecurityEvent {
+        id: record.id.clone(),
+        action: record.action.clone(),
+        resource: record.resource.clone(),
+        ip_address: details.remove("ip_address").unwrap_or_default(),
+        user_agent: details.remove("user_agent").unwrap_or_default(),
+        details,
+        create_time: Some(timestamp(record.created_at)),
+    }
 }
 
 pub(super) fn user_created(record: &UserRecord) -> EventMessage {

@@ -93,6 +93,27 @@ impl IdentityApi {
     }
 }
 
+/// An entry of `user_id`'s security log about `resource`, done by the client of `request`.
+fn security_event<T>(
+    request: &Request<T>,
+    user_id: mesh::ids::UserId,
+    action: &str,
+    resource: String,
+    details: &[(&str, String)],
+) -> kit::AuditEntry {
+    let (user_agent, ip_address) = client_of(request);
+    let mut all = vec![("ip_address", ip_address), ("user_agent", user_agent)];
+    all.extend(details.iter().cloned());
+    kit::AuditEntry::of_user(
+        user_id,
+        action,
+        resource,
+        &all,
+        &mesh::request::request_id(request),
+        mesh::time::now_millis(),
+    )
+}
+
 /// The user agent and client IP of a request, recorded on sessions.
 fn client_of<T>(request: &Request<T>) -> (String, String) {
     let header = |name: &str| {
@@ -143,6 +164,15 @@ impl IdentityService for IdentityApi {
         request: Request<ListSessionsRequest>,
     ) -> Reply<ListSessionsResponse> {
         Ok(Response::new(sessions::list_sessions(self, request).await?))
+    }
+
+    async fn list_security_events(
+        &self,
+        request: Request<ListSecurityEventsRequest>,
+    ) -> Reply<ListSecurityEventsResponse> {
+        Ok(Response::new(
+            sessions::list_security_events(self, request).await?,
+        ))
     }
 
     async fn revoke_session(

@@ -11,7 +11,7 @@ use taskmesh::events::v1::SessionRevokeReason;
 use taskmesh::identity::v1::*;
 use tonic::Request;
 
-use super::{IdentityApi, client_of, convert};
+use super::{IdentityApi, client_of, convert, security_event};
 use crate::domain::secrets::{self, REFRESH_TOKEN_PREFIX};
 use crate::domain::{self, IdentityError, password};
 use crate::store::{NEWEST_FIRST, RefreshOutcome, SessionRecord, UserRecord};
@@ -93,8 +93,19 @@ async fn start_session<T>(
         revoke_reason: None,
     };
     let refresh = secrets::generate(REFRESH_TOKEN_PREFIX);
+    let signed_in = security_event(
+        request,
+        user.id,
+        "session.signed_in",
+        convert::session_resource(user.id, session.id),
+        &[],
+    );
     api.store
-        .create_session(&session, &secrets::digest(&refresh))
+        .create_session(
+            &session,
+            &secrets::digest(&refresh),
+            Effects::none().audit(signed_in),
+        )
         .await?;
     tokens(api, &session, refresh).await
 }
@@ -243,7 +254,7 @@ pub(super) async fn refresh_token(
     request: Request<RefreshTokenRequest>,
 ) -> Result<RefreshTokenResponse> {
     let context = CallContext::from_request(&request);
-    let message = request.into_inner();
+    let message = request.get_ref();
     let digest = secrets::digest(&message.refresh_token);
     let (session, used) = api
         .store
@@ -275,6 +286,13 @@ pub(super) async fn refresh_token(
     let idle_ttl = (api.config.refresh_idle_ttl_secs as i64) * 1_000;
     let on_reuse = |session: &SessionRecord| {
         Effects::none()
+            .audit(security_event(
+                &request,
+                session.user_id,
+                "session.token_reuse_detected",
+                convert::session_resource(session.user_id, session.id),
+                &[],
+            ))
             .event(convert::token_reuse_detected(session))
             .extend_with(convert::session_revoked(
                 session.user_id,
@@ -311,7 +329,15 @@ pub(super) async fn logout(
 ) -> Result<LogoutResponse> {
     let (principal, session) = api.session_principal(&request).await?;
     let event =
-        convert::session_revoked(principal.user_id, session.id, SessionRevokeReason::Logout);
+        convert::session_revoked(principal.user_id, session.id, SessionRevokeReason::Logout).audit(
+            security_event(
+                &request,
+                principal.user_id,
+                "session.signed_out",
+                convert::session_resource(principal.user_id, session.id),
+                &[],
+            ),
+        );
     api.store
         .revoke_session(principal.user_id, session.id, "logout", now_millis(), event)
         .await?;
@@ -345,6 +371,26 @@ pub(super) async fn list_sessions(
     })
 }
 
+pub(super) async fn list_security_events(
+    api: &IdentityApi,
+    request: Request<ListSecurityEventsRequest>,
+) -> Result<ListSecurityEventsResponse> {
+    let (principal, _) = api.session_principal(&request).await?;
+    let message = request.get_ref();
+    let page = PageRequest::new(
+        domain::DOMAIN,
+        message.page_size,
+        &message.page_token,
+        format!("security:{}", principal.user_id),
+        NEWEST_FIRST,
+    )?;
+    let page = api.store.security_events(principal.user_id, &page).await?;
+    Ok(ListSecurityEventsResponse {
+        security_events: page.items.iter().map(convert::security_event).collect(),
+        next_page_token: page.next_page_token,
+    })
+}
+
 pub(super) async fn revoke_session(
     api: &IdentityApi,
     request: Request<RevokeSessionRequest>,
@@ -356,7 +402,14 @@ pub(super) async fn revoke_session(
         principal.user_id,
         session_id,
         SessionRevokeReason::UserRevoked,
-    );
+    )
+    .audit(security_event(
+        &request,
+        principal.user_id,
+        "session.revoked",
+        convert::session_resource(principal.user_id, session_id),
+        &[],
+    ));
     if !api
         .store
         .revoke_session(

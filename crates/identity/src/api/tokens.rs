@@ -8,7 +8,9 @@ use mesh::time::{now_millis, optional_timestamp, timestamp};
 use taskmesh::identity::v1::*;
 use tonic::Request;
 
-use super::{IdentityApi, convert};
+use kit::Effects;
+
+use super::{IdentityApi, convert, security_event};
 use crate::domain::secrets::{self, PERSONAL_ACCESS_TOKEN_PREFIX};
 use crate::domain::{self, IdentityError};
 use crate::store::{NEWEST_FIRST, PersonalAccessTokenRecord};
@@ -96,6 +98,13 @@ pub(super) async fn create_personal_access_token(
                     &secrets::digest(&secret),
                     api.config.max_personal_access_tokens,
                     now,
+                    Effects::none().audit(security_event(
+                        &request,
+                        user_id,
+                        "personal_access_token.created",
+                        convert::token_resource(user_id, &record.id),
+                        &[("name", record.name.clone())],
+                    )),
                 )
                 .await
                 .map(|()| record.clone())
@@ -153,7 +162,13 @@ pub(super) async fn revoke_personal_access_token(
             principal.user_id,
             &request.get_ref().id,
             now_millis(),
-            convert::token_revoked(principal.user_id, &request.get_ref().id),
+            convert::token_revoked(principal.user_id, &request.get_ref().id).audit(security_event(
+                &request,
+                principal.user_id,
+                "personal_access_token.revoked",
+                convert::token_resource(principal.user_id, &request.get_ref().id),
+                &[],
+            )),
         )
         .await?
     {

@@ -54,6 +54,54 @@ pub async fn run(store: &dyn IdentityStore) {
     signing_keys(store).await;
     passwords(store).await;
     throttle(store).await;
+    security_log(store).await;
+}
+
+/// Effects' audit entries are the user's security log, newest first, the user's own only.
+async fn security_log(store: &dyn IdentityStore) {
+    let ada = user(&unique_email());
+    store.create_user(&ada, Effects::none()).await.unwrap();
+    let other = user(&unique_email());
+    store.create_user(&other, Effects::none()).await.unwrap();
+    for (user_id, at) in [(ada.id, 1_000), (other.id, 1_500), (ada.id, 2_000)] {
+        let session = session(user_id, at);
+        let entry = AuditEntry {
+            created_at: at,
+            ..AuditEntry::of_user(
+                user_id,
+                "session.signed_in",
+                format!("users/{user_id}/sessions/{}", session.id),
+                &[("ip_address", "203.0.113.7".into())],
+                "req",
+                at,
+            )
+        };
+        store
+            .create_session(
+                &session,
+                session.id.to_string().as_bytes(),
+                Effects::none().audit(entry),
+            )
+            .await
+            .unwrap();
+    }
+    let first = PageRequest::first(1, NEWEST_FIRST);
+    let page = store.security_events(ada.id, &first).await.unwrap();
+    assert_eq!(page.items.len(), 1);
+    assert_eq!(page.items[0].created_at, 2_000);
+    assert_eq!(page.items[0].organization_id, None);
+    let rest = store
+        .security_events(ada.id, &first.next(&page.next_page_token).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        rest.items
+            .iter()
+            .map(|entry| entry.created_at)
+            .collect::<Vec<_>>(),
+        vec![1_000]
+    );
+    assert!(rest.next_page_token.is_empty());
 }
 
 /// Throttle state: failures count exactly (also concurrently), a block applies to every
@@ -214,7 +262,10 @@ async fn sessions_and_refresh_rotation(store: &dyn IdentityStore) {
     store.create_user(&ada, Effects::none()).await.unwrap();
     let now = 10_000;
     let first = session(ada.id, now);
-    store.create_session(&first, b"refresh-1").await.unwrap();
+    store
+        .create_session(&first, b"refresh-1", Effects::none())
+        .await
+        .unwrap();
     assert_eq!(store.session(first.id).await.unwrap(), Some(first.clone()));
     assert_eq!(
         store
@@ -313,7 +364,10 @@ async fn sessions_and_refresh_rotation(store: &dyn IdentityStore) {
 
     // Idle expiry ends a session.
     let idle = session(ada.id, now);
-    store.create_session(&idle, b"idle-1").await.unwrap();
+    store
+        .create_session(&idle, b"idle-1", Effects::none())
+        .await
+        .unwrap();
     assert_eq!(
         store
             .rotate_refresh(
@@ -332,8 +386,14 @@ async fn sessions_and_refresh_rotation(store: &dyn IdentityStore) {
     // Listing shows active sessions only, newest first, paginated.
     let second = session(ada.id, now + 50);
     let third = session(ada.id, now + 60);
-    store.create_session(&second, b"second-1").await.unwrap();
-    store.create_session(&third, b"third-1").await.unwrap();
+    store
+        .create_session(&second, b"second-1", Effects::none())
+        .await
+        .unwrap();
+    store
+        .create_session(&third, b"third-1", Effects::none())
+        .await
+        .unwrap();
     let page = store
         .list_sessions(ada.id, now + 100, &PageRequest::first(1, NEWEST_FIRST))
         .await
@@ -436,7 +496,7 @@ async fn personal_access_tokens(store: &dyn IdentityStore) {
     };
     let first = token(&uuid::Uuid::now_v7().to_string(), Some("req-1"), 100);
     store
-        .create_personal_access_token(&first, b"pat-1", 2, 100)
+        .create_personal_access_token(&first, b"pat-1", 2, 100, Effects::none())
         .await
         .unwrap();
     assert_eq!(
@@ -448,13 +508,13 @@ async fn personal_access_tokens(store: &dyn IdentityStore) {
     );
     let second = token(&uuid::Uuid::now_v7().to_string(), None, 200);
     store
-        .create_personal_access_token(&second, b"pat-2", 2, 200)
+        .create_personal_access_token(&second, b"pat-2", 2, 200, Effects::none())
         .await
         .unwrap();
     let third = token(&uuid::Uuid::now_v7().to_string(), None, 300);
     assert!(matches!(
         store
-            .create_personal_access_token(&third, b"pat-3", 2, 300)
+            .create_personal_access_token(&third, b"pat-3", 2, 300, Effects::none())
             .await,
         Err(IdentityError::QuotaExceeded)
     ));
@@ -520,7 +580,7 @@ async fn personal_access_tokens(store: &dyn IdentityStore) {
     assert!(!revoked.is_active(700));
     // A revoked token frees its quota slot.
     store
-        .create_personal_access_token(&third, b"pat-3", 2, 800)
+        .create_personal_access_token(&third, b"pat-3", 2, 800, Effects::none())
         .await
         .unwrap();
 }
@@ -571,8 +631,14 @@ async fn passwords(store: &dyn IdentityStore) {
     store.create_user(&ada, Effects::none()).await.unwrap();
     let keep = session(ada.id, 1_000);
     let other = session(ada.id, 1_000);
-    store.create_session(&keep, b"keep").await.unwrap();
-    store.create_session(&other, b"other").await.unwrap();
+    store
+        .create_session(&keep, b"keep", Effects::none())
+        .await
+        .unwrap();
+    store
+        .create_session(&other, b"other", Effects::none())
+        .await
+        .unwrap();
     let revoked = store
         .set_password(
             ada.id,
@@ -648,7 +714,7 @@ async fn passwords(store: &dyn IdentityStore) {
         revoked_at: None,
     };
     store
-        .create_personal_access_token(&token, b"reset-pat", 50, 6_500)
+        .create_personal_access_token(&token, b"reset-pat", 50, 6_500, Effects::none())
         .await
         .unwrap();
     let reset = std::sync::Mutex::new(None);
@@ -678,7 +744,7 @@ async fn passwords(store: &dyn IdentityStore) {
         ..token
     };
     store
-        .create_personal_access_token(&kept, b"kept-pat", 50, 7_100)
+        .create_personal_access_token(&kept, b"kept-pat", 50, 7_100, Effects::none())
         .await
         .unwrap();
     store

@@ -10,7 +10,7 @@
 pub mod conformance;
 pub mod sql;
 
-pub use kit::{Effects, EffectsFor};
+pub use kit::{AuditEntry, Effects, EffectsFor};
 use mesh::ids::{OrganizationId, SessionId, UserId};
 use mesh::paging::{Keyset, Page, PageRequest};
 
@@ -178,8 +178,12 @@ pub trait IdentityStore: Send + Sync {
     ) -> StoreResult<Vec<SessionId>>;
 
     /// Creates a session with its first refresh token.
-    async fn create_session(&self, session: &SessionRecord, refresh_hash: &[u8])
-    -> StoreResult<()>;
+    async fn create_session(
+        &self,
+        session: &SessionRecord,
+        refresh_hash: &[u8],
+        effects: Effects,
+    ) -> StoreResult<()>;
     /// The session with this id.
     async fn session(&self, id: SessionId) -> StoreResult<Option<SessionRecord>>;
     /// The session a refresh token belongs to and whether the token was used already,
@@ -237,6 +241,7 @@ pub trait IdentityStore: Send + Sync {
         token_hash: &[u8],
         max_active: u32,
         now: i64,
+        effects: Effects,
     ) -> StoreResult<()>;
     /// The user's token created with this idempotency key.
     async fn personal_access_token_by_request(
@@ -272,6 +277,13 @@ pub trait IdentityStore: Send + Sync {
     async fn rotate_signing_key(&self, key: &SigningKeyRecord, now: i64) -> StoreResult<()>;
     /// Deletes keys retired before `before`.
     async fn delete_retired_keys(&self, before: i64) -> StoreResult<u64>;
+
+    /// The user's security log (the audit entries of their account), newest first.
+    async fn security_events(
+        &self,
+        user_id: UserId,
+        page: &PageRequest,
+    ) -> StoreResult<Page<AuditEntry>>;
 
     /// The latest `blocked_until` among `keys` that is after `now`, if any.
     async fn throttle_blocked_until(&self, keys: &[String], now: i64) -> StoreResult<Option<i64>>;

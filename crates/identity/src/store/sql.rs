@@ -170,6 +170,7 @@ impl IdentityStore for SqlIdentityStore {
         &self,
         session: &SessionRecord,
         refresh_hash: &[u8],
+        effects: Effects,
     ) -> StoreResult<()> {
         kit::change!(&self.0, None, None, |tx, collected| {
             sqlx::query("insert into sessions (id, user_id, organization_id, role, user_agent, ip_address, created_at, last_used_at, idle_expires_at, absolute_expires_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
@@ -191,6 +192,7 @@ impl IdentityStore for SqlIdentityStore {
                 .bind(session.created_at)
                 .execute(&mut *tx)
                 .await?;
+            collected.extend(effects);
             Ok(())
         })
     }
@@ -383,6 +385,7 @@ impl IdentityStore for SqlIdentityStore {
         token_hash: &[u8],
         max_active: u32,
         now: i64,
+        effects: Effects,
     ) -> StoreResult<()> {
         kit::change!(&self.0, None, None, |tx, collected| {
             let active: i64 = sqlx::query_scalar("select count(*) from personal_access_tokens where user_id = $1 and revoked_at is null and (expires_at is null or expires_at > $2)")
@@ -406,6 +409,7 @@ impl IdentityStore for SqlIdentityStore {
                 .bind(token.expires_at)
                 .execute(&mut *tx)
                 .await?;
+            collected.extend(effects);
             Ok(())
         })
     }
@@ -541,6 +545,22 @@ impl IdentityStore for SqlIdentityStore {
             .execute(&mut *tx)
             .await?
             .rows_affected())
+        })
+    }
+
+    async fn security_events(
+        &self,
+        user_id: UserId,
+        page: &PageRequest,
+    ) -> StoreResult<Page<AuditEntry>> {
+        mesh::read!(&self.0.database, None, None, |tx| {
+            let mut query = QueryBuilder::new("select * from audit_events where actor_user_id = ");
+            query.push_bind(user_id);
+            page.push_keyset(&mut query);
+            let rows: Vec<AuditEntry> = query.build_query_as().fetch_all(&mut *tx).await?;
+            Ok::<_, IdentityError>(page.finish(rows, |row| {
+                vec![row.created_at.into(), row.id.clone().into()]
+            }))
         })
     }
 

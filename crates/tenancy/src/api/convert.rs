@@ -66,7 +66,10 @@ pub(super) fn invitation(record: &InvitationRecord, now: i64) -> Invitation {
 pub(super) fn audit_event(record: &AuditRecord) -> AuditEvent {
     AuditEvent {
         id: record.id.clone(),
-        organization_id: record.organization_id.to_string(),
+        organization_id: record
+            .organization_id
+            .map(|id| id.to_string())
+            .unwrap_or_default(),
         actor_user_id: record.actor_user_id.to_string(),
         action: record.action.clone(),
         resource: record.resource.clone(),

@@ -48,7 +48,7 @@ fn slug() -> String {
 fn audit(organization_id: OrganizationId, actor: UserId, action: &str, at: i64) -> AuditRecord {
     AuditRecord {
         id: uuid::Uuid::now_v7().to_string(),
-        organization_id,
+        organization_id: Some(organization_id),
         actor_user_id: actor,
         action: action.into(),
         resource: format!("organizations/{organization_id}"),
