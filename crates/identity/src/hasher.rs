@@ -192,16 +192,23 @@ fn work(receiver: &Mutex<mpsc::Receiver<Job>>, stats: &HasherStats) {
     }
 }
 
-/// A worker's argon2 memory, allocated once.
+/// A worker's argon2 memory: allocated at its first hash (an idle process holds none), then
+/// reused for every later one.
 struct Memory {
     blocks: Vec<Block>,
 }
 
 impl Memory {
     fn new() -> Self {
-        Self {
-            blocks: vec![Block::default(); params().block_count()],
+        Self { blocks: Vec::new() }
+    }
+
+    fn blocks(&mut self) -> &mut [Block] {
+        let count = params().block_count();
+        if self.blocks.len() < count {
+            self.blocks = vec![Block::default(); count];
         }
+        &mut self.blocks
     }
 
     fn hash(&mut self, password: &str) -> Result<String, IdentityError> {
@@ -210,12 +217,7 @@ impl Memory {
         rand::fill(&mut salt);
         let mut output = [0u8; OUTPUT_LEN];
         Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
-            .hash_password_into_with_memory(
-                password.as_bytes(),
-                &salt,
-                &mut output,
-                &mut self.blocks,
-            )
+            .hash_password_into_with_memory(password.as_bytes(), &salt, &mut output, self.blocks())
             .map_err(internal)?;
         let phc = PasswordHash {
             algorithm: Algorithm::Argon2id.ident(),
@@ -240,12 +242,12 @@ impl Memory {
             Version::try_from(stored.version.unwrap_or(Version::V0x13.into())).map_err(internal)?;
         let mut output = vec![0u8; expected.len()];
         let argon2 = Argon2::new(algorithm, version, params.clone());
-        let computed = if params.block_count() <= self.blocks.len() {
+        let computed = if params.block_count() <= self::params().block_count() {
             argon2.hash_password_into_with_memory(
                 password.as_bytes(),
                 salt,
                 &mut output,
-                &mut self.blocks,
+                self.blocks(),
             )
         } else {
             argon2.hash_password_into(password.as_bytes(), salt, &mut output)

@@ -57,7 +57,8 @@ pub struct IdentityConfig {
     pub signing_key_rotation_secs: u64,
     /// Password-reset tokens expire after this.
     pub password_reset_ttl_secs: u64,
-    /// Concurrent argon2 hashes (0: one per CPU).
+    /// argon2id worker threads (0: one per CPU): the most hashes that run at once, each
+    /// reusing one 19 MiB block.
     pub password_hash_concurrency: usize,
     /// Active personal access tokens per user.
     pub max_personal_access_tokens: u32,

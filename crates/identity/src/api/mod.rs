@@ -93,6 +93,23 @@ impl IdentityApi {
     }
 }
 
+/// A page of one of the caller's own lists (`what`: sessions, tokens, security events),
+/// newest first.
+fn own_page(
+    what: &str,
+    user_id: mesh::ids::UserId,
+    page_size: i32,
+    page_token: &str,
+) -> Result<mesh::paging::PageRequest, ServiceError> {
+    mesh::paging::PageRequest::new(
+        crate::domain::DOMAIN,
+        page_size,
+        page_token,
+        format!("{what}:{user_id}"),
+        crate::store::NEWEST_FIRST,
+    )
+}
+
 /// An entry of `user_id`'s security log about `resource`, done by the client of `request`.
 fn security_event<T>(
     request: &Request<T>,

@@ -4,17 +4,16 @@ use kit::Effects;
 use mesh::auth::{AccessClaims, OrganizationRole};
 use mesh::error::ServiceError;
 use mesh::ids::{OrganizationId, SessionId, UserId};
-use mesh::paging::PageRequest;
 use mesh::peers::CallContext;
 use mesh::time::{now_millis, timestamp};
 use taskmesh::events::v1::SessionRevokeReason;
 use taskmesh::identity::v1::*;
 use tonic::Request;
 
-use super::{IdentityApi, client_of, convert, security_event};
+use super::{IdentityApi, client_of, convert, own_page, security_event};
 use crate::domain::secrets::{self, REFRESH_TOKEN_PREFIX};
 use crate::domain::{self, IdentityError, password};
-use crate::store::{NEWEST_FIRST, RefreshOutcome, SessionRecord, UserRecord};
+use crate::store::{RefreshOutcome, SessionRecord, UserRecord};
 use crate::tenancy::parse_role;
 use crate::throttle::Key;
 
@@ -350,12 +349,11 @@ pub(super) async fn list_sessions(
 ) -> Result<ListSessionsResponse> {
     let (principal, current) = api.session_principal(&request).await?;
     let message = request.get_ref();
-    let page = PageRequest::new(
-        domain::DOMAIN,
+    let page = own_page(
+        "sessions",
+        principal.user_id,
         message.page_size,
         &message.page_token,
-        format!("sessions:{}", principal.user_id),
-        NEWEST_FIRST,
     )?;
     let page = api
         .store
@@ -377,12 +375,11 @@ pub(super) async fn list_security_events(
 ) -> Result<ListSecurityEventsResponse> {
     let (principal, _) = api.session_principal(&request).await?;
     let message = request.get_ref();
-    let page = PageRequest::new(
-        domain::DOMAIN,
+    let page = own_page(
+        "security",
+        principal.user_id,
         message.page_size,
         &message.page_token,
-        format!("security:{}", principal.user_id),
-        NEWEST_FIRST,
     )?;
     let page = api.store.security_events(principal.user_id, &page).await?;
     Ok(ListSecurityEventsResponse {

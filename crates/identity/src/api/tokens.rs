@@ -2,7 +2,6 @@
 
 use mesh::auth::Scope;
 use mesh::error::ServiceError;
-use mesh::paging::PageRequest;
 use mesh::peers::CallContext;
 use mesh::time::{now_millis, optional_timestamp, timestamp};
 use taskmesh::identity::v1::*;
@@ -10,10 +9,10 @@ use tonic::Request;
 
 use kit::Effects;
 
-use super::{IdentityApi, convert, security_event};
+use super::{IdentityApi, convert, own_page, security_event};
 use crate::domain::secrets::{self, PERSONAL_ACCESS_TOKEN_PREFIX};
 use crate::domain::{self, IdentityError};
-use crate::store::{NEWEST_FIRST, PersonalAccessTokenRecord};
+use crate::store::PersonalAccessTokenRecord;
 
 type Result<T> = std::result::Result<T, ServiceError>;
 
@@ -130,12 +129,11 @@ pub(super) async fn list_personal_access_tokens(
 ) -> Result<ListPersonalAccessTokensResponse> {
     let (principal, _) = api.session_principal(&request).await?;
     let message = request.get_ref();
-    let page = PageRequest::new(
-        domain::DOMAIN,
+    let page = own_page(
+        "personal_access_tokens",
+        principal.user_id,
         message.page_size,
         &message.page_token,
-        format!("personal_access_tokens:{}", principal.user_id),
-        NEWEST_FIRST,
     )?;
     let page = api
         .store
