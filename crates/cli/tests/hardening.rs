@@ -8,8 +8,9 @@ use support::*;
 
 use taskmesh::identity::v1::{
     AuthTokens, ChangePasswordRequest, CreatePersonalAccessTokenRequest, GetCurrentUserRequest,
-    ListSecurityEventsRequest, ListSessionsRequest, LoginRequest, LogoutRequest,
-    PersonalAccessTokenScope, RefreshTokenRequest, RevokePersonalAccessTokenRequest, SignUpRequest,
+    IntrospectTokenRequest, ListSecurityEventsRequest, ListSessionsRequest, LoginRequest,
+    LogoutRequest, PersonalAccessTokenScope, RefreshTokenRequest, RevokePersonalAccessTokenRequest,
+    SignUpRequest,
 };
 use taskmesh::tenancy::v1::{OrganizationRole as Role, *};
 use tonic::Code;
@@ -744,6 +745,74 @@ async fn the_user_sees_their_security_events() {
             .map(String::as_str),
         Some("1")
     );
+    mesh.stop().await;
+}
+
+/// Identity's own database file in a mesh, opened beside the service (as an operator would).
+async fn identity_database(mesh: &Mesh) -> sqlx::SqlitePool {
+    sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        mesh.data.path().join("identity.db").display()
+    ))
+    .await
+    .unwrap()
+}
+
+/// Finding 7: IntrospectToken is public, and a made-up `tmpat_` token must cost no write:
+/// with another writer holding identity's write lock, the edge still answers at once.
+#[tokio::test]
+async fn a_made_up_personal_access_token_costs_no_write() {
+    let mesh = Mesh::start().await;
+    // The mesh answers once its services are built (and their databases exist).
+    mesh.sign_up("ada@example.com").await;
+    let database = identity_database(&mesh).await;
+    let mut writer = database.begin_with("BEGIN IMMEDIATE").await.unwrap();
+    sqlx::query("delete from throttle where key = 'nothing'")
+        .execute(&mut *writer)
+        .await
+        .unwrap();
+    let answer = mesh
+        .identity()
+        .introspect_token(IntrospectTokenRequest {
+            token: "tmpat_made-up-by-an-attacker-0123456789".into(),
+        })
+        .await
+        .expect("answered without the write lock")
+        .into_inner();
+    assert!(!answer.active);
+    writer.rollback().await.unwrap();
+    mesh.stop().await;
+}
+
+/// Finding 7: `/.well-known/jwks.json` is served from memory: after the first request, the
+/// keys are deleted from identity's database behind its back, and the edge still serves them.
+#[tokio::test]
+async fn the_jwks_is_served_from_memory() {
+    let mesh = Mesh::start().await;
+    let http = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Empty<bytes::Bytes>>();
+    let url: http::Uri = format!("http://{}/.well-known/jwks.json", mesh.address)
+        .parse()
+        .unwrap();
+    let fetch = || async {
+        use http_body_util::BodyExt;
+        let response = http.get(url.clone()).await.unwrap();
+        assert_eq!(response.status(), 200);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        serde_json::from_slice::<serde_json::Value>(&body).unwrap()["keys"]
+            .as_array()
+            .map(Vec::len)
+            .unwrap_or(0)
+    };
+    assert_eq!(fetch().await, 1);
+    let database = identity_database(&mesh).await;
+    sqlx::query("delete from signing_keys")
+        .execute(&database)
+        .await
+        .unwrap();
+    for _ in 0..50 {
+        assert_eq!(fetch().await, 1, "the JWKS request read the database");
+    }
     mesh.stop().await;
 }
 
