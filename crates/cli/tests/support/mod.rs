@@ -209,3 +209,18 @@ pub fn assert_refused<T: std::fmt::Debug>(
         }
     }
 }
+
+/// Runs `count` copies of `call` at once and returns their results.
+pub async fn at_once<F, Fut, T>(count: usize, call: F) -> Vec<T>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let tasks: Vec<_> = (0..count).map(|_| tokio::spawn(call())).collect();
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.unwrap());
+    }
+    results
+}
