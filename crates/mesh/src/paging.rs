@@ -71,26 +71,48 @@ impl From<&str> for Key {
 }
 
 /// The order of a list: its sort columns (qualified as the query needs, e.g. `o.created_at`),
-/// the last of which must be unique so positions are total, and one direction for all.
+/// the last of which must be unique so positions are total, one direction for all, and the
+/// largest page the list serves.
 #[derive(Clone, Copy, Debug)]
 pub struct Keyset {
     /// `(column, kind)` in sort order.
     pub columns: &'static [(&'static str, KeyKind)],
     /// Direction of every column.
     pub direction: Direction,
+    /// Largest page: [`MAX_PAGE_SIZE`] unless the list's items are large (a list of items up
+    /// to 64 KiB each caps lower, so no page approaches the 4 MiB message limit). The
+    /// default page size never exceeds it.
+    pub max_page_size: i64,
 }
 
 impl Keyset {
+    /// A keyset over `columns` in `direction`, serving pages up to [`MAX_PAGE_SIZE`].
+    pub const fn new(columns: &'static [(&'static str, KeyKind)], direction: Direction) -> Self {
+        Self {
+            columns,
+            direction,
+            max_page_size: MAX_PAGE_SIZE,
+        }
+    }
+
+    /// The same order, serving pages of at most `max` items.
+    pub const fn with_max_page_size(self, max: i64) -> Self {
+        Self {
+            max_page_size: max,
+            ..self
+        }
+    }
+
     /// Oldest first by `created_at`, then `id`: the order most lists use.
-    pub const CREATED_ASCENDING: Keyset = Keyset {
-        columns: &[("created_at", KeyKind::Int), ("id", KeyKind::Text)],
-        direction: Direction::Ascending,
-    };
+    pub const CREATED_ASCENDING: Keyset = Keyset::new(
+        &[("created_at", KeyKind::Int), ("id", KeyKind::Text)],
+        Direction::Ascending,
+    );
     /// Newest first by `created_at`, then `id`.
-    pub const CREATED_DESCENDING: Keyset = Keyset {
-        columns: &[("created_at", KeyKind::Int), ("id", KeyKind::Text)],
-        direction: Direction::Descending,
-    };
+    pub const CREATED_DESCENDING: Keyset = Keyset::new(
+        &[("created_at", KeyKind::Int), ("id", KeyKind::Text)],
+        Direction::Descending,
+    );
 
     fn describe(&self) -> String {
         let columns: Vec<&str> = self.columns.iter().map(|(name, _)| *name).collect();
@@ -137,7 +159,7 @@ impl PageRequest {
         fingerprint: impl Into<String>,
         keyset: Keyset,
     ) -> Result<Self, ServiceError> {
-        let limit = page_size_of(domain, page_size)?;
+        let limit = page_size_of(domain, page_size)?.min(keyset.max_page_size.max(1));
         let fingerprint = format!("{}|{}", fingerprint.into(), keyset.describe());
         let after = decode_token(domain, &fingerprint, page_token)?
             .map(|position| parse_position(domain, &keyset, position))
@@ -153,7 +175,7 @@ impl PageRequest {
     /// The first `limit` items of a query (internal callers and tests).
     pub fn first(limit: i64, keyset: Keyset) -> Self {
         Self {
-            limit: limit.clamp(1, MAX_PAGE_SIZE),
+            limit: limit.clamp(1, keyset.max_page_size.max(1)),
             keyset,
             fingerprint: keyset.describe(),
             after: None,
@@ -410,6 +432,18 @@ mod tests {
                 .as_str()
                 .ends_with("order by created_at desc, id desc limit ?")
         );
+    }
+
+    #[test]
+    fn a_list_of_large_items_caps_its_pages_lower() {
+        let small = Keyset::CREATED_ASCENDING.with_max_page_size(10);
+        assert_eq!(PageRequest::new("x", 0, "", "q", small).unwrap().limit, 10);
+        assert_eq!(PageRequest::new("x", 7, "", "q", small).unwrap().limit, 7);
+        assert_eq!(
+            PageRequest::new("x", 500, "", "q", small).unwrap().limit,
+            10
+        );
+        assert_eq!(PageRequest::first(50, small).limit, 10);
     }
 
     #[test]

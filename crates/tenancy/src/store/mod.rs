@@ -132,15 +132,15 @@ impl InvitationRecord {
 }
 
 /// Organizations a user belongs to, oldest first.
-pub const ORGANIZATIONS_ORDER: Keyset = Keyset {
-    columns: &[("o.created_at", KeyKind::Int), ("o.id", KeyKind::Text)],
-    direction: mesh::paging::Direction::Ascending,
-};
+pub const ORGANIZATIONS_ORDER: Keyset = Keyset::new(
+    &[("o.created_at", KeyKind::Int), ("o.id", KeyKind::Text)],
+    mesh::paging::Direction::Ascending,
+);
 /// Members, oldest first.
-pub const MEMBERS_ORDER: Keyset = Keyset {
-    columns: &[("created_at", KeyKind::Int), ("user_id", KeyKind::Text)],
-    direction: mesh::paging::Direction::Ascending,
-};
+pub const MEMBERS_ORDER: Keyset = Keyset::new(
+    &[("created_at", KeyKind::Int), ("user_id", KeyKind::Text)],
+    mesh::paging::Direction::Ascending,
+);
 /// Invitations, newest first.
 pub const INVITATIONS_ORDER: Keyset = Keyset::CREATED_DESCENDING;
 
