@@ -10,6 +10,10 @@
 //! - When the queue is full the call fails at once (RESOURCE_EXHAUSTED with a retry hint):
 //!   a flood degrades to fast refusals instead of a growing backlog.
 //!
+//! Metrics: `taskmesh_password_hashes_running` and `taskmesh_password_hashes_peak` (gauges;
+//! the peak never exceeds the workers) and `taskmesh_password_hashes_total` by `outcome`
+//! (`computed`, `skipped`, `refused`).
+//!
 //! Unknown accounts are verified against a dummy hash, so response time does not tell
 //! whether an email is registered.
 
@@ -145,6 +149,8 @@ impl PasswordHasherPool {
     fn submit(&self, job: Job) -> Result<(), IdentityError> {
         self.jobs.try_send(job).map_err(|error| match error {
             mpsc::error::TrySendError::Full(_) => {
+                metrics::counter!("taskmesh_password_hashes_total", "outcome" => "refused")
+                    .increment(1);
                 IdentityError::RateLimited(Duration::from_secs(1))
             }
             mpsc::error::TrySendError::Closed(_) => {
@@ -171,10 +177,14 @@ fn work(receiver: &Mutex<mpsc::Receiver<Job>>, stats: &HasherStats) {
         };
         if abandoned {
             stats.skipped.fetch_add(1, Ordering::SeqCst);
+            metrics::counter!("taskmesh_password_hashes_total", "outcome" => "skipped")
+                .increment(1);
             continue;
         }
         let running = stats.running.fetch_add(1, Ordering::SeqCst) + 1;
-        stats.peak.fetch_max(running, Ordering::SeqCst);
+        let peak = stats.peak.fetch_max(running, Ordering::SeqCst).max(running);
+        metrics::gauge!("taskmesh_password_hashes_running").increment(1.0);
+        metrics::gauge!("taskmesh_password_hashes_peak").set(peak as f64);
         match job {
             Job::Hash { password, reply } => {
                 let _ = reply.send(memory.hash(&password));
@@ -189,6 +199,8 @@ fn work(receiver: &Mutex<mpsc::Receiver<Job>>, stats: &HasherStats) {
         }
         stats.computed.fetch_add(1, Ordering::SeqCst);
         stats.running.fetch_sub(1, Ordering::SeqCst);
+        metrics::gauge!("taskmesh_password_hashes_running").decrement(1.0);
+        metrics::counter!("taskmesh_password_hashes_total", "outcome" => "computed").increment(1);
     }
 }
 

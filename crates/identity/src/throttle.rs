@@ -91,6 +91,7 @@ impl Throttle {
         let now = now_millis();
         let names: Vec<String> = keys.iter().map(|key| key.name.clone()).collect();
         if let Some(until) = self.store.throttle_blocked_until(&names, now).await? {
+            metrics::counter!("taskmesh_throttle_refusals_total").increment(1);
             let wait = u64::try_from(until - now).unwrap_or(0);
             return Err(IdentityError::RateLimited(Duration::from_millis(
                 wait.max(1),
