@@ -113,17 +113,18 @@ impl Throttle {
         })
     }
 
-    /// Counts a failure for each of `keys`.
+    /// Counts a failure for each of `keys`, in one write.
     pub async fn failed(&self, keys: &[&Key]) -> Result<(), IdentityError> {
         let now = now_millis();
-        for key in keys {
-            let free = key.free;
-            self.store
-                .throttle_failure(&key.name, now, &move |failures| {
-                    delay(failures, free).map(|delay| now + mesh::time::duration_millis(delay))
-                })
-                .await?;
-        }
+        let keys: Vec<(&str, u32)> = keys
+            .iter()
+            .map(|key| (key.name.as_str(), key.free))
+            .collect();
+        self.store
+            .throttle_failures(&keys, now, &move |failures, free| {
+                delay(failures, free).map(|delay| now + mesh::time::duration_millis(delay))
+            })
+            .await?;
         Ok(())
     }
 

@@ -7,7 +7,6 @@
 //! the definitions once and calls [`start`] for the selected ones; nothing else anywhere
 //! names a service.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,9 +16,7 @@ use futures::future::BoxFuture;
 use mesh::Config;
 use mesh::db::{Database, Migrations};
 use mesh::peers::{PeerChannel, Peers};
-use mesh::server::{GrpcServices, Shutdown};
-use tonic::body::Body;
-use tonic::server::NamedService;
+use mesh::server::{GrpcService, GrpcServices, Shutdown};
 
 use crate::store::Storage;
 
@@ -129,17 +126,7 @@ pub struct Built {
 
 impl Built {
     /// A service answering with the generated tonic `server`.
-    pub fn new<S>(server: S) -> Self
-    where
-        S: tower::Service<http::Request<Body>, Error = Infallible>
-            + NamedService
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-        S::Response: axum::response::IntoResponse,
-        S::Future: Send + 'static,
-    {
+    pub fn new<S: GrpcService>(server: S) -> Self {
         Self {
             mount: Box::new(move |services: &mut GrpcServices| {
                 services.add(server);

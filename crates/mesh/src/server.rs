@@ -39,6 +39,35 @@ pub const REFLECTION_V1: &str = "grpc.reflection.v1.ServerReflection";
 /// Reflection v1alpha (grpcurl 1.8, Python grpcio-reflection).
 pub const REFLECTION_V1ALPHA: &str = "grpc.reflection.v1alpha.ServerReflection";
 
+/// A generated tonic server that [`GrpcServices::add`] can mount.
+pub trait GrpcService:
+    Service<
+        http::Request<Body>,
+        Error = Infallible,
+        Response: axum::response::IntoResponse,
+        Future: Send + 'static,
+    > + NamedService
+    + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<S> GrpcService for S where
+    S: Service<
+            http::Request<Body>,
+            Error = Infallible,
+            Response: axum::response::IntoResponse,
+            Future: Send + 'static,
+        > + NamedService
+        + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
 /// The gRPC services one process mounts, and those it forwards.
 #[derive(Default)]
 pub struct GrpcServices {
@@ -54,17 +83,7 @@ impl GrpcServices {
     }
 
     /// Mounts a generated tonic server.
-    pub fn add<S>(&mut self, service: S) -> &mut Self
-    where
-        S: Service<http::Request<Body>, Error = Infallible>
-            + NamedService
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-        S::Response: axum::response::IntoResponse,
-        S::Future: Send + 'static,
-    {
+    pub fn add<S: GrpcService>(&mut self, service: S) -> &mut Self {
         self.names.push(S::NAME.to_string());
         self.routes.add_service(service);
         self

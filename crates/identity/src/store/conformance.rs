@@ -109,28 +109,23 @@ async fn security_log(store: &dyn IdentityStore) {
 async fn throttle(store: &dyn IdentityStore) {
     let key = format!("login:{}", unique_email());
     let other = format!("login-ip:{}", uuid::Uuid::now_v7());
-    let block_after_two = |failures: i64| (failures > 2).then_some(10_000 + failures);
+    let block_after_two =
+        |failures: i64, free: u32| (failures > i64::from(free)).then_some(10_000 + failures);
+    let fail = |key: String, now: i64| async move {
+        store
+            .throttle_failures(&[(key.as_str(), 2)], now, &block_after_two)
+            .await
+            .unwrap()[0]
+    };
     for expected in 1..=2 {
-        assert_eq!(
-            store
-                .throttle_failure(&key, 1_000, &block_after_two)
-                .await
-                .unwrap(),
-            expected
-        );
+        assert_eq!(fail(key.clone(), 1_000).await, expected);
     }
     let keys = [key.clone(), other.clone()];
     assert_eq!(
         store.throttle_blocked_until(&keys, 1_000).await.unwrap(),
         None
     );
-    assert_eq!(
-        store
-            .throttle_failure(&key, 1_001, &block_after_two)
-            .await
-            .unwrap(),
-        3
-    );
+    assert_eq!(fail(key.clone(), 1_001).await, 3);
     assert_eq!(
         store.throttle_blocked_until(&keys, 1_001).await.unwrap(),
         Some(10_003)
@@ -151,22 +146,33 @@ async fn throttle(store: &dyn IdentityStore) {
     // Concurrent failures all count.
     let concurrent = concurrent_failures(store, &other, 8).await;
     assert_eq!(concurrent, 8);
-    store.throttle_clear(&key).await.unwrap();
+    // Several keys count in one write, each with its own allowance.
+    let fresh = format!("login-ip:{}", uuid::Uuid::now_v7());
     assert_eq!(
         store
-            .throttle_failure(&key, 2_000, &block_after_two)
+            .throttle_failures(
+                &[(other.as_str(), 100), (fresh.as_str(), 0)],
+                1_300,
+                &block_after_two
+            )
             .await
             .unwrap(),
-        1,
-        "a success forgets"
+        vec![9, 1]
     );
+    assert_eq!(
+        store
+            .throttle_blocked_until(std::slice::from_ref(&fresh), 1_300)
+            .await
+            .unwrap(),
+        Some(10_001),
+        "a key allowing no failure blocks at the first"
+    );
+    store.throttle_clear(&key).await.unwrap();
+    assert_eq!(fail(key.clone(), 2_000).await, 1, "a success forgets");
     // Idle keys are purged; recent ones stay.
     assert!(store.throttle_purge(1_500).await.unwrap() >= 1);
     assert_eq!(
-        store
-            .throttle_failure(&key, 2_001, &block_after_two)
-            .await
-            .unwrap(),
+        fail(key.clone(), 2_001).await,
         2,
         "the recent key survived the purge"
     );
@@ -174,11 +180,12 @@ async fn throttle(store: &dyn IdentityStore) {
 
 /// Runs `count` failures of `key` at once; returns the highest count any of them saw.
 async fn concurrent_failures(store: &dyn IdentityStore, key: &str, count: usize) -> i64 {
-    let none = |_: i64| None;
-    let calls = (0..count).map(|_| store.throttle_failure(key, 1_200, &none));
+    let none = |_: i64, _: u32| None;
+    let keys = [(key, 0)];
+    let calls = (0..count).map(|_| store.throttle_failures(&keys, 1_200, &none));
     let mut highest = 0;
     for result in join_all(calls).await {
-        highest = highest.max(result.unwrap());
+        highest = highest.max(result.unwrap()[0]);
     }
     highest
 }

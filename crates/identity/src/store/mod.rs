@@ -287,14 +287,15 @@ pub trait IdentityStore: Send + Sync {
 
     /// The latest `blocked_until` among `keys` that is after `now`, if any.
     async fn throttle_blocked_until(&self, keys: &[String], now: i64) -> StoreResult<Option<i64>>;
-    /// Counts one failure for `key` and returns the failures counted so far; `block` gives
-    /// the `blocked_until` for that count (`None`: not blocked yet).
-    async fn throttle_failure(
+    /// Counts one failure for each `(key, free failures)` in one transaction and returns the
+    /// failures counted so far, per key; `block` gives the `blocked_until` for a count and an
+    /// allowance (`None`: not blocked yet).
+    async fn throttle_failures(
         &self,
-        key: &str,
+        keys: &[(&str, u32)],
         now: i64,
-        block: &(dyn Fn(i64) -> Option<i64> + Send + Sync),
-    ) -> StoreResult<i64>;
+        block: &(dyn Fn(i64, u32) -> Option<i64> + Send + Sync),
+    ) -> StoreResult<Vec<i64>>;
     /// Forgets `key` (a success).
     async fn throttle_clear(&self, key: &str) -> StoreResult<()>;
     /// Forgets keys idle since before `before`; returns how many.

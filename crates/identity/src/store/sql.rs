@@ -579,28 +579,32 @@ impl IdentityStore for SqlIdentityStore {
         })
     }
 
-    async fn throttle_failure(
+    async fn throttle_failures(
         &self,
-        key: &str,
+        keys: &[(&str, u32)],
         now: i64,
-        block: &(dyn Fn(i64) -> Option<i64> + Send + Sync),
-    ) -> StoreResult<i64> {
+        block: &(dyn Fn(i64, u32) -> Option<i64> + Send + Sync),
+    ) -> StoreResult<Vec<i64>> {
         kit::change!(&self.0, None, None, |tx, collected| {
-            // One statement counts, so concurrent failures (other replicas included) never
-            // lose a count.
-            let failures: i64 = sqlx::query_scalar("insert into throttle (key, failures, updated_at) values ($1, 1, $2) on conflict (key) do update set failures = throttle.failures + 1, updated_at = $2 returning failures")
-                .bind(key)
-                .bind(now)
-                .fetch_one(&mut *tx)
-                .await?;
-            if let Some(until) = block(failures) {
-                sqlx::query("update throttle set blocked_until = $2 where key = $1")
-                    .bind(key)
-                    .bind(until)
-                    .execute(&mut *tx)
+            let mut counts = Vec::with_capacity(keys.len());
+            for (key, free) in keys {
+                // One statement counts, so concurrent failures (other replicas included)
+                // never lose a count.
+                let failures: i64 = sqlx::query_scalar("insert into throttle (key, failures, updated_at) values ($1, 1, $2) on conflict (key) do update set failures = throttle.failures + 1, updated_at = $2 returning failures")
+                    .bind(*key)
+                    .bind(now)
+                    .fetch_one(&mut *tx)
                     .await?;
+                if let Some(until) = block(failures, *free) {
+                    sqlx::query("update throttle set blocked_until = $2 where key = $1")
+                        .bind(*key)
+                        .bind(until)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                counts.push(failures);
             }
-            Ok(failures)
+            Ok(counts)
         })
     }
 
