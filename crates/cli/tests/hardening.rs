@@ -15,30 +15,6 @@ use taskmesh::identity::v1::{
 use taskmesh::tenancy::v1::{OrganizationRole as Role, *};
 use tonic::Code;
 
-async fn invite(
-    mesh: &Mesh,
-    inviter: &str,
-    organization_id: &str,
-    email: &str,
-    role: Role,
-) -> String {
-    mesh.tenancy()
-        .create_invitation(bearer(
-            CreateInvitationRequest {
-                organization_id: organization_id.into(),
-                email: email.into(),
-                role: role as i32,
-                ttl: None,
-                request_id: String::new(),
-            },
-            inviter,
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .token
-}
-
 async fn invitation_state(mesh: &Mesh, owner: &str, organization_id: &str, email: &str) -> i32 {
     mesh.tenancy()
         .list_invitations(bearer(
@@ -76,22 +52,22 @@ async fn a_removed_admin_cannot_come_back_through_their_invitations() {
         )
         .await;
     // While admin, Mallory invites her alternate account as admin, and a guest.
-    let backdoor = invite(
-        &mesh,
-        &mallory_acme.access_token,
-        &acme.id,
-        "alt@example.com",
-        Role::Admin,
-    )
-    .await;
-    let guest = invite(
-        &mesh,
-        &mallory_acme.access_token,
-        &acme.id,
-        "guest@example.com",
-        Role::Guest,
-    )
-    .await;
+    let backdoor = mesh
+        .invite(
+            &mallory_acme.access_token,
+            &acme.id,
+            "alt@example.com",
+            Role::Admin,
+        )
+        .await;
+    let guest = mesh
+        .invite(
+            &mallory_acme.access_token,
+            &acme.id,
+            "guest@example.com",
+            Role::Guest,
+        )
+        .await;
 
     mesh.tenancy()
         .remove_member(bearer(
@@ -135,14 +111,14 @@ async fn a_removed_admin_cannot_come_back_through_their_invitations() {
             &demoted_tokens,
         )
         .await;
-    let pending = invite(
-        &mesh,
-        &demoted_acme.access_token,
-        &acme.id,
-        "later@example.com",
-        Role::Member,
-    )
-    .await;
+    let pending = mesh
+        .invite(
+            &demoted_acme.access_token,
+            &acme.id,
+            "later@example.com",
+            Role::Member,
+        )
+        .await;
     mesh.tenancy()
         .update_member_role(bearer(
             UpdateMemberRoleRequest {

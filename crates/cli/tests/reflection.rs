@@ -14,11 +14,7 @@ use std::time::Duration;
 use mesh::Config;
 use mesh::server::Shutdown;
 use prost::Message;
-use support::{Mesh, bearer};
-use taskmesh::identity::v1::SignUpRequest;
-use taskmesh::identity::v1::identity_service_client::IdentityServiceClient;
-use taskmesh::tenancy::v1::CreateOrganizationRequest;
-use taskmesh::tenancy::v1::tenancy_service_client::TenancyServiceClient;
+use support::Mesh;
 use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
@@ -173,32 +169,8 @@ async fn edge_only_door_reflects_and_forwards_its_peers_services() {
 
         // Calls are still forwarded: sign up (identity) and create an organization (tenancy)
         // through the door.
-        let tokens = IdentityServiceClient::new(door.channel.clone())
-            .sign_up(SignUpRequest {
-                email: "rhea@example.com".into(),
-                password: "correct-horse-7".into(),
-                display_name: "Rhea".into(),
-                request_id: String::new(),
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .tokens
-            .unwrap();
-        let organization = TenancyServiceClient::new(door.channel.clone())
-            .create_organization(bearer(
-                CreateOrganizationRequest {
-                    name: "Rheaco".into(),
-                    slug: "rheaco".into(),
-                    request_id: String::new(),
-                },
-                &tokens.access_token,
-            ))
-            .await
-            .unwrap()
-            .into_inner()
-            .organization
-            .unwrap();
+        let (_, tokens) = support::sign_up(&door.channel, "rhea@example.com").await;
+        let organization = support::create_organization(&door.channel, &tokens, "rheaco").await;
         assert_eq!(organization.slug, "rheaco");
 
         door.stop().await;

@@ -84,35 +84,12 @@ async fn identity_and_tenancy_as_separate_processes() {
         .unwrap()
         .connect_lazy();
     let mut identity_client = IdentityServiceClient::new(channel.clone());
-    let mut tenancy_client = TenancyServiceClient::new(channel);
+    let mut tenancy_client = TenancyServiceClient::new(channel.clone());
 
-    let signed_up = identity_client
-        .sign_up(SignUpRequest {
-            email: "ivan@example.com".into(),
-            password: "correct-horse-7".into(),
-            display_name: "Ivan".into(),
-            request_id: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let tokens = signed_up.tokens.unwrap();
+    let (_, tokens) = support::sign_up(&channel, "ivan@example.com").await;
     // Tenancy (another process) verifies the token against identity's keys over the network,
     // and asks identity (over the network) for the caller's email.
-    let organization = tenancy_client
-        .create_organization(bearer(
-            CreateOrganizationRequest {
-                name: "Ivanco".into(),
-                slug: "ivanco".into(),
-                request_id: String::new(),
-            },
-            &tokens.access_token,
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .organization
-        .unwrap();
+    let organization = support::create_organization(&channel, &tokens, "ivanco").await;
     // Identity asks tenancy (over the network) for the role when scoping tokens.
     let scoped = identity_client
         .switch_organization(bearer(

@@ -83,18 +83,7 @@ impl Mesh {
 
     /// Signs up a user; returns (user, tokens).
     pub async fn sign_up(&self, email: &str) -> (User, AuthTokens) {
-        let response = self
-            .identity()
-            .sign_up(SignUpRequest {
-                email: email.into(),
-                password: "correct-horse-7".into(),
-                display_name: email.split('@').next().unwrap().into(),
-                request_id: String::new(),
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        (response.user.unwrap(), response.tokens.unwrap())
+        sign_up(&self.channel, email).await
     }
 
     /// Creates an organization with an unscoped token and switches to it; returns the
@@ -104,21 +93,7 @@ impl Mesh {
         tokens: &AuthTokens,
         slug: &str,
     ) -> (Organization, AuthTokens) {
-        let organization = self
-            .tenancy()
-            .create_organization(bearer(
-                CreateOrganizationRequest {
-                    name: slug.to_uppercase(),
-                    slug: slug.into(),
-                    request_id: String::new(),
-                },
-                &tokens.access_token,
-            ))
-            .await
-            .unwrap()
-            .into_inner()
-            .organization
-            .unwrap();
+        let organization = create_organization(&self.channel, tokens, slug).await;
         let scoped = self.switch(tokens, &organization.id).await.unwrap();
         (organization, scoped)
     }
@@ -142,6 +117,32 @@ impl Mesh {
             .unwrap())
     }
 
+    /// Invites `email` with `role` as the holder of `inviter` (an access token); returns the
+    /// invitation's secret token.
+    pub async fn invite(
+        &self,
+        inviter: &str,
+        organization_id: &str,
+        email: &str,
+        role: taskmesh::tenancy::v1::OrganizationRole,
+    ) -> String {
+        self.tenancy()
+            .create_invitation(bearer(
+                CreateInvitationRequest {
+                    organization_id: organization_id.into(),
+                    email: email.into(),
+                    role: role as i32,
+                    ttl: None,
+                    request_id: String::new(),
+                },
+                inviter,
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .token
+    }
+
     /// Invites `email` with `role` and has `invitee` accept; returns the invitee's tokens
     /// scoped to the organization.
     pub async fn invite_and_join(
@@ -153,21 +154,8 @@ impl Mesh {
         invitee: &AuthTokens,
     ) -> AuthTokens {
         let token = self
-            .tenancy()
-            .create_invitation(bearer(
-                CreateInvitationRequest {
-                    organization_id: organization_id.into(),
-                    email: email.into(),
-                    role: role as i32,
-                    ttl: None,
-                    request_id: String::new(),
-                },
-                &admin.access_token,
-            ))
-            .await
-            .unwrap()
-            .into_inner()
-            .token;
+            .invite(&admin.access_token, organization_id, email, role)
+            .await;
         self.tenancy()
             .accept_invitation(bearer(
                 AcceptInvitationRequest { token },
@@ -177,6 +165,45 @@ impl Mesh {
             .unwrap();
         self.switch(invitee, organization_id).await.unwrap()
     }
+}
+
+/// Signs up `email` (display name: the part before `@`) through whatever door `channel`
+/// reaches; returns (user, tokens).
+pub async fn sign_up(channel: &Channel, email: &str) -> (User, AuthTokens) {
+    let response = IdentityServiceClient::new(channel.clone())
+        .sign_up(SignUpRequest {
+            email: email.into(),
+            password: "correct-horse-7".into(),
+            display_name: email.split('@').next().unwrap().into(),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    (response.user.unwrap(), response.tokens.unwrap())
+}
+
+/// Creates an organization named after `slug` with an unscoped token through whatever door
+/// `channel` reaches.
+pub async fn create_organization(
+    channel: &Channel,
+    tokens: &AuthTokens,
+    slug: &str,
+) -> Organization {
+    TenancyServiceClient::new(channel.clone())
+        .create_organization(bearer(
+            CreateOrganizationRequest {
+                name: slug.to_uppercase(),
+                slug: slug.into(),
+                request_id: String::new(),
+            },
+            &tokens.access_token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .organization
+        .unwrap()
 }
 
 pub fn bearer<T>(message: T, token: &str) -> tonic::Request<T> {
