@@ -3,7 +3,6 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
 use support::*;
 
 use taskmesh::identity::v1::{
@@ -362,36 +361,10 @@ async fn sign_ups_from_one_address_are_throttled() {
     mesh.stop().await;
 }
 
-/// Polls `call` until it is refused with UNAUTHENTICATED `TOKEN_REVOKED`, for at most
-/// `within`; returns how long that took.
-async fn refused_within<F, Fut, T>(within: Duration, mut call: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, tonic::Status>>,
-{
-    let started = Instant::now();
-    let mut ticks = tokio::time::interval(Duration::from_millis(20));
-    loop {
-        ticks.tick().await;
-        if let Err(status) = call().await {
-            assert_eq!(
-                (status.code(), reason(&status).as_str()),
-                (Code::Unauthenticated, "TOKEN_REVOKED"),
-                "{status:?}"
-            );
-            return started.elapsed();
-        }
-        assert!(
-            started.elapsed() < within,
-            "still accepted {within:?} after the revocation"
-        );
-    }
-}
-
 /// Finding 6: after Logout, the session's access token stops working at once in identity
-/// and within about a second in every other service, long before it expires.
+/// and, by the revocation event, in every other service, long before it expires (15 min).
 #[tokio::test]
-async fn a_logged_out_session_is_refused_everywhere_within_a_second() {
+async fn a_logged_out_session_is_refused_everywhere_long_before_it_expires() {
     let mesh = Mesh::start().await;
     let (_, tokens) = mesh.sign_up("ada@example.com").await;
     let (acme, scoped) = mesh.create_organization(&tokens, "acme").await;
@@ -419,7 +392,7 @@ async fn a_logged_out_session_is_refused_everywhere_within_a_second() {
         Code::Unauthenticated,
         "TOKEN_REVOKED",
     );
-    let took = refused_within(Duration::from_secs(1), || get(scoped.access_token.clone())).await;
+    let took = refused_after_revocation(|| get(scoped.access_token.clone())).await;
     println!("tenancy refused the logged-out session's token after {took:?}");
     // Another session of the same user is unaffected.
     let other = mesh
@@ -442,11 +415,11 @@ async fn a_logged_out_session_is_refused_everywhere_within_a_second() {
     mesh.stop().await;
 }
 
-/// Finding 6: a revoked personal access token is refused within about a second, although
-/// introspection results are cached for five seconds.
+/// Finding 6: a revoked personal access token is refused by the revocation event although
+/// introspection results are cached for an hour here (so the cache cannot explain it).
 #[tokio::test]
-async fn a_revoked_personal_access_token_is_refused_within_a_second() {
-    let mesh = Mesh::start_with(|config| config.auth.introspection_cache_ms = 5_000).await;
+async fn a_revoked_personal_access_token_is_refused_despite_the_introspection_cache() {
+    let mesh = Mesh::start_with(|config| config.auth.introspection_cache_ms = 3_600_000).await;
     let (_, tokens) = mesh.sign_up("ada@example.com").await;
     let (acme, scoped) = mesh.create_organization(&tokens, "acme").await;
     let created = mesh
@@ -482,7 +455,7 @@ async fn a_revoked_personal_access_token_is_refused_within_a_second() {
         ))
         .await
         .unwrap();
-    let took = refused_within(Duration::from_secs(1), get).await;
+    let took = refused_after_revocation(get).await;
     println!("tenancy refused the revoked personal access token after {took:?}");
     mesh.stop().await;
 }

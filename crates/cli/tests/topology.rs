@@ -151,9 +151,10 @@ async fn identity_and_tenancy_as_separate_processes() {
 
 /// Finding 6 in the mesh topology: identity and tenancy as two processes sharing NATS
 /// JetStream (a namespace of the test's own). After Logout at identity, tenancy's own auth
-/// layer refuses the session's access token within about a second.
+/// layer refuses the session's access token, long before it expires (the figure, about
+/// 20 ms, is printed, not asserted).
 #[tokio::test]
-async fn a_logout_reaches_another_process_over_nats_within_a_second() {
+async fn a_logout_reaches_another_process_over_nats() {
     let Some(url) = mesh::testing::nats_url("a_logout_reaches_another_process_over_nats") else {
         return;
     };
@@ -220,23 +221,8 @@ async fn a_logout_reaches_another_process_over_nats_within_a_second() {
         .logout(bearer(LogoutRequest::default(), &tokens.access_token))
         .await
         .unwrap();
-    let started = std::time::Instant::now();
-    let mut ticks = tokio::time::interval(std::time::Duration::from_millis(20));
-    loop {
-        ticks.tick().await;
-        match list().await {
-            Ok(_) => assert!(
-                started.elapsed() < std::time::Duration::from_secs(1),
-                "tenancy still accepted the logged-out session after a second"
-            ),
-            Err(status) => {
-                assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
-                assert_eq!(support::reason(&status), "TOKEN_REVOKED");
-                println!("tenancy refused it after {:?}", started.elapsed());
-                break;
-            }
-        }
-    }
+    let took = support::refused_after_revocation(list).await;
+    println!("tenancy refused the logged-out session's token after {took:?}");
 
     for process in [tenancy, identity] {
         process.shutdown.trigger();

@@ -251,3 +251,35 @@ where
     }
     results
 }
+
+/// How long a test waits for a revocation to arrive before it calls the run hung. A guard,
+/// not a claim: the tests that use it make every other way to a refusal (expiry, the introspection
+/// cache) take far longer, so any refusal is the revocation event's, and they print how long
+/// it took (about 20 ms) instead of asserting a figure (timings are measured, not asserted).
+const HUNG: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Polls `call` until it is refused with UNAUTHENTICATED `TOKEN_REVOKED`; returns how long
+/// that took.
+pub async fn refused_after_revocation<F, Fut, T>(mut call: F) -> std::time::Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, tonic::Status>>,
+{
+    let started = std::time::Instant::now();
+    let mut ticks = tokio::time::interval(std::time::Duration::from_millis(20));
+    loop {
+        ticks.tick().await;
+        if let Err(status) = call().await {
+            assert_eq!(
+                (status.code(), reason(&status).as_str()),
+                (tonic::Code::Unauthenticated, "TOKEN_REVOKED"),
+                "{status:?}"
+            );
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < HUNG,
+            "still accepted {HUNG:?} after the revocation"
+        );
+    }
+}

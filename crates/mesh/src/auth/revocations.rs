@@ -31,6 +31,8 @@ pub enum Revoked {
 #[derive(Debug, Default)]
 pub struct Revocations {
     entries: Mutex<HashMap<Revoked, Instant>>,
+    /// Woken on every revocation, so a waiter needs no polling.
+    changed: tokio::sync::Notify,
 }
 
 impl Revocations {
@@ -50,6 +52,21 @@ impl Revocations {
         if let Ok(mut entries) = self.entries.lock() {
             entries.retain(|_, until| *until > now);
             entries.insert(credential, now + remaining);
+        }
+        self.changed.notify_waiters();
+    }
+
+    /// Waits until the credential behind `principal` is revoked (at once if it already is).
+    pub async fn revoked(&self, principal: &Principal) {
+        loop {
+            // Registered before the check, so a revocation between the two is not missed.
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if self.is_revoked(principal) {
+                return;
+            }
+            changed.await;
         }
     }
 
