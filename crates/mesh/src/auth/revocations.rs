@@ -6,7 +6,7 @@
 //! Invariants: an entry is kept for [`HORIZON`], longer than any access token lives and any
 //! introspection result is cached, then forgotten (a revoked credential cannot come back
 //! after that: its session or token is refused by identity itself); memory is bounded by the
-//! revocations of the last hour.
+//! revocations of the last hour (plus the minute between prunings).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -27,10 +27,21 @@ pub enum Revoked {
     PersonalAccessToken(String),
 }
 
+/// Each revocation with when it may be forgotten, and when expired ones were last dropped.
+#[derive(Debug, Default)]
+struct Entries {
+    until: HashMap<Revoked, Instant>,
+    pruned: Option<Instant>,
+}
+
+/// How often expired entries are dropped: at most once per interval, so replaying an hour of
+/// revocations at start-up is linear, not a scan of the set per event.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
 /// The revocations a process knows of.
 #[derive(Debug, Default)]
 pub struct Revocations {
-    entries: Mutex<HashMap<Revoked, Instant>>,
+    entries: Mutex<Entries>,
     /// Woken on every revocation, so a waiter needs no polling.
     changed: tokio::sync::Notify,
 }
@@ -50,8 +61,14 @@ impl Revocations {
         };
         let now = Instant::now();
         if let Ok(mut entries) = self.entries.lock() {
-            entries.retain(|_, until| *until > now);
-            entries.insert(credential, now + remaining);
+            if entries
+                .pruned
+                .is_none_or(|pruned| now.duration_since(pruned) >= PRUNE_EVERY)
+            {
+                entries.until.retain(|_, until| *until > now);
+                entries.pruned = Some(now);
+            }
+            entries.until.insert(credential, now + remaining);
         }
         self.changed.notify_waiters();
     }
@@ -84,7 +101,12 @@ impl Revocations {
         let now = Instant::now();
         self.entries
             .lock()
-            .map(|entries| entries.get(&credential).is_some_and(|until| *until > now))
+            .map(|entries| {
+                entries
+                    .until
+                    .get(&credential)
+                    .is_some_and(|until| *until > now)
+            })
             .unwrap_or(false)
     }
 
@@ -92,7 +114,7 @@ impl Revocations {
     pub fn len(&self) -> usize {
         self.entries
             .lock()
-            .map(|entries| entries.len())
+            .map(|entries| entries.until.len())
             .unwrap_or(0)
     }
 
