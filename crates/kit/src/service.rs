@@ -116,11 +116,12 @@ impl ServiceContext {
     }
 }
 
+type Mount = Box<dyn FnOnce(&mut GrpcServices) + Send>;
 type Worker = Box<dyn FnOnce(Shutdown) -> BoxFuture<'static, ()> + Send>;
 
 /// A built service: the server to mount and its background work.
 pub struct Built {
-    mount: Box<dyn FnOnce(&mut GrpcServices) + Send>,
+    mounts: Vec<Mount>,
     workers: Vec<(&'static str, Worker)>,
 }
 
@@ -128,11 +129,20 @@ impl Built {
     /// A service answering with the generated tonic `server`.
     pub fn new<S: GrpcService>(server: S) -> Self {
         Self {
-            mount: Box::new(move |services: &mut GrpcServices| {
-                services.add(server);
-            }),
+            mounts: Vec::new(),
             workers: Vec::new(),
         }
+        .also(server)
+    }
+
+    /// Adds another generated tonic server of the same service (a package with several
+    /// gRPC services, like projects' ProjectService, BoardService and TaskService).
+    pub fn also<S: GrpcService>(mut self, server: S) -> Self {
+        self.mounts
+            .push(Box::new(move |services: &mut GrpcServices| {
+                services.add(server);
+            }));
+        self
     }
 
     /// Adds background work that runs until the shutdown signal (key rotation, consumers,
@@ -158,7 +168,9 @@ pub async fn start(
 ) -> Result<(), BuildError> {
     let relay = context.relay.clone();
     let built = (definition.build)(context).await?;
-    (built.mount)(services);
+    for mount in built.mounts {
+        mount(services);
+    }
     tokio_spawn(relay.run(shutdown.clone()));
     for (name, run) in built.workers {
         tracing::debug!(service = definition.name, worker = name, "worker started");

@@ -193,6 +193,11 @@ impl PageRequest {
         })
     }
 
+    /// The order of this page.
+    pub fn keyset(&self) -> Keyset {
+        self.keyset
+    }
+
     /// True when this is not the first page.
     pub fn has_position(&self) -> bool {
         self.after.is_some()

@@ -37,6 +37,50 @@ pub fn duration_millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// Parses `YYYY-MM-DDTHH:MM:SS[.fff]Z` (UTC only) into millis since the epoch.
+pub fn rfc3339_millis(text: &str) -> Option<i64> {
+    let text = text.strip_suffix('Z')?;
+    let (date, time) = text.split_once('T')?;
+    let mut date_parts = date.split('-').map(|part| part.parse::<i64>());
+    let (year, month, day) = (
+        date_parts.next()?.ok()?,
+        date_parts.next()?.ok()?,
+        date_parts.next()?.ok()?,
+    );
+    let (time, fraction) = time.split_once('.').unwrap_or((time, "0"));
+    let mut time_parts = time.split(':').map(|part| part.parse::<i64>());
+    let (hour, minute, second) = (
+        time_parts.next()?.ok()?,
+        time_parts.next()?.ok()?,
+        time_parts.next()?.ok()?,
+    );
+    if !(0..=9_999).contains(&year)
+        || !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    if fraction.is_empty() || fraction.len() > 9 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let millis: i64 = format!("{fraction:0<3}")[..3].parse().ok()?;
+    // Days from civil (Howard Hinnant's algorithm).
+    let (y, m) = if month <= 2 {
+        (year - 1, month + 9)
+    } else {
+        (year, month - 3)
+    };
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let day_of_year = (153 * m + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = era * 146_097 + day_of_era - 719_468;
+    Some(((days * 24 + hour) * 60 + minute) * 60_000 + second * 1_000 + millis)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -46,5 +90,19 @@ mod tests {
         for value in [0, 1, 999, 1_700_000_000_123, -1_500] {
             assert_eq!(millis(&timestamp(value)), value);
         }
+    }
+
+    #[test]
+    fn rfc3339_is_converted_exactly() {
+        assert_eq!(rfc3339_millis("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(
+            rfc3339_millis("2000-02-29T12:30:15.250Z"),
+            Some(951_827_415_250)
+        );
+        assert_eq!(rfc3339_millis("2026-13-01T00:00:00Z"), None);
+        // Bad input of any shape is refused, never a panic or an overflow.
+        assert_eq!(rfc3339_millis("2026-01-01T00:00:00.a€Z"), None);
+        assert_eq!(rfc3339_millis("9999999999999-01-01T00:00:00Z"), None);
+        assert_eq!(rfc3339_millis("2026-01-01T00:00:00.Z"), None);
     }
 }

@@ -1,0 +1,254 @@
+//! Projects' gRPC API (ProjectService, BoardService, TaskService): the only module that sees
+//! tonic.
+//!
+//! Authorization, every time: the organization comes from the verified token; a project is
+//! readable by organization owners and admins (as project owners) and by its explicit
+//! members (organization guests only as viewers); anything unreadable is NOT_FOUND, so ids
+//! from another organization behave like random ids. Changes need a read-write credential,
+//! the role the RPC requires, and an active (not archived) project.
+//!
+//! Writes read, decide, and hand the store one unit of work ([`crate::store::Op`]s with the
+//! events, activity, undo entries and board feed entries of the change); a concurrent
+//! change makes the unit fail whole, and [`retry`] runs the RPC again from its reads (or
+//! answers ABORTED when the client sent an etag).
+
+mod boards;
+mod convert;
+mod history;
+mod moves;
+mod projects;
+mod service;
+mod tasks;
+mod undo;
+pub mod watch;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use mesh::auth::{OrganizationRole, Principal};
+use mesh::error::ServiceError;
+use mesh::ids::{OrganizationId, UserId};
+use mesh::paging::{Keyset, PageRequest};
+use mesh::peers::CallContext;
+use tonic::Request;
+
+use crate::ProjectsConfig;
+use crate::domain::{self, ProjectRole, ProjectsError};
+use crate::store::{ProjectRecord, ProjectsStore};
+use crate::tenancy::OrganizationDirectory;
+
+/// Everything the projects API needs.
+#[derive(Clone)]
+pub struct ProjectsApi {
+    pub(crate) store: Arc<dyn ProjectsStore>,
+    pub(crate) directory: Arc<dyn OrganizationDirectory>,
+    pub(crate) config: ProjectsConfig,
+    pub(crate) hub: watch::Hub,
+}
+
+type Result<T> = std::result::Result<T, ProjectsError>;
+
+/// The verified caller of a projects RPC.
+#[derive(Clone, Debug)]
+pub(crate) struct Caller {
+    /// The user.
+    pub user_id: UserId,
+    /// The organization of the token.
+    pub organization_id: OrganizationId,
+    /// Their organization role.
+    pub role: Option<OrganizationRole>,
+    /// Whether the credential may write.
+    pub can_write: bool,
+    /// Deadline, credentials and request id, for peers.
+    pub context: CallContext,
+    /// The request id, for events.
+    pub request_id: String,
+}
+
+impl Caller {
+    /// The caller of `request`; it must carry a token scoped to an organization.
+    pub fn of<T>(request: &Request<T>) -> Result<Self> {
+        let principal: &Principal = mesh::auth::require_principal(request)?;
+        let organization_id = principal.organization()?;
+        Ok(Self {
+            user_id: principal.user_id,
+            organization_id,
+            role: principal.role,
+            can_write: principal.ensure_can_write().is_ok(),
+            context: CallContext::from_request(request),
+            request_id: mesh::request::request_id(request),
+        })
+    }
+
+    /// Checks the credential may write.
+    pub fn ensure_write(&self) -> Result<()> {
+        if self.can_write {
+            Ok(())
+        } else {
+            Err(ServiceError::new(
+                mesh::ErrorCode::PermissionDenied,
+                mesh::auth::AUTH_DOMAIN,
+                "SCOPE_INSUFFICIENT",
+                "this token is read-only",
+            )
+            .into())
+        }
+    }
+
+    /// Whether the caller owns every project (organization owner or admin).
+    pub fn is_organization_admin(&self) -> bool {
+        matches!(
+            self.role,
+            Some(OrganizationRole::Owner | OrganizationRole::Admin)
+        )
+    }
+}
+
+/// A project the caller can read, and their role in it.
+#[derive(Clone, Debug)]
+pub(crate) struct Access {
+    pub project: ProjectRecord,
+    pub role: ProjectRole,
+}
+
+impl Access {
+    /// Checks the caller may change the project with `minimum` role: a read-write credential,
+    /// the role, and an active project.
+    pub fn writer(&self, caller: &Caller, minimum: ProjectRole) -> Result<()> {
+        caller.ensure_write()?;
+        domain::require(self.role, minimum)?;
+        if self.project.is_archived() {
+            return Err(ProjectsError::ProjectArchived);
+        }
+        Ok(())
+    }
+}
+
+impl ProjectsApi {
+    /// The project `id` if the caller can read it (else `ProjectNotFound`), with their role.
+    pub(crate) async fn access(
+        &self,
+        caller: &Caller,
+        id: crate::domain::ProjectId,
+    ) -> Result<Access> {
+        let project = self
+            .store
+            .project(caller.organization_id, id)
+            .await?
+            .ok_or(ProjectsError::ProjectNotFound)?;
+        let role = self.role_in(caller, &project).await?;
+        Ok(Access { project, role })
+    }
+
+    /// The caller's effective role in a live project, or `ProjectNotFound`.
+    pub(crate) async fn role_in(
+        &self,
+        caller: &Caller,
+        project: &ProjectRecord,
+    ) -> Result<ProjectRole> {
+        let membership = if caller.is_organization_admin() {
+            None
+        } else {
+            self.store
+                .member(caller.organization_id, project.id, caller.user_id)
+                .await?
+                .and_then(|member| ProjectRole::parse(&member.role))
+        };
+        domain::effective_role(caller.role, membership).ok_or(ProjectsError::ProjectNotFound)
+    }
+
+    /// Whether `user` can see the project: an explicit member, or an organization owner or
+    /// admin (asked of tenancy).
+    pub(crate) async fn can_see(
+        &self,
+        caller: &Caller,
+        project: &ProjectRecord,
+        user: UserId,
+    ) -> Result<bool> {
+        if self
+            .store
+            .member(caller.organization_id, project.id, user)
+            .await?
+            .is_some()
+        {
+            return Ok(true);
+        }
+        let role = self
+            .directory
+            .role(&caller.context, caller.organization_id, user)
+            .await?;
+        Ok(matches!(
+            role,
+            Some(OrganizationRole::Owner | OrganizationRole::Admin)
+        ))
+    }
+}
+
+/// Runs `attempt` until its unit of work commits: a concurrent change (`Conflict`) reruns it
+/// from its reads, a few times; with a client etag the conflict is the answer (ABORTED).
+pub(crate) async fn retry<T, F, Fut>(etag_given: bool, mut attempt: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let mut tries = 0;
+    loop {
+        match attempt().await {
+            Err(ProjectsError::Conflict) if !etag_given && tries < 8 => tries += 1,
+            Err(ProjectsError::Conflict) => return Err(ProjectsError::EtagMismatch),
+            other => return other,
+        }
+    }
+}
+
+/// Parses an id field.
+pub(crate) fn parse_id<T: mesh::ids::Id>(field: &'static str, text: &str) -> Result<T> {
+    if text.is_empty() {
+        return Err(ProjectsError::FieldRequired(field));
+    }
+    Ok(mesh::request::parse_id(domain::DOMAIN, field, text)?)
+}
+
+/// Parses a user id field.
+pub(crate) fn parse_user(field: &'static str, text: &str) -> Result<UserId> {
+    parse_id(field, text)
+}
+
+/// The page a List asks for, bound to the query's `fingerprint` and order.
+pub(crate) fn page_request(
+    page_size: i32,
+    page_token: &str,
+    fingerprint: String,
+    order: Keyset,
+) -> Result<PageRequest> {
+    Ok(PageRequest::new(
+        domain::DOMAIN,
+        page_size,
+        page_token,
+        fingerprint,
+        order,
+    )?)
+}
+
+/// The version an etag names (`None`: no check).
+pub(crate) fn expected(etag: &str) -> Result<Option<i64>> {
+    Ok(mesh::request::expected_version(domain::DOMAIN, etag)?)
+}
+
+/// Checks a client etag against the version read.
+pub(crate) fn check_etag(expected: Option<i64>, version: i64) -> Result<()> {
+    match expected {
+        Some(expected) if expected != version => Err(ProjectsError::EtagMismatch),
+        _ => Ok(()),
+    }
+}
+
+/// Now, in millis.
+pub(crate) fn now() -> i64 {
+    mesh::time::now_millis()
+}
+
+/// A fresh id.
+pub(crate) fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}

@@ -1,0 +1,432 @@
+//! WatchBoard: live boards.
+//!
+//! Every change to a board appends to the board's feed in the transaction of the change
+//! (`Op::Feed`: gapless positions in commit order), and publishes `board.changed`. A stream
+//! sends a snapshot (or replays the feed after a resume token), then follows the feed: it
+//! sleeps on the board's [`Hub`] entry, which is woken after a local commit and, for commits
+//! on other replicas, by the `board.changed` events ([`follow`]). So every replica serves
+//! every board, and a reconnect resumes exactly where the last message left off.
+//!
+//! Invariants: messages are sent in feed order, each with the token of its position; a
+//! stream holds at most [`QUEUE`] undelivered messages and ends with ABORTED
+//! `WATCH_OVERRUN` instead of blocking anyone; access is checked again on every wake, so a
+//! removed member's stream ends with NOT_FOUND.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use events::{Bus, ConsumerConfig, StartAt};
+use futures::Stream;
+use mesh::ids::UserId;
+use mesh::server::Shutdown;
+use mesh::time::{now_millis, timestamp};
+use prost::{Message, Name};
+use taskmesh::events::v1::BoardChanged;
+use taskmesh::projects::v1::watch_board_response::Event as WatchEvent;
+use taskmesh::projects::v1::*;
+use tokio::sync::{Notify, mpsc};
+use tonic::{Request, Status};
+
+use super::boards::readable_board;
+use super::convert;
+use super::{Caller, ProjectsApi, Result, parse_id};
+use crate::domain::{BoardId, ProjectsError};
+
+/// Most undelivered messages per stream.
+pub const QUEUE: usize = 1_000;
+/// Most tasks per snapshot chunk.
+const CHUNK_TASKS: usize = 500;
+/// Most bytes per snapshot chunk.
+const CHUNK_BYTES: usize = 1_048_576;
+
+/// The wake-up points of the boards this process watches.
+#[derive(Clone, Default)]
+pub struct Hub {
+    inner: Arc<Mutex<HubState>>,
+}
+
+#[derive(Default)]
+struct HubState {
+    boards: HashMap<BoardId, Arc<Notify>>,
+    streams: HashMap<UserId, usize>,
+    draining: bool,
+}
+
+impl Hub {
+    fn entry(&self, board: BoardId) -> Arc<Notify> {
+        let mut state = self
+            .inner
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        state.boards.entry(board).or_default().clone()
+    }
+
+    /// Wakes the streams of `board`.
+    pub fn notify(&self, board: BoardId) {
+        let notify = {
+            let state = self
+                .inner
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner());
+            state.boards.get(&board).cloned()
+        };
+        if let Some(notify) = notify {
+            notify.notify_waiters();
+        }
+    }
+
+    /// Wakes the streams of a deleted board (they find it gone and end).
+    pub fn close_board(&self, board: BoardId) {
+        self.notify(board);
+    }
+
+    /// Wakes every stream (a project was deleted: its boards' streams find out and end).
+    pub fn close_project(&self, _project: crate::domain::ProjectId) {
+        self.wake_all();
+    }
+
+    fn wake_all(&self) {
+        let all: Vec<Arc<Notify>> = {
+            let state = self
+                .inner
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner());
+            state.boards.values().cloned().collect()
+        };
+        for notify in all {
+            notify.notify_waiters();
+        }
+    }
+
+    /// Ends every stream with UNAVAILABLE (the server is shutting down).
+    pub fn drain(&self) {
+        self.inner
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .draining = true;
+        self.wake_all();
+    }
+
+    fn draining(&self) -> bool {
+        self.inner
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .draining
+    }
+
+    /// Counts a stream of `user`; `None` beyond `limit`.
+    fn open(&self, user: UserId, limit: usize) -> Option<StreamGuard> {
+        let mut state = self
+            .inner
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        let count = state.streams.entry(user).or_default();
+        if *count >= limit {
+            return None;
+        }
+        *count += 1;
+        Some(StreamGuard {
+            hub: self.clone(),
+            user,
+        })
+    }
+}
+
+struct StreamGuard {
+    hub: Hub,
+    user: UserId,
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        let mut state = self
+            .hub
+            .inner
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        if let Some(count) = state.streams.get_mut(&self.user) {
+            *count = count.saturating_sub(1);
+        }
+    }
+}
+
+/// Follows `board.changed` events from other replicas into `hub` until `shutdown`; then ends
+/// every stream.
+pub async fn follow(bus: Arc<dyn Bus>, hub: Hub, shutdown: Shutdown) {
+    let config = ConsumerConfig {
+        name: format!("board-feed-{}", uuid::Uuid::now_v7().simple()),
+        filter_subjects: vec![crate::events::BOARD_CHANGED.subject().to_string()],
+        ack_wait: Duration::from_secs(30),
+        ephemeral: true,
+        start: StartAt::Since(std::time::SystemTime::now()),
+    };
+    loop {
+        let mut subscription = tokio::select! {
+            () = shutdown.wait() => break,
+            subscribed = bus.subscribe(&config) => match subscribed {
+                Ok(subscription) => subscription,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot follow board changes yet; retrying");
+                    tokio::select! {
+                        () = shutdown.wait() => break,
+                        () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    }
+                }
+            },
+        };
+        loop {
+            let delivery = tokio::select! {
+                () = shutdown.wait() => {
+                    hub.drain();
+                    return;
+                }
+                delivery = subscription.next() => delivery,
+            };
+            let Ok(delivery) = delivery else {
+                break;
+            };
+            if let Ok(envelope) = events::envelope::decode(&delivery.message)
+                && envelope.payload_type == BoardChanged::full_name()
+                && let Ok(changed) = BoardChanged::decode(envelope.payload.as_slice())
+                && let Ok(board) = changed.board_id.parse()
+            {
+                hub.notify(board);
+            }
+            let _ = delivery.ack().await;
+        }
+    }
+    hub.drain();
+}
+
+fn token(board: BoardId, seq: i64) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{board}:{seq}"))
+}
+
+fn parse_token(board: BoardId, text: &str) -> Result<i64> {
+    let decoded = URL_SAFE_NO_PAD
+        .decode(text)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or(ProjectsError::ResumeTokenInvalid)?;
+    let (named, seq) = decoded
+        .split_once(':')
+        .ok_or(ProjectsError::ResumeTokenInvalid)?;
+    if named != board.to_string() {
+        return Err(ProjectsError::ResumeTokenInvalid);
+    }
+    seq.parse().map_err(|_| ProjectsError::ResumeTokenInvalid)
+}
+
+/// The response stream of WatchBoard.
+pub type WatchStream =
+    Pin<Box<dyn Stream<Item = std::result::Result<WatchBoardResponse, Status>> + Send>>;
+
+/// Where a stream starts.
+enum Start {
+    Snapshot,
+    After(i64),
+}
+
+pub(super) async fn watch(
+    api: Arc<ProjectsApi>,
+    request: Request<WatchBoardRequest>,
+) -> Result<WatchStream> {
+    let caller = Caller::of(&request)?;
+    let message = request.get_ref();
+    let board_id: BoardId = parse_id("board_id", &message.board_id)?;
+    readable_board(&api, &caller, board_id).await?;
+    let start = if message.resume_token.is_empty() {
+        Start::Snapshot
+    } else {
+        let seq = parse_token(board_id, &message.resume_token)?;
+        let (head, oldest) = api
+            .store
+            .feed_head(caller.organization_id, board_id)
+            .await?;
+        if seq > head || seq < 0 {
+            return Err(ProjectsError::ResumeTokenInvalid);
+        }
+        // Replay when every position after `seq` is still kept; else a fresh snapshot.
+        if seq == head || oldest.is_some_and(|oldest| oldest <= seq + 1) {
+            Start::After(seq)
+        } else {
+            Start::Snapshot
+        }
+    };
+    let guard = api
+        .hub
+        .open(caller.user_id, api.config.max_streams_per_user)
+        .ok_or(ProjectsError::StreamLimitReached)?;
+    let (sender, receiver) = mpsc::channel(QUEUE + 1);
+    tokio::spawn(async move {
+        let _guard = guard;
+        let outcome = pump(&api, &caller, board_id, start, &sender).await;
+        if let Err(error) = outcome {
+            let _ = sender
+                .send(Err(mesh::ServiceError::from(error).into_status()))
+                .await;
+        }
+    });
+    Ok(Box::pin(tokio_stream::wrappers::ReceiverStream::new(
+        receiver,
+    )))
+}
+
+type Sender = mpsc::Sender<std::result::Result<WatchBoardResponse, Status>>;
+
+/// Queues a message; `Ok(false)` when the client is gone; overrun when the queue is full.
+async fn send(sender: &Sender, message: WatchBoardResponse) -> Result<bool> {
+    if sender.is_closed() {
+        return Ok(false);
+    }
+    // The last slot is kept for the overrun status.
+    if sender.capacity() <= 1 {
+        return Err(ProjectsError::WatchOverrun);
+    }
+    Ok(sender.send(Ok(message)).await.is_ok())
+}
+
+fn heartbeat(board: BoardId, seq: i64) -> WatchBoardResponse {
+    let now = timestamp(now_millis());
+    WatchBoardResponse {
+        resume_token: token(board, seq),
+        event_time: Some(now),
+        actor_user_id: String::new(),
+        event: Some(WatchEvent::Heartbeat(Heartbeat {
+            server_time: Some(now),
+        })),
+    }
+}
+
+/// Sends the board's snapshot; returns the feed position it reflects.
+async fn snapshot(
+    api: &ProjectsApi,
+    caller: &Caller,
+    board_id: BoardId,
+    sender: &Sender,
+) -> Result<Option<i64>> {
+    let org = caller.organization_id;
+    let (head, _) = api.store.feed_head(org, board_id).await?;
+    let (board, columns) = api
+        .store
+        .board(org, board_id)
+        .await?
+        .ok_or(ProjectsError::BoardNotFound)?;
+    let total: i64 = columns.iter().map(|column| column.task_count).sum();
+    let mut chunk = BoardSnapshot {
+        board: Some(convert::board(&board, &columns)),
+        tasks: Vec::new(),
+        complete: false,
+        total_task_count: total,
+    };
+    let mut after: Option<(i64, String, String)> = None;
+    loop {
+        let tasks = api
+            .store
+            .board_tasks(org, board_id, after.clone(), CHUNK_TASKS as i64)
+            .await?;
+        let last_page = tasks.len() < CHUNK_TASKS;
+        if let Some(last) = tasks.last() {
+            after = Some((last.column_position, last.rank.clone(), last.id.to_string()));
+        }
+        for task in tasks {
+            let task = convert::task(&task, false);
+            if chunk.tasks.len() >= CHUNK_TASKS
+                || chunk.encoded_len() + task.encoded_len() + 64 > CHUNK_BYTES
+            {
+                let full = std::mem::take(&mut chunk.tasks);
+                let message = WatchBoardResponse {
+                    resume_token: String::new(),
+                    event_time: Some(timestamp(now_millis())),
+                    actor_user_id: String::new(),
+                    event: Some(WatchEvent::Snapshot(BoardSnapshot {
+                        tasks: full,
+                        ..chunk.clone()
+                    })),
+                };
+                if !send(sender, message).await? {
+                    return Ok(None);
+                }
+                chunk.board = None;
+                chunk.total_task_count = 0;
+            }
+            chunk.tasks.push(task);
+        }
+        if last_page {
+            break;
+        }
+    }
+    chunk.complete = true;
+    let message = WatchBoardResponse {
+        resume_token: token(board_id, head),
+        event_time: Some(timestamp(now_millis())),
+        actor_user_id: String::new(),
+        event: Some(WatchEvent::Snapshot(chunk)),
+    };
+    Ok(send(sender, message).await?.then_some(head))
+}
+
+async fn pump(
+    api: &ProjectsApi,
+    caller: &Caller,
+    board_id: BoardId,
+    start: Start,
+    sender: &Sender,
+) -> Result<()> {
+    let org = caller.organization_id;
+    let notify = api.hub.entry(board_id);
+    let interval = Duration::from_secs(api.config.watch_heartbeat_secs.max(1));
+    let mut position = match start {
+        Start::After(seq) => seq,
+        Start::Snapshot => match snapshot(api, caller, board_id, sender).await? {
+            Some(head) => head,
+            None => return Ok(()),
+        },
+    };
+    loop {
+        // Registered before reading, so a commit between the read and the wait still wakes.
+        let woken = notify.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        loop {
+            let entries = api.store.feed_since(org, board_id, position, 200).await?;
+            let fetched = entries.len();
+            for entry in entries {
+                position = entry.seq;
+                let Ok(mut message) = WatchBoardResponse::decode(entry.payload.as_slice()) else {
+                    continue;
+                };
+                message.resume_token = token(board_id, entry.seq);
+                if !send(sender, message).await? {
+                    return Ok(());
+                }
+            }
+            if fetched < 200 {
+                break;
+            }
+        }
+        tokio::select! {
+            () = &mut woken => {}
+            () = tokio::time::sleep(interval) => {
+                if !send(sender, heartbeat(board_id, position)).await? {
+                    return Ok(());
+                }
+            }
+            () = sender.closed() => return Ok(()),
+        }
+        if api.hub.draining() {
+            return Err(ProjectsError::Service(mesh::ServiceError::new(
+                mesh::ErrorCode::Unavailable,
+                crate::domain::DOMAIN,
+                "SERVER_DRAINING",
+                "the server is shutting down; resume with the last resume_token",
+            )));
+        }
+        // Still there, still readable (a removed member or a deleted board ends here).
+        readable_board(api, caller, board_id).await?;
+    }
+}
