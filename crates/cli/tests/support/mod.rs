@@ -47,14 +47,22 @@ impl Mesh {
         let bus = InProcessBus::default();
         let shutdown = Shutdown::new();
         let selection = cli::services::select(&[]).unwrap();
+        let (listening, ready) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(cli::runtime::serve_with_bus(
             config,
             selection,
             listener,
             shutdown.clone(),
-            |_, _| {},
+            move |_, _| {
+                let _ = listening.send(());
+            },
             Arc::new(bus.clone()),
         ));
+        // Serving starts after the migrations; tests begin when the mesh answers.
+        tokio::time::timeout(std::time::Duration::from_secs(60), ready)
+            .await
+            .expect("the mesh did not start")
+            .expect("the mesh failed to start");
         let channel = tonic::transport::Endpoint::from_shared(format!("http://{address}"))
             .unwrap()
             .connect_lazy();
