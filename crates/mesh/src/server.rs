@@ -274,8 +274,18 @@ where
     ResBody: http_body::Body<Data = bytes::Bytes> + Default + Send + 'static,
     ResBody::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    // Nagle's algorithm would hold a response's trailers back until the client acknowledges
+    // its headers (a delayed ACK: tens of milliseconds per call on loopback).
+    let incoming = tokio_stream::StreamExt::map(TcpListenerStream::new(listener), |accepted| {
+        if let Ok(stream) = &accepted
+            && let Err(error) = stream.set_nodelay(true)
+        {
+            tracing::debug!(%error, "cannot disable Nagle's algorithm on a connection");
+        }
+        accepted
+    });
     serve_incoming(
-        TcpListenerStream::new(listener),
+        incoming,
         service,
         config,
         health,
