@@ -776,7 +776,7 @@ async fn every_cell_of_the_projects_role_matrix_holds() {
                 None
             };
             let fixture = fixture.as_ref().unwrap_or(&shared);
-            let result = call(&mut c, &people, &fixture, rpc, index).await;
+            let result = call(&mut c, &people, fixture, rpc, index).await;
             let caller = CALLERS[index];
             match (expectation, &result) {
                 ('A', Ok(())) => {}
