@@ -88,6 +88,12 @@ impl RuntimePostgres {
         }
     }
 
+    /// The connection as the schema's owner (for what the runtime role may not do, like
+    /// ANALYZE after a bulk load).
+    pub fn owner(&self) -> &Database {
+        &self.owner.database
+    }
+
     /// Drops the role and the schema.
     pub async fn finish(self) {
         self.runtime.close().await;

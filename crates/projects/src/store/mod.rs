@@ -19,6 +19,7 @@
 pub mod conformance;
 pub mod records;
 pub mod sql;
+mod sql_bulk;
 mod sql_history;
 mod sql_reads;
 
@@ -539,6 +540,17 @@ pub trait ProjectsStore: Send + Sync {
         project_id: ProjectId,
         user_id: UserId,
     ) -> StoreResult<i64>;
+
+    /// Bulk-loads `count` tasks into `column` (benchmarks and scale tests): numbers continue
+    /// the project's sequence; ranks, priorities, due and start times vary.
+    async fn seed_tasks(
+        &self,
+        organization_id: OrganizationId,
+        column: &ColumnRecord,
+        reporter: UserId,
+        count: i64,
+        created_from: i64,
+    ) -> StoreResult<()>;
 
     /// A board's feed: the current head and the oldest retained position.
     async fn feed_head(

@@ -868,6 +868,16 @@ impl ProjectsStore for SqlProjectsStore {
     async fn undo_height(&self, o: OrganizationId, p: ProjectId, u: UserId) -> StoreResult<i64> {
         self.read_undo_height(o, p, u).await
     }
+    async fn seed_tasks(
+        &self,
+        o: OrganizationId,
+        c: &ColumnRecord,
+        r: UserId,
+        n: i64,
+        from: i64,
+    ) -> StoreResult<()> {
+        self.bulk_seed_tasks(o, c, r, n, from).await
+    }
     async fn feed_head(&self, o: OrganizationId, b: BoardId) -> StoreResult<(i64, Option<i64>)> {
         self.read_feed_head(o, b).await
     }

@@ -229,6 +229,46 @@ where
     }
 }
 
+/// A task list page's query: the tenant, the scope, every clause, the keyset.
+pub(super) fn push_tasks_query<DB>(
+    query: &mut QueryBuilder<DB>,
+    org: OrganizationId,
+    scope: &TaskScope,
+    clauses: &[Clause],
+    page: &PageRequest,
+) where
+    DB: sqlx::Database,
+    for<'a> i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    for<'a> String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    query.push(TASK_SELECT).push_bind(org.to_string());
+    match scope {
+        TaskScope::Project(project) => {
+            query.push(" and t.project_id = ").push_bind(*project);
+        }
+        TaskScope::Projects(projects) => {
+            query.push(" and t.project_id in (");
+            let mut list = query.separated(", ");
+            for project in projects {
+                list.push_bind(*project);
+            }
+            query.push(")");
+        }
+    }
+    query.push(" and t.deleted_at is null");
+    for clause in clauses {
+        query.push(" and (");
+        for (index, condition) in clause.iter().enumerate() {
+            if index > 0 {
+                query.push(" or ");
+            }
+            push_condition(query, condition);
+        }
+        query.push(")");
+    }
+    page.push_keyset(query);
+}
+
 impl SqlProjectsStore {
     pub(super) async fn read_project(
         &self,
@@ -660,33 +700,8 @@ impl SqlProjectsStore {
             });
         }
         mesh::read!(&self.0.database, Some(org), None, |tx| {
-            let mut query = QueryBuilder::new(TASK_SELECT);
-            query.push_bind(org);
-            match scope {
-                TaskScope::Project(project) => {
-                    query.push(" and t.project_id = ").push_bind(*project);
-                }
-                TaskScope::Projects(projects) => {
-                    query.push(" and t.project_id in (");
-                    let mut list = query.separated(", ");
-                    for project in projects {
-                        list.push_bind(*project);
-                    }
-                    query.push(")");
-                }
-            }
-            query.push(" and t.deleted_at is null");
-            for clause in clauses {
-                query.push(" and (");
-                for (index, condition) in clause.iter().enumerate() {
-                    if index > 0 {
-                        query.push(" or ");
-                    }
-                    push_condition(&mut query, condition);
-                }
-                query.push(")");
-            }
-            page.push_keyset(&mut query);
+            let mut query = QueryBuilder::new("");
+            push_tasks_query(&mut query, org, scope, clauses, page);
             let mut rows: Vec<TaskRecord> = query.build_query_as().fetch_all(&mut *tx).await?;
             attach!(tx, org, &mut rows);
             let columns = page.keyset().columns;
