@@ -49,7 +49,7 @@ async fn every_order_reads_through_an_index(
     postgres: bool,
 ) {
     let scope = TaskScope::Project(seed.project.id);
-    let filtered = vec![vec![Condition::Status(StatusCategory::Todo, false)]];
+    let filtered = [vec![Condition::Status(StatusCategory::Todo, false)]];
     for order in ORDERS {
         for descending in [false, true] {
             let keyset = task_keyset(order, descending, false);
