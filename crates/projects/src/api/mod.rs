@@ -21,6 +21,8 @@ mod service;
 mod tasks;
 mod undo;
 pub mod watch;
+#[cfg(test)]
+mod watch_tests;
 
 use std::future::Future;
 use std::sync::Arc;

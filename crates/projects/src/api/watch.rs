@@ -57,7 +57,7 @@ struct HubState {
 }
 
 impl Hub {
-    fn entry(&self, board: BoardId) -> Arc<Notify> {
+    pub(super) fn entry(&self, board: BoardId) -> Arc<Notify> {
         let mut state = self
             .inner
             .lock()
@@ -111,7 +111,7 @@ impl Hub {
         self.wake_all();
     }
 
-    fn draining(&self) -> bool {
+    pub(super) fn draining(&self) -> bool {
         self.inner
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
@@ -276,10 +276,10 @@ pub(super) async fn watch(
     )))
 }
 
-type Sender = mpsc::Sender<std::result::Result<WatchBoardResponse, Status>>;
+pub(super) type Sender = mpsc::Sender<std::result::Result<WatchBoardResponse, Status>>;
 
 /// Queues a message; `Ok(false)` when the client is gone; overrun when the queue is full.
-async fn send(sender: &Sender, message: WatchBoardResponse) -> Result<bool> {
+pub(super) async fn send(sender: &Sender, message: WatchBoardResponse) -> Result<bool> {
     if sender.is_closed() {
         return Ok(false);
     }
