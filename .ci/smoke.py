@@ -72,6 +72,16 @@ def journey(channel, pool) -> int:
         organization_id=org.organization.id, email=f"bob-{suffix}@example.com", role=3,
     )
     print("invited:", invitation.invitation.email, "token issued:", invitation.token.startswith("tminv_"))
+    project = api.call(
+        "taskmesh.projects.v1.ProjectService", "CreateProject", scoped, project={"key": "PY", "name": "Python"},
+    )
+    task = api.call(
+        "taskmesh.projects.v1.TaskService", "CreateTask", scoped,
+        task={"project_id": project.project.id, "title": "From Python"},
+    )
+    print("task:", task.task.key)
+    if task.task.key != "PY-1":
+        return 1
     try:
         api.call(tenancy, "CreateOrganization", ada.tokens.access_token, name="Clash", slug=f"acme-{suffix}")
         print("duplicate slug accepted", file=sys.stderr)

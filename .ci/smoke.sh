@@ -40,6 +40,11 @@ echo "smoke: the README walkthrough with buf curl"
 BUF="$buf" bash "$(dirname "$0")/walkthrough.sh" "http://$address" | tee "$work/walkthrough"
 grep -q "ORGANIZATION_ROLE_MEMBER" "$work/walkthrough"
 
+echo "smoke: the README Kanban walkthrough with buf curl (a live board included)"
+BUF="$buf" bash "$(dirname "$0")/kanban.sh" "http://$address" | tee "$work/kanban"
+grep -q 'Move WEB-1 "Fix login" back from In Progress to To Do' "$work/kanban"
+[ "$(tail -1 "$work/kanban")" -ge 2 ] || { echo "smoke: the board watcher missed the moves"; exit 1; }
+
 echo "smoke: python grpcio through reflection"
 "$tools/venv/bin/python" "$(dirname "$0")/smoke.py" "$address"
 

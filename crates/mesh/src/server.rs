@@ -284,14 +284,7 @@ where
         }
         accepted
     });
-    serve_incoming(
-        incoming,
-        service,
-        config,
-        health,
-        shutdown,
-    )
-    .await
+    serve_incoming(incoming, service, config, health, shutdown).await
 }
 
 /// Serves `service` on any stream of connections (TCP, or in-process duplex pipes).

@@ -139,7 +139,7 @@ pub(super) async fn create(
             async move { store.board_by_request(org, project_id, user, &key).await }
         },
         || async {
-            let (_, boards) = api.store.project_counts(org, project_id).await?;
+            let (_, boards, _) = api.store.project_counts(org, project_id).await?;
             if boards >= MAX_BOARDS {
                 return Err(ProjectsError::LimitReached(
                     "BOARD_LIMIT_REACHED",

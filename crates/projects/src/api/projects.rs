@@ -572,6 +572,13 @@ pub(super) async fn add_member(
         (Some(_), true) => return Err(ProjectsError::GuestMustBeViewer),
         (Some(role), false) => role,
     };
+    let (_, _, members) = api.store.project_counts(caller.organization_id, id).await?;
+    if members >= api.config.max_members_per_project {
+        return Err(ProjectsError::LimitReached(
+            "PROJECT_MEMBER_LIMIT_REACHED",
+            "the project has reached its member limit",
+        ));
+    }
     let mut unit = Unit::new(api, &caller);
     let member = MemberRecord {
         organization_id: caller.organization_id,
@@ -768,7 +775,7 @@ pub(super) async fn create_label(
             async move { store.label_by_request(organization, id, user, &key).await }
         },
         || async {
-            let (labels, _) = api.store.project_counts(organization, id).await?;
+            let (labels, _, _) = api.store.project_counts(organization, id).await?;
             if labels >= MAX_LABELS {
                 return Err(ProjectsError::LimitReached(
                     "LABEL_LIMIT_REACHED",

@@ -323,12 +323,12 @@ pub trait ProjectsStore: Send + Sync {
         project_id: ProjectId,
         page: &PageRequest,
     ) -> StoreResult<Page<LabelRecord>>;
-    /// How many labels, boards a project has.
+    /// How many labels, boards and explicit members a project has.
     async fn project_counts(
         &self,
         organization_id: OrganizationId,
         project_id: ProjectId,
-    ) -> StoreResult<(i64, i64)>;
+    ) -> StoreResult<(i64, i64, i64)>;
     /// A label created with an idempotency key.
     async fn label_by_request(
         &self,

@@ -663,7 +663,11 @@ impl ProjectsStore for SqlProjectsStore {
     ) -> StoreResult<Page<LabelRecord>> {
         self.read_labels(o, p, page).await
     }
-    async fn project_counts(&self, o: OrganizationId, p: ProjectId) -> StoreResult<(i64, i64)> {
+    async fn project_counts(
+        &self,
+        o: OrganizationId,
+        p: ProjectId,
+    ) -> StoreResult<(i64, i64, i64)> {
         self.read_project_counts(o, p).await
     }
     async fn label_by_request(

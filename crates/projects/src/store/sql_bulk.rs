@@ -2,10 +2,7 @@
 //! database itself (`generate_series` on PostgreSQL, a recursive CTE on SQLite), and
 //! the query plans of task lists (feature `testsuite`).
 
-use sqlx::QueryBuilder;
-
 use super::sql::SqlProjectsStore;
-use super::sql_reads::push_tasks_query;
 use super::*;
 
 /// What differs per backend: the numbers 1..=$1, and 12 and 8 hex digits of a number.
@@ -92,7 +89,8 @@ impl SqlProjectsStore {
         clauses: &[Clause],
         page: &PageRequest,
     ) -> StoreResult<String> {
-        use sqlx::Row;
+        use super::sql_reads::push_tasks_query;
+        use sqlx::{QueryBuilder, Row};
         match &self.0.database {
             mesh::db::Database::Sqlite(pool) => {
                 let mut query = QueryBuilder::new("explain query plan ");

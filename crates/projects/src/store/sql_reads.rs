@@ -474,7 +474,7 @@ impl SqlProjectsStore {
         &self,
         org: OrganizationId,
         project: ProjectId,
-    ) -> StoreResult<(i64, i64)> {
+    ) -> StoreResult<(i64, i64, i64)> {
         mesh::read!(&self.0.database, Some(org), None, |tx| {
             let labels: i64 = sqlx::query_scalar(
                 "select count(*) from labels where organization_id = $1 and project_id = $2",
@@ -490,7 +490,12 @@ impl SqlProjectsStore {
             .bind(project)
             .fetch_one(&mut *tx)
             .await?;
-            Ok((labels, boards))
+            let members: i64 = sqlx::query_scalar("select count(*) from project_members where organization_id = $1 and project_id = $2")
+                .bind(org)
+                .bind(project)
+                .fetch_one(&mut *tx)
+                .await?;
+            Ok((labels, boards, members))
         })
     }
 
