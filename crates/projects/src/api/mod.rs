@@ -159,30 +159,23 @@ impl ProjectsApi {
         domain::effective_role(caller.role, membership).ok_or(ProjectsError::ProjectNotFound)
     }
 
-    /// Whether `user` can see the project: an explicit member, or an organization owner or
-    /// admin (asked of tenancy).
-    pub(crate) async fn can_see(
-        &self,
-        caller: &Caller,
-        project: &ProjectRecord,
-        user: UserId,
-    ) -> Result<bool> {
-        if self
-            .store
-            .member(caller.organization_id, project.id, user)
-            .await?
-            .is_some()
-        {
-            return Ok(true);
-        }
+    /// Whether `user` can see the project: a current member of the organization (asked of
+    /// tenancy, so someone who left it is refused even while a project membership row
+    /// remains) who is an organization owner or admin, or an explicit project member.
+    pub(crate) async fn can_see(&self, caller: &Caller, project: &ProjectRecord, user: UserId) -> Result<bool> {
         let role = self
             .directory
             .role(&caller.context, caller.organization_id, user)
             .await?;
-        Ok(matches!(
-            role,
-            Some(OrganizationRole::Owner | OrganizationRole::Admin)
-        ))
+        Ok(match role {
+            None => false,
+            Some(OrganizationRole::Owner | OrganizationRole::Admin) => true,
+            Some(_) => self
+                .store
+                .member(caller.organization_id, project.id, user)
+                .await?
+                .is_some(),
+        })
     }
 }
 
