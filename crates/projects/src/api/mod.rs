@@ -162,7 +162,12 @@ impl ProjectsApi {
     /// Whether `user` can see the project: a current member of the organization (asked of
     /// tenancy, so someone who left it is refused even while a project membership row
     /// remains) who is an organization owner or admin, or an explicit project member.
-    pub(crate) async fn can_see(&self, caller: &Caller, project: &ProjectRecord, user: UserId) -> Result<bool> {
+    pub(crate) async fn can_see(
+        &self,
+        caller: &Caller,
+        project: &ProjectRecord,
+        user: UserId,
+    ) -> Result<bool> {
         let role = self
             .directory
             .role(&caller.context, caller.organization_id, user)
