@@ -38,21 +38,41 @@ async fn start_on(
     peers: BTreeMap<String, String>,
     bus: Arc<dyn events::Bus>,
 ) -> Process {
+    start_services(&[service], listener, peers, bus, None).await
+}
+
+/// Starts a process running `services` (with its own data directory unless `shared` names
+/// one) and returns once it serves.
+async fn start_services(
+    services: &[&str],
+    listener: tokio::net::TcpListener,
+    peers: BTreeMap<String, String>,
+    bus: Arc<dyn events::Bus>,
+    shared: Option<&std::path::Path>,
+) -> Process {
     let data = tempfile::tempdir().unwrap();
     let mut config = Config::load(None, Vec::new()).unwrap();
-    config.data_dir = data.path().to_path_buf();
+    config.data_dir = shared.unwrap_or(data.path()).to_path_buf();
     config.peers = peers;
     config.auth.introspection_cache_ms = 0;
-    let selection = cli::services::select(&[service.to_string()]).unwrap();
+    let names: Vec<String> = services.iter().map(|name| name.to_string()).collect();
+    let selection = cli::services::select(&names).unwrap();
     let shutdown = Shutdown::new();
+    let (listening, ready) = tokio::sync::oneshot::channel();
     let task = tokio::spawn(cli::runtime::serve_with_bus(
         config,
         selection,
         listener,
         shutdown.clone(),
-        |_, _| {},
+        move |_, _| {
+            let _ = listening.send(());
+        },
         bus,
     ));
+    tokio::time::timeout(std::time::Duration::from_secs(60), ready)
+        .await
+        .expect("the process did not start")
+        .expect("the process failed to start");
     Process {
         shutdown,
         task,
@@ -230,4 +250,141 @@ async fn a_logout_reaches_another_process_over_nats() {
     }
     identity_bus.delete_streams().await.unwrap();
     tenancy_bus.delete_streams().await.unwrap();
+}
+
+/// Two projects replicas over one database: a change committed through one reaches a board
+/// watcher connected to the other, woken by the `board.changed` event on the shared bus.
+#[tokio::test]
+async fn a_board_change_on_one_projects_replica_reaches_a_watcher_on_another() {
+    use taskmesh::projects::v1::board_service_client::BoardServiceClient;
+    use taskmesh::projects::v1::project_service_client::ProjectServiceClient;
+    use taskmesh::projects::v1::task_service_client::TaskServiceClient;
+    use taskmesh::projects::v1::watch_board_response::Event;
+    use taskmesh::projects::v1::*;
+
+    let bus: Arc<dyn events::Bus> = Arc::new(events::memory::InProcessBus::default());
+    let bind = || async { tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap() };
+    let (core_listener, first_listener, second_listener) =
+        (bind().await, bind().await, bind().await);
+    let url =
+        |listener: &tokio::net::TcpListener| format!("http://{}", listener.local_addr().unwrap());
+    let (core_url, first_url, second_url) = (
+        url(&core_listener),
+        url(&first_listener),
+        url(&second_listener),
+    );
+    let core = start_services(
+        &["identity", "tenancy"],
+        core_listener,
+        BTreeMap::new(),
+        bus.clone(),
+        None,
+    )
+    .await;
+    let peers = BTreeMap::from([
+        ("identity".to_string(), core_url.clone()),
+        ("tenancy".to_string(), core_url.clone()),
+    ]);
+    let shared = tempfile::tempdir().unwrap();
+    let first = start_services(
+        &["projects"],
+        first_listener,
+        peers.clone(),
+        bus.clone(),
+        Some(shared.path()),
+    )
+    .await;
+    let second = start_services(
+        &["projects"],
+        second_listener,
+        peers,
+        bus.clone(),
+        Some(shared.path()),
+    )
+    .await;
+    let channel = |url: &str| {
+        tonic::transport::Endpoint::from_shared(url.to_string())
+            .unwrap()
+            .connect_lazy()
+    };
+
+    let (_, tokens) = support::sign_up(&channel(&core_url), "kim@replicas.test").await;
+    let organization = support::create_organization(&channel(&core_url), &tokens, "replicas").await;
+    let token = IdentityServiceClient::new(channel(&core_url))
+        .switch_organization(bearer(
+            SwitchOrganizationRequest {
+                organization_id: organization.id,
+            },
+            &tokens.access_token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .tokens
+        .unwrap()
+        .access_token;
+    let project = ProjectServiceClient::new(channel(&first_url))
+        .create_project(bearer(
+            CreateProjectRequest {
+                project: Some(Project {
+                    key: "REP".into(),
+                    name: "Replicas".into(),
+                    ..Project::default()
+                }),
+                request_id: String::new(),
+            },
+            &token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .project
+        .unwrap();
+    let mut stream = BoardServiceClient::new(channel(&second_url))
+        .watch_board(bearer(
+            WatchBoardRequest {
+                board_id: project.default_board_id.clone(),
+                resume_token: String::new(),
+            },
+            &token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let hung = std::time::Duration::from_secs(30);
+    let snapshot = tokio::time::timeout(hung, stream.message())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(matches!(snapshot.event, Some(Event::Snapshot(_))));
+    TaskServiceClient::new(channel(&first_url))
+        .create_task(bearer(
+            CreateTaskRequest {
+                task: Some(Task {
+                    project_id: project.id.clone(),
+                    title: "Across replicas".into(),
+                    ..Task::default()
+                }),
+                request_id: String::new(),
+            },
+            &token,
+        ))
+        .await
+        .unwrap();
+    let change = tokio::time::timeout(hung, stream.message())
+        .await
+        .expect("the other replica never heard of the change")
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(&change.event, Some(Event::TaskCreated(task)) if task.key == "REP-1"),
+        "{change:?}"
+    );
+
+    drop(stream);
+    for process in [first, second, core] {
+        process.shutdown.trigger();
+        process.task.await.unwrap().unwrap();
+    }
 }

@@ -20,6 +20,7 @@ pub mod conformance;
 pub mod records;
 pub mod sql;
 mod sql_bulk;
+pub mod sql_departures;
 mod sql_history;
 mod sql_reads;
 
