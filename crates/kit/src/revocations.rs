@@ -127,6 +127,7 @@ mod tests {
             scope: Scope::ReadWrite,
             session_id: Some(session),
             token_id: "jti".into(),
+            expires_at: None,
         };
         tokio::time::timeout(Duration::from_secs(30), revocations.revoked(&principal))
             .await

@@ -111,6 +111,7 @@ impl Introspector for IdentityIntrospector {
             scope,
             session_id,
             token_id: answer.personal_access_token_id,
+            expires_at: answer.expire_time.as_ref().map(crate::time::millis),
         }))
     }
 }

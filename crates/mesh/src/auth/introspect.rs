@@ -96,6 +96,7 @@ mod tests {
             scope: Scope::ReadOnly,
             session_id: None,
             token_id: "pat-1".into(),
+            expires_at: None,
         };
         let inner = Arc::new(Counting(AtomicUsize::new(0), principal.clone()));
         let cached = CachedIntrospector::new(inner.clone(), Duration::from_secs(60), 10);

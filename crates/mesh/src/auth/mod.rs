@@ -142,6 +142,8 @@ pub struct Principal {
     pub session_id: Option<SessionId>,
     /// The token's unique id (`jti`, or the personal access token id).
     pub token_id: String,
+    /// When the credential expires (Unix milliseconds); `None` for one that does not.
+    pub expires_at: Option<i64>,
 }
 
 impl Principal {
@@ -197,6 +199,25 @@ impl Principal {
             )),
         }
     }
+}
+
+/// Resolves at `expires_at` (Unix milliseconds, [`Principal::expires_at`]), or never when it
+/// is `None`. A call that outlives its credential (a server stream) selects on it and ends
+/// with [`token_expired`], so a stream cannot read past the token's lifetime.
+pub async fn credential_expired(expires_at: Option<i64>) {
+    let Some(expires_at) = expires_at else {
+        return std::future::pending().await;
+    };
+    let left = expires_at.saturating_sub(crate::time::now_millis());
+    if left > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(left as u64)).await;
+    }
+}
+
+/// The status ending a call whose credential expired while it ran: UNAUTHENTICATED
+/// (TOKEN_EXPIRED), as a new call with that token would get.
+pub fn token_expired() -> ServiceError {
+    ServiceError::from(AuthError::Expired)
 }
 
 /// Why a credential was refused. Every variant becomes UNAUTHENTICATED, except a failing

@@ -139,6 +139,7 @@ mod tests {
             scope: Scope::ReadWrite,
             session_id: session,
             token_id: token_id.into(),
+            expires_at: None,
         }
     }
 

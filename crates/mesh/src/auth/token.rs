@@ -273,6 +273,9 @@ fn principal_from_claims(claims: AccessClaims) -> Result<Principal, AuthError> {
         scope: Scope::ReadWrite,
         session_id,
         token_id: claims.jti,
+        expires_at: i64::try_from(claims.exp)
+            .ok()
+            .and_then(|seconds| seconds.checked_mul(1000)),
     })
 }
 

@@ -44,6 +44,8 @@ async fn a_valid_token_yields_its_principal() {
     assert_eq!(principal.user_id.to_string(), claims.sub);
     assert_eq!(principal.role, Some(OrganizationRole::Admin));
     assert_eq!(principal.token_kind, TokenKind::Access);
+    // Long calls (streams) end when the token does.
+    assert_eq!(principal.expires_at, Some(claims.exp as i64 * 1000));
 }
 
 #[tokio::test]

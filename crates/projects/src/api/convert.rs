@@ -336,6 +336,7 @@ pub(super) fn activity_kind(kind: &str) -> i32 {
         "commented" => K::Commented,
         "comment_updated" => K::CommentUpdated,
         "comment_deleted" => K::CommentDeleted,
+        "comment_restored" => K::CommentRestored,
         "work_logged" => K::WorkLogged,
         "work_log_deleted" => K::WorkLogDeleted,
         _ => K::Unspecified,

@@ -1,8 +1,7 @@
-//! Comments (with mentions), work logs and activity feeds.
+//! Work logs and activity feeds (comments are in `comments`).
 
 use mesh::filter::FilterField;
 use mesh::ids::UserId;
-use mesh::request::{Updatable, update_paths};
 use mesh::time::{millis, timestamp};
 use taskmesh::events::v1 as wire_events;
 use taskmesh::projects::v1::list_work_logs_request::Scope;
@@ -12,59 +11,14 @@ use tonic::Request;
 
 use super::convert::{self, Unit};
 use super::tasks::readable_task;
-use super::{
-    Caller, ProjectsApi, Result, check_etag, expected, new_id, page_request, parse_id, retry,
-};
+use super::{Caller, ProjectsApi, Result, check_etag, expected, new_id, page_request, parse_id};
 use crate::domain::filter::{self as filters, ID_OPERATORS, TIME_OPERATORS};
-use crate::domain::{
-    self, MAX_MENTIONS, MAX_TEXT_BYTES, ProjectId, ProjectRole, ProjectsError, TaskId,
-};
+use crate::domain::{self, ProjectId, ProjectRole, ProjectsError, TaskId};
 use crate::events::*;
 use crate::store::*;
 
-/// Checks the users a body newly mentions can see the project.
-async fn check_mentions(
-    api: &ProjectsApi,
-    caller: &Caller,
-    project: &ProjectRecord,
-    mentioned: &[String],
-    already: &[String],
-) -> Result<()> {
-    if mentioned.len() > MAX_MENTIONS {
-        return Err(domain::invalid(
-            "comment.body",
-            "at most 50 mentioned users",
-        ));
-    }
-    for user in mentioned.iter().filter(|user| !already.contains(user)) {
-        let id: UserId = user
-            .parse()
-            .map_err(|_| domain::invalid("comment.body", "bad mention"))?;
-        if !api.can_see(caller, project, id).await? {
-            return Err(ProjectsError::MentionedUserCannotSeeProject(user.clone()));
-        }
-    }
-    Ok(())
-}
-
-fn body(text: &str) -> Result<String> {
-    if text.trim().is_empty() {
-        return Err(ProjectsError::FieldRequired("comment.body"));
-    }
-    domain::text("comment.body", text, MAX_TEXT_BYTES)
-}
-
-/// The task's comment count changed: watchers see the task again.
-fn touch(unit: &mut Unit<'_>, task: &TaskRecord, comments: i64) {
-    let mut shown = task.clone();
-    shown.comment_count = comments;
-    unit.feed(
-        task.board_id,
-        WatchEvent::TaskUpdated(convert::task(&shown, false)),
-    );
-}
-
-fn entry(unit: &Unit<'_>, task: &TaskRecord, kind: &str) -> ActivityRecord {
+/// An activity entry of `kind` about the task, by the caller, now.
+pub(super) fn entry(unit: &Unit<'_>, task: &TaskRecord, kind: &str) -> ActivityRecord {
     ActivityRecord {
         id: new_id(),
         organization_id: unit.caller.organization_id,
@@ -81,218 +35,6 @@ fn entry(unit: &Unit<'_>, task: &TaskRecord, kind: &str) -> ActivityRecord {
         request_id: None,
         created_at: unit.now,
     }
-}
-
-pub(super) async fn create_comment(
-    api: &ProjectsApi,
-    request: Request<CreateCommentRequest>,
-) -> Result<CreateCommentResponse> {
-    let caller = Caller::of(&request)?;
-    let message = request.get_ref();
-    let input = message.comment.clone().unwrap_or_default();
-    let task_id: TaskId = parse_id("comment.task_id", &input.task_id)?;
-    let (task, access) = readable_task(api, &caller, task_id).await?;
-    access.writer(&caller, ProjectRole::Member)?;
-    let text = body(&input.body)?;
-    let mentioned = domain::mentions(&text);
-    check_mentions(api, &caller, &access.project, &mentioned, &[]).await?;
-    let idempotency = domain::request_id(&message.request_id)?;
-    let (org, user) = (caller.organization_id, caller.user_id);
-    let comment = kit::create_once(
-        idempotency.as_deref(),
-        |key| {
-            let store = api.store.clone();
-            async move { store.comment_by_request(org, task_id, user, &key).await }
-        },
-        || async {
-            let mut unit = Unit::new(api, &caller);
-            let comment = CommentRecord {
-                id: new_id(),
-                organization_id: org,
-                project_id: task.project_id,
-                task_id,
-                author_user_id: user,
-                body: text.clone(),
-                mentioned_user_ids: serde_json::to_string(&mentioned)
-                    .unwrap_or_else(|_| "[]".into()),
-                request_id: idempotency.clone(),
-                created_at: unit.now,
-                updated_at: unit.now,
-                version: 1,
-            };
-            unit.op(Op::InsertComment(comment.clone()));
-            let mut record = entry(&unit, &task, "commented");
-            record.comment_id = Some(comment.id.clone());
-            unit.op(Op::InsertActivity(record));
-            let mut watchers: Vec<String> = vec![task.reporter_user_id.to_string()];
-            for assignee in &task.assignee_user_ids {
-                let assignee = assignee.to_string();
-                if !watchers.contains(&assignee) {
-                    watchers.push(assignee);
-                }
-            }
-            unit.event(
-                COMMENT_CREATED,
-                format!(
-                    "{}/comments/{}",
-                    convert::task_resource(org, task_id),
-                    comment.id
-                ),
-                &wire_events::CommentCreated {
-                    comment_id: comment.id.clone(),
-                    task_id: task_id.to_string(),
-                    author_user_id: user.to_string(),
-                    mentioned_user_ids: mentioned.clone(),
-                    project_id: task.project_id.to_string(),
-                    parent_comment_id: String::new(),
-                    body_excerpt: text.chars().take(280).collect(),
-                    task_key: task.key.clone(),
-                    task_title: task.title.clone(),
-                    watcher_user_ids: watchers,
-                },
-            );
-            touch(&mut unit, &task, task.comment_count + 1);
-            unit.commit(api).await?;
-            Ok(comment)
-        },
-    )
-    .await?
-    .into_inner();
-    Ok(CreateCommentResponse {
-        comment: Some(convert::comment(&comment)),
-    })
-}
-
-pub(super) async fn list_comments(
-    api: &ProjectsApi,
-    request: Request<ListCommentsRequest>,
-) -> Result<ListCommentsResponse> {
-    let caller = Caller::of(&request)?;
-    let message = request.get_ref();
-    let task_id: TaskId = parse_id("task_id", &message.task_id)?;
-    readable_task(api, &caller, task_id).await?;
-    let descending = filters::time_order(&message.order_by, "create_time", false)?;
-    let page = page_request(
-        message.page_size,
-        &message.page_token,
-        task_id.to_string(),
-        comments_keyset(descending),
-    )?;
-    let page = api
-        .store
-        .comments(caller.organization_id, task_id, &page)
-        .await?;
-    Ok(ListCommentsResponse {
-        comments: page.items.iter().map(convert::comment).collect(),
-        next_page_token: page.next_page_token,
-    })
-}
-
-/// A comment the caller can read, with its task and access.
-async fn readable_comment(
-    api: &ProjectsApi,
-    caller: &Caller,
-    id: &str,
-) -> Result<(CommentRecord, TaskRecord, super::Access)> {
-    let comment = api
-        .store
-        .comment(caller.organization_id, id)
-        .await?
-        .ok_or(ProjectsError::CommentNotFound)?;
-    let (task, access) = readable_task(api, caller, comment.task_id)
-        .await
-        .map_err(|error| match error {
-            ProjectsError::TaskNotFound => ProjectsError::CommentNotFound,
-            other => other,
-        })?;
-    Ok((comment, task, access))
-}
-
-pub(super) async fn update_comment(
-    api: &ProjectsApi,
-    request: Request<UpdateCommentRequest>,
-) -> Result<UpdateCommentResponse> {
-    let caller = Caller::of(&request)?;
-    let message = request.get_ref();
-    let input = message.comment.clone().unwrap_or_default();
-    let paths = update_paths(
-        domain::DOMAIN,
-        message.update_mask.as_ref(),
-        &[Updatable::new("body", !input.body.is_empty())],
-    )?;
-    let etag = expected(&input.etag)?;
-    let comment = retry(etag.is_some(), || async {
-        let (old, task, access) = readable_comment(api, &caller, &input.id).await?;
-        access.writer(&caller, ProjectRole::Member)?;
-        if old.author_user_id != caller.user_id {
-            return Err(ProjectsError::NotCommentAuthor);
-        }
-        check_etag(etag, old.version)?;
-        if paths.is_empty() {
-            return Ok(old);
-        }
-        let text = body(&input.body)?;
-        if text == old.body {
-            return Ok(old);
-        }
-        let mentioned = domain::mentions(&text);
-        let before: Vec<String> = serde_json::from_str(&old.mentioned_user_ids).unwrap_or_default();
-        check_mentions(api, &caller, &access.project, &mentioned, &before).await?;
-        let mut unit = Unit::new(api, &caller);
-        let new = CommentRecord {
-            body: text,
-            mentioned_user_ids: serde_json::to_string(&mentioned).unwrap_or_else(|_| "[]".into()),
-            updated_at: unit.now,
-            version: old.version + 1,
-            ..old.clone()
-        };
-        unit.op(Op::UpdateComment(new.clone(), old.version));
-        let mut record = entry(&unit, &task, "comment_updated");
-        record.comment_id = Some(new.id.clone());
-        unit.op(Op::InsertActivity(record));
-        unit.commit(api).await?;
-        Ok(new)
-    })
-    .await?;
-    Ok(UpdateCommentResponse {
-        comment: Some(convert::comment(&comment)),
-    })
-}
-
-pub(super) async fn delete_comment(
-    api: &ProjectsApi,
-    request: Request<DeleteCommentRequest>,
-) -> Result<DeleteCommentResponse> {
-    let caller = Caller::of(&request)?;
-    let message = request.get_ref();
-    let etag = expected(&message.etag)?;
-    retry(etag.is_some(), || async {
-        let (comment, task, access) = readable_comment(api, &caller, &message.id).await?;
-        let own = comment.author_user_id == caller.user_id;
-        access
-            .writer(
-                &caller,
-                if own {
-                    ProjectRole::Member
-                } else {
-                    ProjectRole::Owner
-                },
-            )
-            .map_err(|error| match error {
-                ProjectsError::RoleInsufficient(_) if !own => ProjectsError::NotCommentAuthor,
-                other => other,
-            })?;
-        check_etag(etag, comment.version)?;
-        let mut unit = Unit::new(api, &caller);
-        unit.op(Op::DeleteComment(comment.id.clone(), comment.version));
-        let mut record = entry(&unit, &task, "comment_deleted");
-        record.comment_id = Some(comment.id.clone());
-        unit.op(Op::InsertActivity(record));
-        touch(&mut unit, &task, task.comment_count - 1);
-        unit.commit(api).await
-    })
-    .await?;
-    Ok(DeleteCommentResponse {})
 }
 
 fn work_logged(unit: &mut Unit<'_>, log: &WorkLogRecord, deleted: bool) {
@@ -612,7 +354,7 @@ const ACTIVITY_FILTER: &[FilterField] = &[
     },
 ];
 
-const KINDS: [&str; 10] = [
+const KINDS: [&str; 11] = [
     "created",
     "updated",
     "moved",
@@ -621,6 +363,7 @@ const KINDS: [&str; 10] = [
     "commented",
     "comment_updated",
     "comment_deleted",
+    "comment_restored",
     "work_logged",
     "work_log_deleted",
 ];

@@ -13,13 +13,18 @@
 //! answers ABORTED when the client sent an etag).
 
 mod boards;
+mod comments;
 mod convert;
 mod history;
 mod moves;
 mod projects;
 mod service;
 mod tasks;
+#[cfg(test)]
+mod test_world;
 mod undo;
+#[cfg(test)]
+mod undo_tests;
 pub mod watch;
 #[cfg(test)]
 mod watch_tests;
@@ -65,6 +70,8 @@ pub(crate) struct Caller {
     pub context: CallContext,
     /// The request id, for events.
     pub request_id: String,
+    /// When the credential expires (Unix milliseconds), for calls that outlive it (streams).
+    pub expires_at: Option<i64>,
 }
 
 impl Caller {
@@ -79,6 +86,7 @@ impl Caller {
             can_write: principal.ensure_can_write().is_ok(),
             context: CallContext::from_request(request),
             request_id: mesh::request::request_id(request),
+            expires_at: principal.expires_at,
         })
     }
 

@@ -9,7 +9,7 @@ use taskmesh::projects::v1::task_service_server::TaskService;
 use taskmesh::projects::v1::*;
 use tonic::{Request, Response, Status};
 
-use super::{ProjectsApi, boards, history, moves, projects, tasks, undo, watch};
+use super::{ProjectsApi, boards, comments, history, moves, projects, tasks, undo, watch};
 
 type Reply<T> = std::result::Result<Response<T>, Status>;
 
@@ -217,28 +217,28 @@ impl TaskService for ProjectsApi {
         &self,
         request: Request<CreateCommentRequest>,
     ) -> Reply<CreateCommentResponse> {
-        reply(history::create_comment(self, request).await)
+        reply(comments::create_comment(self, request).await)
     }
 
     async fn list_comments(
         &self,
         request: Request<ListCommentsRequest>,
     ) -> Reply<ListCommentsResponse> {
-        reply(history::list_comments(self, request).await)
+        reply(comments::list_comments(self, request).await)
     }
 
     async fn update_comment(
         &self,
         request: Request<UpdateCommentRequest>,
     ) -> Reply<UpdateCommentResponse> {
-        reply(history::update_comment(self, request).await)
+        reply(comments::update_comment(self, request).await)
     }
 
     async fn delete_comment(
         &self,
         request: Request<DeleteCommentRequest>,
     ) -> Reply<DeleteCommentResponse> {
-        reply(history::delete_comment(self, request).await)
+        reply(comments::delete_comment(self, request).await)
     }
 
     async fn create_work_log(

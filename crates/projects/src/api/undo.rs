@@ -1,8 +1,9 @@
 //! Undo and redo: each user's stacks of their own task actions per project (create, update,
-//! move, delete), at most 50, for 24 hours. An action is applied back only if the task still
-//! is as the action left it (the fields it set, its place, its existence); otherwise the
-//! action is dropped and the call answers ABORTED `TASK_CHANGED_SINCE`. A refusal by the
-//! board's rules (WIP limit, workflow) keeps the action on its stack.
+//! move, delete, and adding, editing or deleting a comment), at most 50, for 24 hours. An
+//! action is applied back only if the task (or comment) still is as the action left it (the
+//! fields it set, its place, its existence); otherwise the action is dropped and the call
+//! answers ABORTED `TASK_CHANGED_SINCE`. A refusal by the board's rules (WIP limit, workflow)
+//! keeps the action on its stack.
 
 use std::collections::BTreeMap;
 
@@ -42,6 +43,16 @@ pub(super) enum UndoPayload {
     Move { from: Place, to: Place },
     /// The subtree was tombstoned as deletion `action_id`.
     Delete { action_id: String },
+    /// A comment was added.
+    CommentCreate { comment_id: String },
+    /// A comment's body changed from `before` to `after`.
+    CommentUpdate {
+        comment_id: String,
+        before: String,
+        after: String,
+    },
+    /// A comment was deleted (tombstoned).
+    CommentDelete { comment_id: String },
 }
 
 impl UndoPayload {
@@ -51,6 +62,9 @@ impl UndoPayload {
             Self::Update { .. } => "update",
             Self::Move { .. } => "move",
             Self::Delete { .. } => "delete",
+            Self::CommentCreate { .. } => "comment",
+            Self::CommentUpdate { .. } => "comment edit",
+            Self::CommentDelete { .. } => "comment deletion",
         }
     }
 }
@@ -93,7 +107,7 @@ struct Plan {
     task_count: usize,
 }
 
-fn quoted(task: &TaskRecord) -> String {
+pub(super) fn quoted(task: &TaskRecord) -> String {
     format!("{} {:?}", task.key, task.title)
 }
 
@@ -148,6 +162,20 @@ async fn plan(
         });
     }
     match payload {
+        UndoPayload::CommentCreate { .. }
+        | UndoPayload::CommentUpdate { .. }
+        | UndoPayload::CommentDelete { .. } => {
+            let task = live.ok_or(ProjectsError::TaskChangedSince)?;
+            let undoing = direction == UndoStack::Undo;
+            let summary = super::comments::plan_undo(
+                api, caller, access, unit, &task, &payload, undoing, tag,
+            )
+            .await?;
+            Ok(Plan {
+                summary,
+                task_count: 1,
+            })
+        }
         UndoPayload::Create | UndoPayload::Delete { .. } => {
             // Restore the tombstoned subtree.
             let action_id = match &payload {
@@ -299,6 +327,8 @@ fn refusal(error: &ProjectsError) -> Option<UndoRefusal> {
         ProjectsError::TransitionNotAllowed { .. } => "TRANSITION_NOT_ALLOWED",
         ProjectsError::ProjectArchived => "PROJECT_ARCHIVED",
         ProjectsError::TaskChangedSince => "TASK_CHANGED_SINCE",
+        ProjectsError::MentionedUserCannotSeeProject(_) => "MENTIONED_USER_CANNOT_SEE_PROJECT",
+        ProjectsError::NotCommentAuthor => "NOT_COMMENT_AUTHOR",
         _ => return None,
     };
     Some(UndoRefusal {

@@ -387,6 +387,9 @@ async fn pump(
             None => return Ok(()),
         },
     };
+    // The stream ends when the token it was opened with does (the client refreshes and resumes).
+    let expired = mesh::auth::credential_expired(caller.expires_at);
+    tokio::pin!(expired);
     loop {
         // Registered before reading, so a commit between the read and the wait still wakes.
         let woken = notify.notified();
@@ -417,6 +420,7 @@ async fn pump(
                 }
             }
             () = sender.closed() => return Ok(()),
+            () = &mut expired => return Err(mesh::auth::token_expired().into()),
         }
         if api.hub.draining() {
             return Err(ProjectsError::Service(mesh::ServiceError::new(

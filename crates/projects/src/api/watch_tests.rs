@@ -2,146 +2,14 @@
 //! resuming after a disconnect, tokens of other boards and of pruned history, the overrun
 //! bound, and wake-ups arriving through the bus from other replicas.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use futures::StreamExt;
-use mesh::auth::{OrganizationRole, Principal, Scope, TokenKind};
-use mesh::ids::{OrganizationId, UserId};
-use mesh::peers::CallContext;
 use taskmesh::projects::v1::board_service_server::BoardService;
-use taskmesh::projects::v1::project_service_server::ProjectService;
-use taskmesh::projects::v1::task_service_server::TaskService;
 use taskmesh::projects::v1::watch_board_response::Event;
 use taskmesh::projects::v1::*;
-use tonic::Request;
 
+use super::test_world::*;
 use super::watch::{self, Hub, QUEUE};
 use super::*;
-use crate::store::sql::SqlProjectsStore;
-
-/// Everyone asked about is an organization member.
-struct Everyone;
-
-#[async_trait::async_trait]
-impl OrganizationDirectory for Everyone {
-    async fn role(
-        &self,
-        _: &CallContext,
-        _: OrganizationId,
-        _: UserId,
-    ) -> Result<Option<OrganizationRole>> {
-        Ok(Some(OrganizationRole::Member))
-    }
-}
-
-/// A hang guard for stream reads, not a timing claim.
-const HUNG: Duration = Duration::from_secs(30);
-
-async fn api(retention_secs: u64) -> (ProjectsApi, impl Drop) {
-    let (database, dir) =
-        mesh::testing::sqlite(&[&crate::migrations(), &events::migrations()]).await;
-    let api = ProjectsApi {
-        store: Arc::new(SqlProjectsStore(kit::Storage::detached(database))),
-        directory: Arc::new(Everyone),
-        config: ProjectsConfig {
-            watch_retention_secs: retention_secs,
-            ..ProjectsConfig::default()
-        },
-        hub: Hub::default(),
-    };
-    (api, dir)
-}
-
-fn signed_in<T>(user: UserId, organization: OrganizationId, message: T) -> Request<T> {
-    let mut request = Request::new(message);
-    request.extensions_mut().insert(Principal {
-        user_id: user,
-        organization_id: Some(organization),
-        role: Some(OrganizationRole::Owner),
-        token_kind: TokenKind::Access,
-        scope: Scope::ReadWrite,
-        session_id: None,
-        token_id: "test".into(),
-    });
-    request
-}
-
-struct World {
-    api: ProjectsApi,
-    user: UserId,
-    organization: OrganizationId,
-    project: Project,
-    _dir: Box<dyn std::any::Any>,
-}
-
-impl World {
-    async fn new(retention_secs: u64) -> Self {
-        let (api, dir) = api(retention_secs).await;
-        let (user, organization) = (UserId::new(), OrganizationId::new());
-        let project = ProjectService::create_project(
-            &api,
-            signed_in(
-                user,
-                organization,
-                CreateProjectRequest {
-                    project: Some(Project {
-                        key: "LIVE".into(),
-                        name: "Live".into(),
-                        ..Project::default()
-                    }),
-                    request_id: String::new(),
-                },
-            ),
-        )
-        .await
-        .unwrap()
-        .into_inner()
-        .project
-        .unwrap();
-        Self {
-            api,
-            user,
-            organization,
-            project,
-            _dir: Box::new(dir),
-        }
-    }
-
-    fn request<T>(&self, message: T) -> Request<T> {
-        signed_in(self.user, self.organization, message)
-    }
-
-    async fn task(&self, title: &str) -> Task {
-        let request = self.request(CreateTaskRequest {
-            task: Some(Task {
-                project_id: self.project.id.clone(),
-                title: title.into(),
-                ..Task::default()
-            }),
-            request_id: String::new(),
-        });
-        TaskService::create_task(&self.api, request)
-            .await
-            .unwrap()
-            .into_inner()
-            .task
-            .unwrap()
-    }
-
-    async fn watch(
-        &self,
-        resume_token: &str,
-    ) -> std::result::Result<watch::WatchStream, tonic::Status> {
-        let request = self.request(WatchBoardRequest {
-            board_id: self.project.default_board_id.clone(),
-            resume_token: resume_token.into(),
-        });
-        BoardService::watch_board(&self.api, request)
-            .await
-            .map(tonic::Response::into_inner)
-    }
-}
 
 async fn next(stream: &mut watch::WatchStream) -> WatchBoardResponse {
     tokio::time::timeout(HUNG, stream.next())
@@ -284,4 +152,44 @@ async fn board_changes_from_other_replicas_wake_the_streams_here() {
     shutdown.trigger();
     tokio::time::timeout(HUNG, follower).await.unwrap().unwrap();
     assert!(hub.draining());
+}
+
+#[tokio::test]
+async fn a_stream_ends_when_its_token_expires() {
+    let world = World::new(600).await;
+    let expires_at = mesh::time::now_millis() + 400;
+    let request = signed_in_until(
+        world.user,
+        world.organization,
+        Some(expires_at),
+        WatchBoardRequest {
+            board_id: world.project.default_board_id.clone(),
+            resume_token: String::new(),
+        },
+    );
+    let mut stream = BoardService::watch_board(&world.api, request)
+        .await
+        .unwrap()
+        .into_inner();
+    let snapshot = next(&mut stream).await;
+    assert!(matches!(&snapshot.event, Some(Event::Snapshot(chunk)) if chunk.complete));
+    // Nothing else happens on the board: the next thing the stream says is that it is over,
+    // and not before the token is.
+    let ended = tokio::time::timeout(HUNG, stream.next())
+        .await
+        .expect("watch stream hung")
+        .expect("the stream ends with a status")
+        .expect_err("the stream ends with an error status");
+    assert_eq!(ended.code(), tonic::Code::Unauthenticated);
+    assert_eq!(
+        mesh::error::reason_of(&ended).as_deref(),
+        Some("TOKEN_EXPIRED")
+    );
+    assert!(mesh::time::now_millis() >= expires_at);
+    assert!(
+        tokio::time::timeout(HUNG, stream.next())
+            .await
+            .unwrap()
+            .is_none()
+    );
 }

@@ -736,6 +736,7 @@ async fn history_undo_and_feed(store: &dyn ProjectsStore) {
         created_at: 5,
         updated_at: 5,
         version: 1,
+        deleted_at: None,
     };
     let log = WorkLogRecord {
         id: uuid::Uuid::now_v7().to_string(),
@@ -799,6 +800,103 @@ async fn history_undo_and_feed(store: &dyn ProjectsStore) {
         .await
         .unwrap();
     assert_eq!(logs.items, vec![log.clone()]);
+    // Comment tombstones: hidden from reads, lists and counts, restorable, then purged.
+    let tombstone = CommentRecord {
+        deleted_at: Some(500),
+        version: 2,
+        ..comment.clone()
+    };
+    let stale = store
+        .apply(
+            org,
+            vec![Op::UpdateComment(tombstone.clone(), 7)],
+            Effects::none(),
+        )
+        .await;
+    assert!(matches!(stale, Err(ProjectsError::Conflict)), "{stale:?}");
+    store
+        .apply(
+            org,
+            vec![Op::UpdateComment(tombstone.clone(), 1)],
+            Effects::none(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        store
+            .comment(org, &comment.id, false)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        store.comment(org, &comment.id, true).await.unwrap(),
+        Some(tombstone.clone())
+    );
+    let page = PageRequest::first(10, comments_keyset(false));
+    assert!(
+        store
+            .comments(org, record.id, &page)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    let read = store.task(org, record.id, false).await.unwrap().unwrap();
+    assert_eq!(read.comment_count, 0);
+    let restored = CommentRecord {
+        deleted_at: None,
+        version: 3,
+        ..comment.clone()
+    };
+    store
+        .apply(
+            org,
+            vec![
+                Op::UpdateComment(restored.clone(), 2),
+                Op::PurgeComments(seed.project.id, 1_000),
+            ],
+            Effects::none(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.comments(org, record.id, &page).await.unwrap().items,
+        vec![restored.clone()]
+    );
+    store
+        .apply(
+            org,
+            vec![
+                Op::UpdateComment(tombstone.clone(), 3),
+                Op::PurgeComments(seed.project.id, 400),
+            ],
+            Effects::none(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        store
+            .comment(org, &comment.id, true)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    store
+        .apply(
+            org,
+            vec![Op::PurgeComments(seed.project.id, 501)],
+            Effects::none(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        store
+            .comment(org, &comment.id, true)
+            .await
+            .unwrap()
+            .is_none()
+    );
     let feed = store
         .activity(
             org,

@@ -82,10 +82,11 @@ pub enum Op {
     PurgeTasks(ProjectId, i64),
     /// A new comment.
     InsertComment(CommentRecord),
-    /// A comment's new body.
+    /// A comment's new body, or its deletion (a tombstone) or restoration, if its version is
+    /// still the one given.
     UpdateComment(CommentRecord, i64),
-    /// Deletes a comment.
-    DeleteComment(String, i64),
+    /// Deletes a project's comments deleted before the time (the undo window is over).
+    PurgeComments(ProjectId, i64),
     /// A new work log.
     InsertWorkLog(WorkLogRecord),
     /// Deletes a work log.
@@ -456,11 +457,12 @@ pub trait ProjectsStore: Send + Sync {
         project_id: ProjectId,
     ) -> StoreResult<Vec<(String, String, String)>>;
 
-    /// A comment of a live task.
+    /// A comment of a live task; a deleted one (still restorable) only with `deleted`.
     async fn comment(
         &self,
         organization_id: OrganizationId,
         id: &str,
+        deleted: bool,
     ) -> StoreResult<Option<CommentRecord>>;
     /// A comment created with an idempotency key.
     async fn comment_by_request(
@@ -470,7 +472,7 @@ pub trait ProjectsStore: Send + Sync {
         user_id: UserId,
         request_id: &str,
     ) -> StoreResult<Option<CommentRecord>>;
-    /// Comments of a task.
+    /// Live comments of a task.
     async fn comments(
         &self,
         organization_id: OrganizationId,

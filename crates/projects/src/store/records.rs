@@ -256,6 +256,8 @@ pub struct CommentRecord {
     pub updated_at: i64,
     /// Version.
     pub version: i64,
+    /// When it was deleted (a tombstone kept for the undo window).
+    pub deleted_at: Option<i64>,
 }
 
 /// A work log.

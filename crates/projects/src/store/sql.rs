@@ -457,7 +457,7 @@ impl ProjectsStore for SqlProjectsStore {
                     ),
                     Op::UpdateComment(c, expected) => guarded!(
                         tx,
-                        sqlx::query("update comments set body = $3, mentioned_user_ids = $4, updated_at = $5, version = $6 where organization_id = $1 and id = $2 and version = $7")
+                        sqlx::query("update comments set body = $3, mentioned_user_ids = $4, updated_at = $5, version = $6, deleted_at = $8 where organization_id = $1 and id = $2 and version = $7")
                             .bind(org)
                             .bind(&c.id)
                             .bind(&c.body)
@@ -465,14 +465,16 @@ impl ProjectsStore for SqlProjectsStore {
                             .bind(c.updated_at)
                             .bind(c.version)
                             .bind(*expected)
+                            .bind(c.deleted_at)
                     ),
-                    Op::DeleteComment(id, expected) => guarded!(
-                        tx,
-                        sqlx::query("delete from comments where organization_id = $1 and id = $2 and version = $3")
+                    Op::PurgeComments(project, before) => {
+                        sqlx::query("delete from comments where organization_id = $1 and project_id = $2 and deleted_at < $3")
                             .bind(org)
-                            .bind(id)
-                            .bind(*expected)
-                    ),
+                            .bind(*project)
+                            .bind(*before)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
                     Op::InsertWorkLog(w) => unique!(
                         tx,
                         sqlx::query("insert into work_logs (id, organization_id, project_id, task_id, task_key, user_id, duration_ms, started_at, description, request_id, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
@@ -792,8 +794,13 @@ impl ProjectsStore for SqlProjectsStore {
     ) -> StoreResult<Vec<(String, String, String)>> {
         self.read_live_tasks(o, p).await
     }
-    async fn comment(&self, o: OrganizationId, id: &str) -> StoreResult<Option<CommentRecord>> {
-        self.read_comment(o, id).await
+    async fn comment(
+        &self,
+        o: OrganizationId,
+        id: &str,
+        deleted: bool,
+    ) -> StoreResult<Option<CommentRecord>> {
+        self.read_comment(o, id, deleted).await
     }
     async fn comment_by_request(
         &self,

@@ -40,11 +40,13 @@ impl SqlProjectsStore {
         &self,
         org: OrganizationId,
         id: &str,
+        deleted: bool,
     ) -> StoreResult<Option<CommentRecord>> {
         mesh::read!(&self.0.database, Some(org), None, |tx| {
-            Ok(sqlx::query_as("select c.* from comments c join tasks t on t.id = c.task_id where c.organization_id = $1 and c.id = $2 and t.deleted_at is null")
+            Ok(sqlx::query_as("select c.* from comments c join tasks t on t.id = c.task_id where c.organization_id = $1 and c.id = $2 and t.deleted_at is null and ($3 or c.deleted_at is null)")
                 .bind(org)
                 .bind(id)
+                .bind(deleted)
                 .fetch_optional(&mut *tx)
                 .await?)
         })
@@ -76,7 +78,11 @@ impl SqlProjectsStore {
     ) -> StoreResult<Page<CommentRecord>> {
         mesh::read!(&self.0.database, Some(org), None, |tx| {
             let mut query = QueryBuilder::new("select * from comments where organization_id = ");
-            query.push_bind(org).push(" and task_id = ").push_bind(task);
+            query
+                .push_bind(org)
+                .push(" and task_id = ")
+                .push_bind(task)
+                .push(" and deleted_at is null");
             page.push_keyset(&mut query);
             let rows: Vec<CommentRecord> = query.build_query_as().fetch_all(&mut *tx).await?;
             Ok(page.finish(rows, |row| {

@@ -273,6 +273,7 @@ mod tests {
             scope: Scope::ReadWrite,
             session_id: None,
             token_id: "test".into(),
+            expires_at: None,
         });
         request
     }
