@@ -2,7 +2,8 @@
 //! and a restricted workflow, tasks with labels and two assignees, a subtask two levels deep,
 //! moves (one refused by the WIP limit, one by the workflow), a comment with a mention, a
 //! work log, undo and redo of a move and of a delete, lists with filters and pages, and a
-//! board watched from a grpc-web client that sees every change arrive in order.
+//! board watched from a grpc-web client that sees every change arrive in order, and the events
+//! of each kind of change on the bus.
 
 mod support;
 
@@ -753,6 +754,12 @@ async fn a_kanban_day_through_the_edge() {
             .is_empty()
     );
 
+    // WEB-1 is done: it enters the Done column and completes.
+    let finished = move_task(&mut c, &ada_token, &web1.id, &done)
+        .await
+        .unwrap();
+    assert!(finished.complete_time.is_some());
+
     // The watcher saw every change, in order.
     let expected = [
         "created WEB-1",
@@ -772,6 +779,7 @@ async fn a_kanban_day_through_the_edge() {
         "created WEB-1",
         "created WEB-3",
         "created WEB-4",
+        "moved WEB-1",
     ];
     let mut seen = Vec::new();
     while seen.len() < expected.len() {
@@ -789,5 +797,74 @@ async fn a_kanban_day_through_the_edge() {
         }
     }
     assert_eq!(seen, expected);
+
+    // Every kind of change above reached the bus through the outbox (a fresh consumer starts
+    // at the oldest retained message, so this waits for the relay without polling).
+    use events::Bus;
+    let consumer = events::ConsumerConfig {
+        name: "kanban-day".into(),
+        filter_subjects: vec!["taskmesh.projects.>".into()],
+        ack_wait: HUNG,
+        ..Default::default()
+    };
+    let mut subscription = mesh.bus.subscribe(&consumer).await.unwrap();
+    let mut missing: std::collections::BTreeSet<&str> = [
+        "project.created",
+        "project_member.added",
+        "task.created",
+        "task.moved",
+        "task.completed",
+        "task.deleted",
+        "task.work_logged",
+        "comment.created",
+        "board.changed",
+    ]
+    .into_iter()
+    .collect();
+    let mut comment = None;
+    let mut restored = 0;
+    while !missing.is_empty() || restored < 3 {
+        let delivery = tokio::time::timeout(HUNG, subscription.next())
+            .await
+            .unwrap_or_else(|_| panic!("no events for {missing:?}"))
+            .unwrap();
+        let event = events::envelope::decode(&delivery.message).unwrap();
+        delivery.ack().await.unwrap();
+        let kind = event.r#type.trim_start_matches("taskmesh.projects.");
+        missing.remove(kind);
+        use prost::Message;
+        use taskmesh::events::v1 as wire_events;
+        match kind {
+            "comment.created" => {
+                comment =
+                    Some(wire_events::CommentCreated::decode(event.payload.as_slice()).unwrap())
+            }
+            "task.completed" => {
+                let completed =
+                    wire_events::TaskCompleted::decode(event.payload.as_slice()).unwrap();
+                assert_eq!(completed.key, "WEB-1");
+                assert_eq!(completed.assignee_user_ids.len(), 2);
+            }
+            "task.created" => {
+                let created = wire_events::TaskCreated::decode(event.payload.as_slice()).unwrap();
+                restored += usize::from(created.restored);
+            }
+            _ => {}
+        }
+        assert_eq!(event.tenant_id, organization.id);
+    }
+    let comment = comment.unwrap();
+    assert_eq!(
+        (
+            comment.task_key.as_str(),
+            comment.mentioned_user_ids.as_slice()
+        ),
+        ("WEB-1", [ada_user.id.clone()].as_slice())
+    );
+    let mut watchers = comment.watcher_user_ids.clone();
+    watchers.sort();
+    let mut both = vec![ada_user.id.clone(), bob_user.id.clone()];
+    both.sort();
+    assert_eq!(watchers, both);
     mesh.stop().await;
 }

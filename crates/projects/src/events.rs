@@ -2,9 +2,10 @@
 
 use kit::Topic;
 use taskmesh::events::v1::{
-    BoardChanged, CommentCreated, ProjectArchived, ProjectCreated, ProjectDeleted,
-    ProjectMemberAdded, ProjectMemberRemoved, ProjectUnarchived, ProjectUpdated, TaskAssigned,
-    TaskCompleted, TaskCreated, TaskDeleted, TaskMoved, TaskUpdated, WorkLogDeleted, WorkLogged,
+    BoardChanged, CommentCreated, CommentDeleted, CommentUpdated, ProjectArchived, ProjectCreated,
+    ProjectDeleted, ProjectMemberAdded, ProjectMemberRemoved, ProjectUnarchived, ProjectUpdated,
+    TaskAssigned, TaskCompleted, TaskCreated, TaskDeleted, TaskMoved, TaskUpdated, WorkLogDeleted,
+    WorkLogged,
 };
 
 /// A project was created.
@@ -39,6 +40,10 @@ pub const TASK_COMPLETED: Topic<TaskCompleted> = Topic::new("taskmesh.projects.t
 pub const TASK_DELETED: Topic<TaskDeleted> = Topic::new("taskmesh.projects.task.deleted");
 /// A comment was added.
 pub const COMMENT_CREATED: Topic<CommentCreated> = Topic::new("taskmesh.projects.comment.created");
+/// A comment's body was edited.
+pub const COMMENT_UPDATED: Topic<CommentUpdated> = Topic::new("taskmesh.projects.comment.updated");
+/// A comment was deleted (restorable for the undo window).
+pub const COMMENT_DELETED: Topic<CommentDeleted> = Topic::new("taskmesh.projects.comment.deleted");
 /// Time was logged.
 pub const WORK_LOGGED: Topic<WorkLogged> = Topic::new("taskmesh.projects.task.work_logged");
 /// A work log was deleted.

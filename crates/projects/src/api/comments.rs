@@ -4,6 +4,7 @@
 
 use mesh::ids::UserId;
 use mesh::request::{Updatable, update_paths};
+use mesh::time::timestamp;
 use taskmesh::events::v1 as wire_events;
 use taskmesh::projects::v1::watch_board_response::Event as WatchEvent;
 use taskmesh::projects::v1::*;
@@ -66,6 +67,83 @@ fn touch(unit: &mut Unit<'_>, task: &TaskRecord, comments: i64) {
     );
 }
 
+fn mentions_of(comment: &CommentRecord) -> Vec<String> {
+    serde_json::from_str(&comment.mentioned_user_ids).unwrap_or_default()
+}
+
+fn comment_resource(unit: &Unit<'_>, comment: &CommentRecord) -> String {
+    format!(
+        "{}/comments/{}",
+        convert::task_resource(unit.caller.organization_id, comment.task_id),
+        comment.id
+    )
+}
+
+/// Publishes CommentCreated for a new comment, or for one a restore brings back.
+fn announce_created(
+    unit: &mut Unit<'_>,
+    task: &TaskRecord,
+    comment: &CommentRecord,
+    restored: bool,
+) {
+    let mut watchers: Vec<String> = vec![task.reporter_user_id.to_string()];
+    for assignee in &task.assignee_user_ids {
+        let assignee = assignee.to_string();
+        if !watchers.contains(&assignee) {
+            watchers.push(assignee);
+        }
+    }
+    let resource = comment_resource(unit, comment);
+    unit.event(
+        COMMENT_CREATED,
+        resource,
+        &wire_events::CommentCreated {
+            comment_id: comment.id.clone(),
+            task_id: task.id.to_string(),
+            author_user_id: comment.author_user_id.to_string(),
+            mentioned_user_ids: mentions_of(comment),
+            project_id: task.project_id.to_string(),
+            parent_comment_id: String::new(),
+            body_excerpt: comment.body.chars().take(280).collect(),
+            task_key: task.key.clone(),
+            task_title: task.title.clone(),
+            watcher_user_ids: watchers,
+            restored,
+        },
+    );
+}
+
+/// Publishes CommentUpdated for an edit from `before` to `after`.
+fn announce_updated(
+    unit: &mut Unit<'_>,
+    task: &TaskRecord,
+    before: &CommentRecord,
+    after: &CommentRecord,
+) {
+    let already = mentions_of(before);
+    let mentioned = mentions_of(after);
+    let resource = comment_resource(unit, after);
+    unit.event(
+        COMMENT_UPDATED,
+        resource,
+        &wire_events::CommentUpdated {
+            comment_id: after.id.clone(),
+            task_id: task.id.to_string(),
+            project_id: task.project_id.to_string(),
+            author_user_id: after.author_user_id.to_string(),
+            newly_mentioned_user_ids: mentioned
+                .iter()
+                .filter(|user| !already.contains(user))
+                .cloned()
+                .collect(),
+            mentioned_user_ids: mentioned,
+            body_excerpt: after.body.chars().take(280).collect(),
+            task_key: task.key.clone(),
+            task_title: task.title.clone(),
+        },
+    );
+}
+
 pub(super) async fn create_comment(
     api: &ProjectsApi,
     request: Request<CreateCommentRequest>,
@@ -116,33 +194,7 @@ pub(super) async fn create_comment(
                 },
             )
             .await?;
-            let mut watchers: Vec<String> = vec![task.reporter_user_id.to_string()];
-            for assignee in &task.assignee_user_ids {
-                let assignee = assignee.to_string();
-                if !watchers.contains(&assignee) {
-                    watchers.push(assignee);
-                }
-            }
-            unit.event(
-                COMMENT_CREATED,
-                format!(
-                    "{}/comments/{}",
-                    convert::task_resource(org, task_id),
-                    comment.id
-                ),
-                &wire_events::CommentCreated {
-                    comment_id: comment.id.clone(),
-                    task_id: task_id.to_string(),
-                    author_user_id: user.to_string(),
-                    mentioned_user_ids: mentioned.clone(),
-                    project_id: task.project_id.to_string(),
-                    parent_comment_id: String::new(),
-                    body_excerpt: text.chars().take(280).collect(),
-                    task_key: task.key.clone(),
-                    task_title: task.title.clone(),
-                    watcher_user_ids: watchers,
-                },
-            );
+            announce_created(&mut unit, &task, &comment, false);
             touch(&mut unit, &task, task.comment_count + 1);
             unit.commit(api).await?;
             Ok(comment)
@@ -239,6 +291,7 @@ pub(super) async fn update_comment(
             ..old.clone()
         };
         unit.op(Op::UpdateComment(new.clone(), old.version));
+        announce_updated(&mut unit, &task, &old, &new);
         let activity_id = comment_activity(&mut unit, &task, "comment_updated", &new.id, None);
         undo::push(
             &mut unit,
@@ -324,6 +377,22 @@ fn set_deleted(
         version: comment.version + 1,
         ..comment.clone()
     };
+    if deleted {
+        let resource = comment_resource(unit, &new);
+        unit.event(
+            COMMENT_DELETED,
+            resource,
+            &wire_events::CommentDeleted {
+                comment_id: new.id.clone(),
+                task_id: task.id.to_string(),
+                project_id: task.project_id.to_string(),
+                author_user_id: new.author_user_id.to_string(),
+                restore_expire_time: Some(timestamp(unit.now + UNDO_WINDOW_MILLIS)),
+            },
+        );
+    } else {
+        announce_created(unit, task, &new, true);
+    }
     unit.op(Op::UpdateComment(new, comment.version));
     let kind = if deleted {
         "comment_deleted"
@@ -426,6 +495,7 @@ pub(super) async fn plan_undo(
                 version: comment.version + 1,
                 ..comment.clone()
             };
+            announce_updated(unit, task, &comment, &new);
             unit.op(Op::UpdateComment(new, comment.version));
             comment_activity(unit, task, "comment_updated", &comment.id, Some(tag));
             Ok(format!(

@@ -35,11 +35,11 @@ impl OrganizationDirectory for Everyone {
 /// A hang guard for stream reads, not a timing claim.
 pub(super) const HUNG: Duration = Duration::from_secs(30);
 
-pub(super) async fn api(retention_secs: u64) -> (ProjectsApi, impl Drop) {
+pub(super) async fn api(retention_secs: u64) -> (ProjectsApi, mesh::db::Database, impl Drop) {
     let (database, dir) =
         mesh::testing::sqlite(&[&crate::migrations(), &events::migrations()]).await;
     let api = ProjectsApi {
-        store: Arc::new(SqlProjectsStore(kit::Storage::detached(database))),
+        store: Arc::new(SqlProjectsStore(kit::Storage::detached(database.clone()))),
         directory: Arc::new(Everyone),
         config: ProjectsConfig {
             watch_retention_secs: retention_secs,
@@ -47,7 +47,7 @@ pub(super) async fn api(retention_secs: u64) -> (ProjectsApi, impl Drop) {
         },
         hub: Hub::default(),
     };
-    (api, dir)
+    (api, database, dir)
 }
 
 pub(super) fn signed_in<T>(user: UserId, organization: OrganizationId, message: T) -> Request<T> {
@@ -80,12 +80,14 @@ pub(super) struct World {
     pub user: UserId,
     pub organization: OrganizationId,
     pub project: Project,
+    /// The store's database, whose outbox holds the events the calls published.
+    pub database: mesh::db::Database,
     _dir: Box<dyn std::any::Any>,
 }
 
 impl World {
     pub async fn new(retention_secs: u64) -> Self {
-        let (api, dir) = api(retention_secs).await;
+        let (api, database, dir) = api(retention_secs).await;
         let (user, organization) = (UserId::new(), OrganizationId::new());
         let project = ProjectService::create_project(
             &api,
@@ -112,8 +114,25 @@ impl World {
             user,
             organization,
             project,
+            database,
             _dir: Box::new(dir),
         }
+    }
+
+    /// The events published since the last call on a subject matching `filter`, oldest first:
+    /// relays the outbox (marking its rows sent) to a fresh in-process bus and reads it back.
+    pub async fn published(&self, filter: &str) -> Vec<taskmesh::events::v1::Event> {
+        let bus = ::events::memory::InProcessBus::default();
+        let relay = ::events::OutboxRelay::new(
+            self.database.clone(),
+            Arc::new(bus.clone()),
+            Duration::from_secs(60),
+        );
+        relay.drain().await.unwrap();
+        bus.messages(filter)
+            .iter()
+            .map(|message| ::events::envelope::decode(message).unwrap())
+            .collect()
     }
 
     pub fn request<T>(&self, message: T) -> Request<T> {

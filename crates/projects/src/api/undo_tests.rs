@@ -223,6 +223,50 @@ async fn adding_editing_and_deleting_a_comment_are_undone_and_redone_in_order() 
     );
     assert_eq!(history[4].undo_of_activity_id, history[3].id);
     assert_eq!(history[7].redo_of_activity_id, history[1].id);
+
+    // Each step published its comment event; restores are marked so nobody is told twice.
+    let published = world.published("taskmesh.projects.comment.>").await;
+    let types: Vec<&str> = published
+        .iter()
+        .map(|event| event.r#type.as_str())
+        .collect();
+    let (created, updated, deleted) = (
+        "taskmesh.projects.comment.created",
+        "taskmesh.projects.comment.updated",
+        "taskmesh.projects.comment.deleted",
+    );
+    assert_eq!(
+        types,
+        [
+            created, updated, deleted, created, updated, deleted, created, updated, deleted
+        ]
+    );
+    let resource = format!(
+        "organizations/{}/tasks/{}/comments/{}",
+        world.organization, task.id, comment.id
+    );
+    assert!(published.iter().all(|event| event.resource == resource));
+    use prost::Message;
+    use taskmesh::events::v1 as wire_events;
+    let restored: Vec<bool> = published
+        .iter()
+        .filter(|event| event.r#type == created)
+        .map(|event| {
+            wire_events::CommentCreated::decode(event.payload.as_slice())
+                .unwrap()
+                .restored
+        })
+        .collect();
+    assert_eq!(restored, [false, true, true]);
+    let edit = wire_events::CommentUpdated::decode(published[1].payload.as_slice()).unwrap();
+    assert_eq!(
+        (edit.body_excerpt.as_str(), edit.task_key.as_str()),
+        ("second draft", "LIVE-1")
+    );
+    assert_eq!(edit.author_user_id, world.user.to_string());
+    let removal = wire_events::CommentDeleted::decode(published[2].payload.as_slice()).unwrap();
+    assert_eq!(removal.comment_id, comment.id);
+    assert!(removal.restore_expire_time.is_some());
 }
 
 #[tokio::test]
