@@ -46,11 +46,11 @@ TASK=$(call "${auth[@]}" -d "{\"task\":{\"projectId\":\"$PROJECT\",\"title\":\"F
 call "${auth[@]}" -d "{\"task\":{\"projectId\":\"$PROJECT\",\"title\":\"Polish footer\"}}" \
     "$url/taskmesh.projects.v1.TaskService/CreateTask" | field task.key
 
-# 4. Start work on WEB-1, and comment on it.
-call "${auth[@]}" -d "{\"id\":\"$TASK\",\"columnId\":\"$DOING\"}" \
-    "$url/taskmesh.projects.v1.TaskService/MoveTask" | field task.statusCategory
+# 4. Comment on WEB-1, and start work on it.
 call "${auth[@]}" -d "{\"comment\":{\"taskId\":\"$TASK\",\"body\":\"On it.\"}}" \
     "$url/taskmesh.projects.v1.TaskService/CreateComment" | field comment.id
+call "${auth[@]}" -d "{\"id\":\"$TASK\",\"columnId\":\"$DOING\"}" \
+    "$url/taskmesh.projects.v1.TaskService/MoveTask" | field task.statusCategory
 
 # 5. Bugs in progress, by priority.
 call "${auth[@]}" -d "{\"projectId\":\"$PROJECT\",\"filter\":\"label = \\\"bug\\\" AND status_category = \\\"IN_PROGRESS\\\"\",\"orderBy\":\"priority desc\"}" \
