@@ -1,5 +1,5 @@
 //! `taskmesh`: the one binary. `serve` runs the mesh (all-in-one by default), `migrate`
-//! applies database migrations with the owner role.
+//! applies database migrations with the owner role, `bench` measures the mesh.
 
 use cli::{runtime, services};
 use std::net::SocketAddr;
@@ -23,6 +23,18 @@ enum Command {
     Serve(ServeArgs),
     /// Apply database migrations (run with the schema owner's credentials).
     Migrate(CommonArgs),
+    /// Measure the mesh on this machine: throughput, latency percentiles and memory per
+    /// scenario, as ratios of a bare tonic baseline (see docs/benchmarks.md).
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct BenchArgs {
+    /// TOML configuration file for the in-process server.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    options: cli::bench::Options,
 }
 
 #[derive(Debug, clap::Args)]
@@ -81,6 +93,15 @@ fn main() -> anyhow::Result<()> {
                 mesh::telemetry::init_logging(&config.log);
                 let selection = services::select(&args.services)?;
                 runtime::migrate(&config, &selection).await
+            }
+            Command::Bench(args) => {
+                let common = CommonArgs {
+                    config: args.config,
+                    data_dir: None,
+                    services: Vec::new(),
+                };
+                let config = load_config(&common, None)?;
+                cli::bench::run(config, args.options).await
             }
         }
     })

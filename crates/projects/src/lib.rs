@@ -68,6 +68,7 @@ async fn build(context: ServiceContext) -> Result<Built, BuildError> {
         directory: Arc::new(tenancy::TenancyClient::new(context.peer("tenancy")?)),
         config: context.section()?,
         hub: hub.clone(),
+        numbering: Default::default(),
     });
     let limit = context.max_message_bytes();
     let bus = context.bus();

@@ -51,6 +51,43 @@ pub struct ProjectsApi {
     pub(crate) directory: Arc<dyn OrganizationDirectory>,
     pub(crate) config: ProjectsConfig,
     pub(crate) hub: watch::Hub,
+    pub(crate) numbering: Numbering,
+}
+
+/// Serializes task creation per project within this process. A creation takes the project's
+/// next task number with a compare-and-set (so numbers are never reused or skipped), and
+/// concurrent creations in one project would otherwise conflict and retry; across replicas
+/// the retry remains.
+#[derive(Clone, Default)]
+pub(crate) struct Numbering(Arc<std::sync::Mutex<TurnLocks>>);
+
+type TurnLocks = std::collections::HashMap<crate::domain::ProjectId, Arc<tokio::sync::Mutex<()>>>;
+
+impl std::fmt::Debug for Numbering {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("Numbering")
+    }
+}
+
+impl Numbering {
+    /// Waits for the project's turn; the turn ends when the guard drops.
+    pub(crate) async fn turn(
+        &self,
+        project: crate::domain::ProjectId,
+    ) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut locks = self
+                .0
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if locks.len() > 1_024 {
+                // Forget projects nobody is creating in.
+                locks.retain(|_, lock| Arc::strong_count(lock) > 1);
+            }
+            locks.entry(project).or_default().clone()
+        };
+        lock.lock_owned().await
+    }
 }
 
 type Result<T> = std::result::Result<T, ProjectsError>;
@@ -202,7 +239,12 @@ where
     let mut tries = 0;
     loop {
         match attempt().await {
-            Err(ProjectsError::Conflict) if !etag_given && tries < 8 => tries += 1,
+            Err(ProjectsError::Conflict) if !etag_given && tries < 8 => {
+                tries += 1;
+                // Jittered backoff, so writers that collided do not collide again in step.
+                let micros = rand::random_range(0..(250u64 << tries));
+                tokio::time::sleep(std::time::Duration::from_micros(micros)).await;
+            }
             Err(ProjectsError::Conflict) => return Err(ProjectsError::EtagMismatch),
             other => return other,
         }

@@ -539,6 +539,7 @@ pub(super) async fn create(
                 label_ids: labels.clone(),
             };
             check_references(api, &caller, &access, &task, &assignees, true).await?;
+            let _turn = api.numbering.turn(project_id).await;
             retry(false, || {
                 let mut task = task.clone();
                 let column = column.clone();

@@ -46,6 +46,7 @@ pub(super) async fn api(retention_secs: u64) -> (ProjectsApi, mesh::db::Database
             ..ProjectsConfig::default()
         },
         hub: Hub::default(),
+        numbering: Default::default(),
     };
     (api, database, dir)
 }
