@@ -19,14 +19,17 @@ use tonic::transport::Channel;
 use super::load::{self, Recorder, Shape, Workload};
 use super::world::{World, bearer};
 
+fn micros(at: &prost_types::Timestamp) -> i128 {
+    at.seconds as i128 * 1_000_000 + at.nanos as i128 / 1_000
+}
+
 /// How far `at` lies in the past, in microseconds (0 when in the future).
 fn lag_micros(at: &prost_types::Timestamp) -> u64 {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_micros() as i128;
-    let then = at.seconds as i128 * 1_000_000 + at.nanos as i128 / 1_000;
-    (now - then).max(0) as u64
+    (now - micros(at)).max(0) as u64
 }
 
 pub const WATCH_LAG: &str = "WatchBoard delivery lag";
@@ -135,6 +138,8 @@ pub async fn events(
         start: StartAt::Since(SystemTime::now()),
     };
     let mut subscription = bus.subscribe(&consumer).await?;
+    // The in-process bus replays what it retains: count only this scenario's events.
+    let since = micros(&prost_types::Timestamp::from(SystemTime::now()));
     let (seen_tx, mut seen) = watch::channel(0u64);
     let (stop, mut stopped) = watch::channel(false);
     let listener = tokio::spawn(async move {
@@ -150,6 +155,7 @@ pub async fn events(
             };
             if let Ok(event) = events::envelope::decode(&delivery.message)
                 && let Some(at) = &event.occurred_at
+                && micros(at) >= since
             {
                 recorder.record_micros(EVENT_LAG, lag_micros(at));
                 count += 1;

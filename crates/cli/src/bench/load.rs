@@ -22,7 +22,44 @@ pub type Outcome = (&'static str, Result<(), tonic::Code>);
 /// What the workers call: one step per call, on the worker's connection.
 #[async_trait::async_trait]
 pub trait Workload: Send + Sync {
+    /// Waits until the next call may start (not timed; paced workloads wait for their slot).
+    async fn ready(&self) {}
     async fn step(&self, channel: &Channel, rng: &mut StdRng) -> Outcome;
+}
+
+/// `inner` at a fixed total rate (calls per second) across all workers: open-loop writers
+/// for the delivery scenarios, whose lag means nothing when writers saturate the server.
+pub struct Paced {
+    inner: Arc<dyn Workload>,
+    per_second: f64,
+    /// Set by the first call, so setup time is not made up with a burst.
+    started: std::sync::OnceLock<Instant>,
+    slots: AtomicU64,
+}
+
+impl Paced {
+    pub fn new(inner: Arc<dyn Workload>, per_second: f64) -> Arc<Self> {
+        Arc::new(Self {
+            inner,
+            per_second: per_second.max(0.001),
+            started: std::sync::OnceLock::new(),
+            slots: AtomicU64::new(0),
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl Workload for Paced {
+    async fn ready(&self) {
+        let slot = self.slots.fetch_add(1, Ordering::Relaxed);
+        let started = *self.started.get_or_init(Instant::now);
+        let at = started + Duration::from_secs_f64(slot as f64 / self.per_second);
+        tokio::time::sleep_until(at.into()).await;
+    }
+
+    async fn step(&self, channel: &Channel, rng: &mut StdRng) -> Outcome {
+        self.inner.step(channel, rng).await
+    }
 }
 
 /// Latencies and failures per RPC.
@@ -127,7 +164,7 @@ pub async fn drive(
         Budget::Duration(_) => u64::MAX,
     };
     let mut workers = tokio::task::JoinSet::new();
-    for (index, channel) in channels.iter().enumerate() {
+    for (index, channel) in channels.iter().take(shape.connections.max(1)).enumerate() {
         for stream in 0..shape.streams {
             let (channel, workload, issued) = (channel.clone(), workload.clone(), issued.clone());
             let seed = (index * shape.streams + stream) as u64;
@@ -138,6 +175,10 @@ pub async fn drive(
                     if deadline.is_some_and(|deadline| Instant::now() >= deadline)
                         || issued.fetch_add(1, Ordering::Relaxed) >= limit
                     {
+                        break;
+                    }
+                    workload.ready().await;
+                    if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
                         break;
                     }
                     let call = Instant::now();

@@ -79,9 +79,14 @@ pub struct Options {
     /// Tasks to seed in the bench project (bulk insert).
     #[arg(long, default_value_t = 1_000)]
     pub tasks: i64,
-    /// WatchBoard streams open during `watch`.
+    /// WatchBoard streams open during `watch` (all the bench user's: the in-process server's
+    /// per-user stream cap is raised to admit them; a --target's must admit them).
     #[arg(long, default_value_t = 100)]
     pub watchers: usize,
+    /// Writes per second during `watch` and `events` (paced: delivery lag is measured at a
+    /// steady write rate, not with writers saturating the server).
+    #[arg(long, default_value_t = 100.0)]
+    pub write_rate: f64,
     /// Concurrent logins during `login`.
     #[arg(long, default_value_t = 4)]
     pub login_streams: usize,
@@ -92,11 +97,7 @@ pub struct Options {
     #[arg(long, value_enum, default_value = "in-process")]
     pub bus: BusKind,
     /// PostgreSQL server for --store postgres (a user allowed to create databases).
-    #[arg(
-        long,
-        env = "TASKMESH_BENCH_DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
-    )]
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
     pub database_url: String,
     /// NATS server for --bus nats.
     #[arg(
@@ -191,6 +192,7 @@ pub async fn run(config: Config, options: Options) -> anyhow::Result<()> {
                 config,
                 (options.store == Store::Postgres).then_some(options.database_url.as_str()),
                 (options.bus == BusKind::Nats).then_some(options.nats_url.as_str()),
+                options.watchers,
             )
             .await?,
         ),
@@ -267,6 +269,18 @@ async fn measure(
         idle_resident_bytes: report::resident_bytes(),
         scenarios: Vec::new(),
     };
+    report
+        .settings
+        .insert("write_rate", format!("{}/s", options.write_rate));
+    report
+        .settings
+        .insert("watchers", options.watchers.to_string());
+    // Paced writers need few workers: one connection, four streams.
+    let writers_shape = Shape {
+        connections: 1,
+        streams: 4,
+        budget: shape.budget,
+    };
     let calls = world.map(Calls::new);
     for name in wanted {
         let mixed = |mix: Mix| -> anyhow::Result<Arc<dyn Workload>> {
@@ -333,13 +347,14 @@ async fn measure(
             }
             "watch" => {
                 let calls = calls.as_ref().context("scenario needs a project")?;
+                let writers = load::Paced::new(mixed(Mix::MoveTask)?, options.write_rate);
                 live::watch(
                     url,
                     &calls.world,
                     options.watchers,
                     &channels,
-                    shape,
-                    mixed(Mix::MoveTask)?,
+                    writers_shape,
+                    writers,
                     options.quiet,
                 )
                 .await?
@@ -349,8 +364,8 @@ async fn measure(
                     live::events(
                         server.bus.clone(),
                         &channels,
-                        shape,
-                        mixed(Mix::CreateTask)?,
+                        writers_shape,
+                        load::Paced::new(mixed(Mix::CreateTask)?, options.write_rate),
                         options.quiet,
                     )
                     .await?

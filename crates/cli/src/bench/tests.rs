@@ -13,6 +13,7 @@ fn options(store: Store, bus: BusKind) -> Options {
         requests: None,
         tasks: 300,
         watchers: 3,
+        write_rate: 50.0,
         login_streams: 1,
         store,
         bus,
@@ -30,6 +31,7 @@ async fn run_all(options: Options) -> Report {
         config,
         (options.store == Store::Postgres).then_some(options.database_url.as_str()),
         (options.bus == BusKind::Nats).then_some(options.nats_url.as_str()),
+        options.watchers,
     )
     .await
     .unwrap();

@@ -52,7 +52,12 @@ impl Server {
         mut config: Config,
         database_url: Option<&str>,
         nats_url: Option<&str>,
+        watchers: usize,
     ) -> anyhow::Result<Self> {
+        // Every watcher is the bench user: its stream cap must admit them all.
+        config.update_section("projects", |projects: &mut projects::ProjectsConfig| {
+            projects.max_streams_per_user = projects.max_streams_per_user.max(watchers);
+        })?;
         let data = tempfile::tempdir()?;
         config.data_dir = data.path().to_path_buf();
         config.listen = "127.0.0.1:0".parse()?;
@@ -366,7 +371,7 @@ async fn collect(channel: &Channel, world: &mut World) -> anyhow::Result<()> {
             break;
         }
         token = response.next_page_token;
-        if page >= 10 {
+        if page >= 2 {
             world.deep_page_tokens.push(token.clone());
         }
     }

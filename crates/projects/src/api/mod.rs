@@ -26,6 +26,7 @@ mod undo;
 #[cfg(test)]
 mod undo_tests;
 pub mod watch;
+mod watch_feed;
 #[cfg(test)]
 mod watch_tests;
 

@@ -742,7 +742,10 @@ pub(super) async fn remove_member(
                 role: old.role.clone(),
             },
         );
-        unit.commit(api).await
+        unit.commit(api).await?;
+        // Their open streams of the project end now, not at the next access re-check.
+        api.hub.access_changed();
+        Ok(())
     })
     .await?;
     Ok(RemoveProjectMemberResponse {})

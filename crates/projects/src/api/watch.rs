@@ -9,8 +9,10 @@
 //!
 //! Invariants: messages are sent in feed order, each with the token of its position; a
 //! stream holds at most [`QUEUE`] undelivered messages and ends with ABORTED
-//! `WATCH_OVERRUN` instead of blocking anyone; access is checked again on every wake, so a
-//! removed member's stream ends with NOT_FOUND.
+//! `WATCH_OVERRUN` instead of blocking anyone; access is checked again when a board, project
+//! or membership goes in this process and at least every [`ACCESS_RECHECK`] while changes
+//! flow (or at each heartbeat), so a removed member's stream ends with NOT_FOUND. A change is
+//! read from the feed once per board and wake for all of its streams here ([`BoardEntry`]).
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -28,14 +30,18 @@ use prost::{Message, Name};
 use taskmesh::events::v1::BoardChanged;
 use taskmesh::projects::v1::watch_board_response::Event as WatchEvent;
 use taskmesh::projects::v1::*;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
 use tonic::{Request, Status};
 
 use super::boards::readable_board;
 use super::convert;
+use super::watch_feed::{BATCH, BoardEntry};
 use super::{Caller, ProjectsApi, Result, parse_id};
 use crate::domain::{BoardId, ProjectsError};
 
+/// How long a stream follows a board's changes before checking the caller may still read it
+/// (plus up to as much again, at random per stream).
+const ACCESS_RECHECK: Duration = Duration::from_secs(2);
 /// Most undelivered messages per stream.
 pub const QUEUE: usize = 1_000;
 /// Most tasks per snapshot chunk.
@@ -44,20 +50,37 @@ const CHUNK_TASKS: usize = 500;
 const CHUNK_BYTES: usize = 1_048_576;
 
 /// The wake-up points of the boards this process watches.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Hub {
     inner: Arc<Mutex<HubState>>,
+    /// Snapshots being read at once: a reconnect storm queues here instead of exhausting the
+    /// database pool (which would fail every stream with UNAVAILABLE).
+    snapshots: Arc<tokio::sync::Semaphore>,
+}
+
+/// Snapshots read at once per process.
+const CONCURRENT_SNAPSHOTS: usize = 4;
+
+impl Default for Hub {
+    fn default() -> Self {
+        Self {
+            inner: Arc::default(),
+            snapshots: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_SNAPSHOTS)),
+        }
+    }
 }
 
 #[derive(Default)]
 struct HubState {
-    boards: HashMap<BoardId, Arc<Notify>>,
+    boards: HashMap<BoardId, Arc<BoardEntry>>,
     streams: HashMap<UserId, usize>,
     draining: bool,
+    /// Bumped when a board, a project or a membership goes: streams re-check access at once.
+    access_changes: u64,
 }
 
 impl Hub {
-    pub(super) fn entry(&self, board: BoardId) -> Arc<Notify> {
+    pub(super) fn entry(&self, board: BoardId) -> Arc<BoardEntry> {
         let mut state = self
             .inner
             .lock()
@@ -74,31 +97,52 @@ impl Hub {
                 .unwrap_or_else(|poison| poison.into_inner());
             state.boards.get(&board).cloned()
         };
-        if let Some(notify) = notify {
-            notify.notify_waiters();
+        if let Some(entry) = notify {
+            entry.wake();
         }
     }
 
     /// Wakes the streams of a deleted board (they find it gone and end).
     pub fn close_board(&self, board: BoardId) {
+        self.bump_access_changes();
         self.notify(board);
     }
 
     /// Wakes every stream (a project was deleted: its boards' streams find out and end).
     pub fn close_project(&self, _project: crate::domain::ProjectId) {
+        self.access_changed();
+    }
+
+    /// Someone may have lost access (e.g. left a project): every stream re-checks now.
+    pub fn access_changed(&self) {
+        self.bump_access_changes();
         self.wake_all();
     }
 
+    fn bump_access_changes(&self) {
+        self.inner
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .access_changes += 1;
+    }
+
+    pub(super) fn access_changes(&self) -> u64 {
+        self.inner
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .access_changes
+    }
+
     fn wake_all(&self) {
-        let all: Vec<Arc<Notify>> = {
+        let all: Vec<Arc<BoardEntry>> = {
             let state = self
                 .inner
                 .lock()
                 .unwrap_or_else(|poison| poison.into_inner());
             state.boards.values().cloned().collect()
         };
-        for notify in all {
-            notify.notify_waiters();
+        for entry in all {
+            entry.wake();
         }
     }
 
@@ -378,11 +422,14 @@ async fn pump(
     sender: &Sender,
 ) -> Result<()> {
     let org = caller.organization_id;
-    let notify = api.hub.entry(board_id);
+    let board = api.hub.entry(board_id);
     let interval = Duration::from_secs(api.config.watch_heartbeat_secs.max(1));
     let mut position = match start {
         Start::After(seq) => seq,
-        Start::Snapshot => match snapshot(api, caller, board_id, sender).await? {
+        Start::Snapshot => match {
+            let _permit = api.hub.snapshots.acquire().await;
+            snapshot(api, caller, board_id, sender).await?
+        } {
             Some(head) => head,
             None => return Ok(()),
         },
@@ -390,14 +437,19 @@ async fn pump(
     // The stream ends when the token it was opened with does (the client refreshes and resumes).
     let expired = mesh::auth::credential_expired(caller.expires_at);
     tokio::pin!(expired);
+    let mut checked = std::time::Instant::now();
+    // Spread over streams, so a thousand watchers opened together do not re-check together.
+    let recheck = ACCESS_RECHECK + ACCESS_RECHECK.mul_f64(rand::random::<f64>());
+    let mut access_changes = api.hub.access_changes();
     loop {
         // Registered before reading, so a commit between the read and the wait still wakes.
-        let woken = notify.notified();
+        let woken = board.notify.notified();
         tokio::pin!(woken);
         woken.as_mut().enable();
+        let generation = board.generation();
         loop {
-            let entries = api.store.feed_since(org, board_id, position, 200).await?;
-            let fetched = entries.len();
+            let entries = board.read(api, org, board_id, position, generation).await?;
+            let fetched = entries.len() as i64;
             for entry in entries {
                 position = entry.seq;
                 let Ok(mut message) = WatchBoardResponse::decode(entry.payload.as_slice()) else {
@@ -408,7 +460,7 @@ async fn pump(
                     return Ok(());
                 }
             }
-            if fetched < 200 {
+            if fetched < BATCH {
                 break;
             }
         }
@@ -430,7 +482,33 @@ async fn pump(
                 "the server is shutting down; resume with the last resume_token",
             )));
         }
-        // Still there, still readable (a removed member or a deleted board ends here).
-        readable_board(api, caller, board_id).await?;
+        // Still there, still readable (a removed member or a deleted board ends here); checked
+        // at most every ACCESS_RECHECK while changes flow, so a busy board's watchers do not
+        // each re-read the board and project on every change.
+        let changes = api.hub.access_changes();
+        if changes != access_changes {
+            readable_board(api, caller, board_id).await?;
+            access_changes = changes;
+        } else if checked.elapsed() >= recheck {
+            still_readable(api, caller, board_id).await?;
+            checked = std::time::Instant::now();
+        }
     }
+}
+
+/// The board still exists and the caller may still read its project: the periodic re-check,
+/// a few indexed reads (the full [`readable_board`] also counts each column's tasks).
+async fn still_readable(api: &ProjectsApi, caller: &Caller, board_id: BoardId) -> Result<()> {
+    let project = api
+        .store
+        .board_project(caller.organization_id, board_id)
+        .await?
+        .ok_or(ProjectsError::BoardNotFound)?;
+    api.access(caller, project)
+        .await
+        .map(|_| ())
+        .map_err(|error| match error {
+            ProjectsError::ProjectNotFound => ProjectsError::BoardNotFound,
+            other => other,
+        })
 }

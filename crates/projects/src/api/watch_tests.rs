@@ -127,7 +127,7 @@ async fn board_changes_from_other_replicas_wake_the_streams_here() {
     let shutdown = mesh::server::Shutdown::new();
     let board = crate::domain::BoardId::new();
     let notify = hub.entry(board);
-    let woken = notify.notified();
+    let woken = notify.notify.notified();
     tokio::pin!(woken);
     woken.as_mut().enable();
     let follower = tokio::spawn(watch::follow(

@@ -361,6 +361,12 @@ pub trait ProjectsStore: Send + Sync {
         user_id: UserId,
         request_id: &str,
     ) -> StoreResult<Option<BoardRecord>>;
+    /// The project of a board, without its columns (a cheap "is it still there").
+    async fn board_project(
+        &self,
+        organization_id: OrganizationId,
+        id: BoardId,
+    ) -> StoreResult<Option<ProjectId>>;
     /// A column (with its task count).
     async fn column(
         &self,

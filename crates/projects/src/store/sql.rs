@@ -688,6 +688,13 @@ impl ProjectsStore for SqlProjectsStore {
     ) -> StoreResult<Option<(BoardRecord, Vec<ColumnRecord>)>> {
         self.read_board(o, id).await
     }
+    async fn board_project(
+        &self,
+        o: OrganizationId,
+        id: BoardId,
+    ) -> StoreResult<Option<ProjectId>> {
+        self.read_board_project(o, id).await
+    }
     async fn boards(
         &self,
         o: OrganizationId,

@@ -543,6 +543,23 @@ impl SqlProjectsStore {
         })
     }
 
+    pub(super) async fn read_board_project(
+        &self,
+        org: OrganizationId,
+        id: BoardId,
+    ) -> StoreResult<Option<ProjectId>> {
+        mesh::read!(&self.0.database, Some(org), None, |tx| {
+            let project: Option<ProjectId> = sqlx::query_scalar(
+                "select project_id from boards where organization_id = $1 and id = $2",
+            )
+            .bind(org)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            Ok(project)
+        })
+    }
+
     pub(super) async fn read_boards(
         &self,
         org: OrganizationId,
