@@ -346,6 +346,17 @@ fn heartbeat(board: BoardId, seq: i64) -> WatchBoardResponse {
     }
 }
 
+/// [`snapshot`], when one of the process's snapshot turns is free.
+async fn snapshot_in_turn(
+    api: &ProjectsApi,
+    caller: &Caller,
+    board_id: BoardId,
+    sender: &Sender,
+) -> Result<Option<i64>> {
+    let _turn = api.hub.snapshots.acquire().await;
+    snapshot(api, caller, board_id, sender).await
+}
+
 /// Sends the board's snapshot; returns the feed position it reflects.
 async fn snapshot(
     api: &ProjectsApi,
@@ -426,10 +437,7 @@ async fn pump(
     let interval = Duration::from_secs(api.config.watch_heartbeat_secs.max(1));
     let mut position = match start {
         Start::After(seq) => seq,
-        Start::Snapshot => match {
-            let _permit = api.hub.snapshots.acquire().await;
-            snapshot(api, caller, board_id, sender).await?
-        } {
+        Start::Snapshot => match snapshot_in_turn(api, caller, board_id, sender).await? {
             Some(head) => head,
             None => return Ok(()),
         },

@@ -135,9 +135,8 @@ impl BoardEntry {
         board: BoardId,
         position: i64,
     ) -> Result<Vec<FeedRecord>> {
-        Ok(api
-            .store
+        api.store
             .feed_since(organization, board, position, BATCH)
-            .await?)
+            .await
     }
 }
