@@ -286,6 +286,27 @@ pub async fn begin_scoped(
     Ok(transaction)
 }
 
+/// Waits for this process's turn to write to the SQLite database of `pool`; the turn lasts
+/// until the guard drops (after commit or rollback). SQLite admits one writer at a time and
+/// makes the others poll with growing sleeps (its busy handler: up to 100 ms apart), which
+/// under concurrent writers leaves the lock idle while they sleep; queueing them here, first
+/// come first served, hands the lock straight on. Never nest a write inside a write turn.
+pub async fn sqlite_write_turn(pool: &SqlitePool) -> tokio::sync::OwnedMutexGuard<()> {
+    use std::collections::HashMap;
+    use std::path::PathBuf;
+    use std::sync::{Arc, Mutex, OnceLock};
+    static TURNS: OnceLock<Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>> = OnceLock::new();
+    let file = pool.connect_options().get_filename().to_path_buf();
+    let turn = TURNS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .entry(file)
+        .or_default()
+        .clone();
+    turn.lock_owned().await
+}
+
 /// Begins a SQLite write transaction. `BEGIN IMMEDIATE` takes the write lock up front, so
 /// two writers queue on the busy timeout instead of failing with SQLITE_BUSY mid-transaction.
 pub async fn begin_sqlite_write(
@@ -329,6 +350,7 @@ macro_rules! transaction {
     ($database:expr, $tenant:expr, $user:expr, |$tx:ident| $body:expr) => {
         match $database {
             $crate::db::Database::Sqlite(pool) => {
+                let _turn = $crate::db::sqlite_write_turn(pool).await;
                 #[allow(unused_mut)]
                 let mut $tx = $crate::db::begin_sqlite_write(pool).await?;
                 let result = async { $body }.await;
