@@ -56,7 +56,32 @@ impl ProjectsStore for SqlProjectsStore {
         effects: Effects,
     ) -> StoreResult<()> {
         let org = organization_id;
+        // On PostgreSQL, lock the boards the unit feeds first, in id order: every unit that
+        // changes a board's tasks, comments or undo stacks then takes its other row locks
+        // behind the board's, so two units cannot wait for each other's rows (they deadlocked
+        // when one locked the board first and another an undo stack). SQLite has one writer.
+        let mut boards: Vec<BoardId> = ops
+            .iter()
+            .filter_map(|op| match op {
+                Op::Feed(entry) => Some(entry.board_id),
+                _ => None,
+            })
+            .collect();
+        boards.sort();
+        boards.dedup();
+        let lock_boards = self.0.database.is_postgres();
         kit::change!(&self.0, Some(org), None, |tx, collected| {
+            if lock_boards {
+                for board in &boards {
+                    sqlx::query(
+                        "select 1 from boards where organization_id = $1 and id = $2 for update",
+                    )
+                    .bind(org)
+                    .bind(*board)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
             for op in &ops {
                 match op {
                     Op::InsertProject(p) => unique!(
