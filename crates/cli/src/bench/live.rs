@@ -138,9 +138,14 @@ pub async fn events(
         start: StartAt::Since(SystemTime::now()),
     };
     let mut subscription = bus.subscribe(&consumer).await?;
-    // The in-process bus replays what it retains: count only this scenario's events.
-    let since = micros(&prost_types::Timestamp::from(SystemTime::now()));
+    // Events written before the warm-up are ignored (the in-process bus replays what it
+    // retains); events written after it are measured.
+    use std::sync::atomic::{AtomicI64, Ordering};
+    let warm_up_from = micros(&prost_types::Timestamp::from(SystemTime::now()));
+    let measure_from = Arc::new(AtomicI64::new(i64::MAX));
     let (seen_tx, mut seen) = watch::channel(0u64);
+    let (warm_tx, mut warm) = watch::channel(false);
+    let counted = measure_from.clone();
     let (stop, mut stopped) = watch::channel(false);
     let listener = tokio::spawn(async move {
         let mut recorder = Recorder::default();
@@ -155,7 +160,11 @@ pub async fn events(
             };
             if let Ok(event) = events::envelope::decode(&delivery.message)
                 && let Some(at) = &event.occurred_at
-                && micros(at) >= since
+                && micros(at) >= warm_up_from
+                && {
+                    let _ = warm_tx.send(true);
+                    micros(at) >= counted.load(Ordering::SeqCst) as i128
+                }
             {
                 recorder.record_micros(EVENT_LAG, lag_micros(at));
                 count += 1;
@@ -165,6 +174,18 @@ pub async fn events(
         }
         recorder
     });
+    // Warm-up: the relay publishes in commit order, so once an event written now arrives,
+    // whatever earlier scenarios left in the outbox is out of the way.
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0);
+    let (_, warm_up) = writers.step(&channels[0], &mut rng).await;
+    warm_up.map_err(|code| anyhow::anyhow!("events warm-up: {code:?}"))?;
+    tokio::time::timeout(Duration::from_secs(60), warm.wait_for(|warm| *warm))
+        .await
+        .map_err(|_| anyhow::anyhow!("events warm-up: the event did not arrive"))??;
+    measure_from.store(
+        micros(&prost_types::Timestamp::from(SystemTime::now())) as i64,
+        Ordering::SeqCst,
+    );
     let (mut recorder, took) = load::drive("events", channels, shape, writers, quiet).await;
     let created = recorder
         .rpcs

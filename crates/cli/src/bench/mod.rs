@@ -116,6 +116,10 @@ pub struct Options {
     /// No progress line on stderr.
     #[arg(long)]
     pub quiet: bool,
+    /// Exit with an error when any call failed or a scenario completed none (for CI: checks
+    /// the command works, asserts no figure).
+    #[arg(long)]
+    pub check: bool,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -171,15 +175,30 @@ async fn baseline_server() -> anyhow::Result<String> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;
     let (_reporter, health) = tonic_health::server::health_reporter();
+    // Accepted connections get TCP_NODELAY, as the mesh's do (without it, Nagle's algorithm
+    // and delayed ACKs stall some responses by 40 ms).
+    let incoming = accept_nodelay(listener);
     tokio::spawn(async move {
         // Keep the reporter alive with the server.
         let _reporter = _reporter;
         tonic::transport::Server::builder()
             .add_service(health)
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+            .serve_with_incoming(incoming)
             .await
     });
     Ok(format!("http://{address}"))
+}
+
+/// The connections `listener` accepts, with TCP_NODELAY set.
+fn accept_nodelay(
+    listener: tokio::net::TcpListener,
+) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    use tokio_stream::StreamExt;
+    tokio_stream::wrappers::TcpListenerStream::new(listener).map(|accepted| {
+        let stream = accepted?;
+        stream.set_nodelay(true)?;
+        Ok(stream)
+    })
 }
 
 /// Runs the bench and prints its report.
@@ -211,6 +230,14 @@ pub async fn run(config: Config, options: Options) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&report.json())?);
     } else {
         report.print();
+    }
+    if options.check {
+        let problems = report.problems();
+        anyhow::ensure!(
+            problems.is_empty(),
+            "bench check failed: {}",
+            problems.join("; ")
+        );
     }
     Ok(())
 }

@@ -76,6 +76,28 @@ fn mib(bytes: Option<u64>) -> String {
 }
 
 impl Report {
+    /// Failed calls and scenarios without a successful one, described.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for scenario in &self.scenarios {
+            let succeeded: u64 = scenario
+                .recorder
+                .rpcs
+                .values()
+                .map(|s| s.latency.len())
+                .sum();
+            if succeeded == 0 {
+                problems.push(format!("{}: no call succeeded", scenario.name));
+            }
+            for (rpc, stats) in &scenario.recorder.rpcs {
+                for (code, count) in &stats.errors {
+                    problems.push(format!("{} {rpc}: {count} x {code}", scenario.name));
+                }
+            }
+        }
+        problems
+    }
+
     fn baseline(&self) -> Option<f64> {
         self.scenarios
             .iter()

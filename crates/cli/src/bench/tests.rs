@@ -22,6 +22,7 @@ fn options(store: Store, bus: BusKind) -> Options {
         target: None,
         json: false,
         quiet: true,
+        check: true,
     }
 }
 
@@ -45,6 +46,7 @@ async fn run_all(options: Options) -> Report {
 fn check(report: &Report) {
     let names: Vec<&str> = report.scenarios.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, SCENARIOS);
+    assert_eq!(report.problems(), Vec::<String>::new());
     for scenario in &report.scenarios {
         assert!(
             scenario.recorder.calls() > 0,
@@ -115,4 +117,37 @@ fn durations_and_scenarios_parse() {
     );
     chosen.scenario = vec!["nope".into()];
     assert!(selected(&chosen).is_err());
+}
+
+#[test]
+fn failed_calls_and_empty_scenarios_are_problems() {
+    let mut failing = load::Recorder::default();
+    failing.record("GetTask", Ok(()), Duration::from_millis(1));
+    failing.record("GetTask", Err(tonic::Code::Unavailable), Duration::ZERO);
+    let report = Report {
+        machine: String::new(),
+        settings: BTreeMap::new(),
+        idle_resident_bytes: None,
+        scenarios: vec![
+            ScenarioReport {
+                name: "get-task".into(),
+                wall: Duration::from_secs(1),
+                recorder: failing,
+                resident_bytes: None,
+            },
+            ScenarioReport {
+                name: "kanban".into(),
+                wall: Duration::from_secs(1),
+                recorder: load::Recorder::default(),
+                resident_bytes: None,
+            },
+        ],
+    };
+    assert_eq!(
+        report.problems(),
+        [
+            "get-task GetTask: 1 x Unavailable",
+            "kanban: no call succeeded"
+        ]
+    );
 }
