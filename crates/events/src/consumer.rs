@@ -148,8 +148,7 @@ impl Consumer {
         let tenant = event.tenant_id.parse().ok();
         match &self.database {
             Database::Sqlite(pool) => {
-                let _turn = mesh::db::sqlite_write_turn(pool).await;
-                let mut transaction = mesh::db::begin_sqlite_write(pool).await?;
+                let (_turn, mut transaction) = mesh::db::begin_sqlite_write(pool).await?;
                 let inserted = sqlx::query("insert into event_inbox (consumer, event_id) values ($1, $2) on conflict do nothing")
                     .bind(&self.config.name)
                     .bind(event_id.to_string())

@@ -144,28 +144,37 @@ impl OutboxRelay {
                 .fetch_all(pool)
                 .await?;
                 let more = rows.len() as i64 == self.batch;
-                let mut published = 0;
+                // Publish first, then mark the batch in one write transaction taken in turn
+                // with the service's writers (marking row by row outside the turn left the
+                // relay polling SQLite's busy handler behind a stream of writers).
+                let mut sent = Vec::new();
+                let mut failed = None;
                 for row in rows {
                     let (sequence, message) = decode_row(&row)?;
                     match self.bus.publish(&message).await {
-                        Ok(()) => {
-                            sqlx::query("update event_outbox set sent_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), attempts = attempts + 1, last_error = null where sequence = $1")
-                                .bind(sequence)
-                                .execute(pool)
-                                .await?;
-                            published += 1;
-                        }
+                        Ok(()) => sent.push(sequence),
                         Err(error) => {
-                            sqlx::query("update event_outbox set attempts = attempts + 1, last_error = $2 where sequence = $1")
-                                .bind(sequence)
-                                .bind(error.to_string())
-                                .execute(pool)
-                                .await?;
-                            return Ok((published, true, true));
+                            failed = Some((sequence, error.to_string()));
+                            break;
                         }
                     }
                 }
-                Ok((published, false, more))
+                let (_turn, mut transaction) = mesh::db::begin_sqlite_write(pool).await?;
+                for sequence in &sent {
+                    sqlx::query("update event_outbox set sent_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), attempts = attempts + 1, last_error = null where sequence = $1")
+                        .bind(sequence)
+                        .execute(&mut *transaction)
+                        .await?;
+                }
+                if let Some((sequence, error)) = &failed {
+                    sqlx::query("update event_outbox set attempts = attempts + 1, last_error = $2 where sequence = $1")
+                        .bind(sequence)
+                        .bind(error)
+                        .execute(&mut *transaction)
+                        .await?;
+                }
+                transaction.commit().await?;
+                Ok((sent.len(), failed.is_some(), more || failed.is_some()))
             }
             Database::Postgres { pool, schema } => {
                 let mut transaction = pool.begin().await?;
@@ -219,11 +228,14 @@ impl OutboxRelay {
         let seconds = self.retention.as_secs() as i64;
         let result = match &self.database {
             Database::Sqlite(pool) => {
-                sqlx::query("delete from event_outbox where sent_at is not null and sent_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-' || $1 || ' seconds')")
+                let (_turn, mut transaction) = mesh::db::begin_sqlite_write(pool).await?;
+                let deleted = sqlx::query("delete from event_outbox where sent_at is not null and sent_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-' || $1 || ' seconds')")
                     .bind(seconds)
-                    .execute(pool)
+                    .execute(&mut *transaction)
                     .await?
-                    .rows_affected()
+                    .rows_affected();
+                transaction.commit().await?;
+                deleted
             }
             Database::Postgres { pool, .. } => {
                 sqlx::query("delete from event_outbox where sent_at is not null and sent_at < now() - make_interval(secs => $1)")

@@ -31,7 +31,7 @@ async fn change_with_event(database: &Database, message: &EventMessage, commit: 
     let id = message.id.to_string();
     match database {
         Database::Sqlite(pool) => {
-            let mut tx = mesh::db::begin_sqlite_write(pool).await.unwrap();
+            let (_turn, mut tx) = mesh::db::begin_sqlite_write(pool).await.unwrap();
             sqlx::query("insert into things (id) values ($1)")
                 .bind(&id)
                 .execute(&mut *tx)

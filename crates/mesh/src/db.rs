@@ -286,12 +286,19 @@ pub async fn begin_scoped(
     Ok(transaction)
 }
 
-/// Waits for this process's turn to write to the SQLite database of `pool`; the turn lasts
-/// until the guard drops (after commit or rollback). SQLite admits one writer at a time and
-/// makes the others poll with growing sleeps (its busy handler: up to 100 ms apart), which
-/// under concurrent writers leaves the lock idle while they sleep; queueing them here, first
-/// come first served, hands the lock straight on. Never nest a write inside a write turn.
-pub async fn sqlite_write_turn(pool: &SqlitePool) -> tokio::sync::OwnedMutexGuard<()> {
+/// A SQLite write transaction and this process's turn to write to its database file; the
+/// turn ends when the guard is dropped (keep it until commit or rollback).
+pub type SqliteWrite = (WriteTurn, Transaction<'static, Sqlite>);
+
+/// This process's turn to write to one SQLite database file.
+pub type WriteTurn = tokio::sync::OwnedMutexGuard<()>;
+
+/// Begins a SQLite write transaction, after waiting for this process's turn to write to the
+/// database. SQLite admits one writer at a time; `BEGIN IMMEDIATE` alone makes the others poll
+/// in SQLite's busy handler with growing sleeps (up to 100 ms apart), leaving the lock idle
+/// while they sleep. Queueing them here first, first come first served, hands the lock
+/// straight on. Never begin a write while holding a turn for the same database.
+pub async fn begin_sqlite_write(pool: &SqlitePool) -> Result<SqliteWrite, sqlx::Error> {
     use std::collections::HashMap;
     use std::path::PathBuf;
     use std::sync::{Arc, Mutex, OnceLock};
@@ -304,15 +311,8 @@ pub async fn sqlite_write_turn(pool: &SqlitePool) -> tokio::sync::OwnedMutexGuar
         .entry(file)
         .or_default()
         .clone();
-    turn.lock_owned().await
-}
-
-/// Begins a SQLite write transaction. `BEGIN IMMEDIATE` takes the write lock up front, so
-/// two writers queue on the busy timeout instead of failing with SQLITE_BUSY mid-transaction.
-pub async fn begin_sqlite_write(
-    pool: &SqlitePool,
-) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
-    pool.begin_with("BEGIN IMMEDIATE").await
+    let turn = turn.lock_owned().await;
+    Ok((turn, pool.begin_with("BEGIN IMMEDIATE").await?))
 }
 
 /// Maps a storage failure to a status: pool exhaustion and lost connections are retryable
@@ -350,9 +350,8 @@ macro_rules! transaction {
     ($database:expr, $tenant:expr, $user:expr, |$tx:ident| $body:expr) => {
         match $database {
             $crate::db::Database::Sqlite(pool) => {
-                let _turn = $crate::db::sqlite_write_turn(pool).await;
                 #[allow(unused_mut)]
-                let mut $tx = $crate::db::begin_sqlite_write(pool).await?;
+                let (_turn, mut $tx) = $crate::db::begin_sqlite_write(pool).await?;
                 let result = async { $body }.await;
                 if result.is_ok() {
                     $tx.commit().await?;

@@ -86,7 +86,7 @@ async fn two_migrators_share_a_sqlite_file_without_conflict() {
     let Database::Sqlite(pool) = &database else {
         panic!("expected SQLite")
     };
-    let mut transaction = begin_sqlite_write(pool).await.unwrap();
+    let (_turn, mut transaction) = begin_sqlite_write(pool).await.unwrap();
     sqlx::query("insert into notes (id, tenant_id, body) values ('1', 't', 'x')")
         .execute(&mut *transaction)
         .await

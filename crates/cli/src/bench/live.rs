@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use events::{Bus, ConsumerConfig, StartAt};
 use taskmesh::projects::v1::board_service_client::BoardServiceClient;
+use taskmesh::projects::v1::task_service_client::TaskServiceClient;
 use taskmesh::projects::v1::watch_board_response::Event;
 use taskmesh::projects::v1::*;
 use tokio::sync::watch;
@@ -32,11 +33,16 @@ fn lag_micros(at: &prost_types::Timestamp) -> u64 {
     (now - micros(at)).max(0) as u64
 }
 
+/// A guard against a watcher that never sees the sentinel, not a timing claim.
+const HUNG: Duration = Duration::from_secs(30);
+
 pub const WATCH_LAG: &str = "WatchBoard delivery lag";
 pub const EVENT_LAG: &str = "task.created commit→consumer lag";
 
 /// Opens `watchers` WatchBoard streams (100 per connection), waits for every snapshot, then
-/// runs `writers` (moves) with `shape` over `channels` and records each watcher's lag.
+/// runs `writers` (moves) with `shape` over `channels` and records each watcher's lag. A
+/// sentinel task created after the last move ends each stream: the feed is in commit order,
+/// so a watcher that has seen it has seen every move.
 pub async fn watch(
     url: &str,
     world: &World,
@@ -47,6 +53,7 @@ pub async fn watch(
     quiet: bool,
 ) -> anyhow::Result<(Recorder, Duration)> {
     let (stop, stopped) = watch::channel(false);
+    let sentinel: Arc<str> = format!("bench watch sentinel {}", uuid::Uuid::now_v7()).into();
     let (opened, mut opened_rx) = tokio::sync::mpsc::channel::<()>(watchers.max(1));
     let mut streams = tokio::task::JoinSet::new();
     let mut connection = None;
@@ -57,6 +64,7 @@ pub async fn watch(
         let channel = connection.clone().expect("a connection per 100 watchers");
         let (board_id, token) = (world.board_id.clone(), world.token.clone());
         let (opened, mut stopped) = (opened.clone(), stopped.clone());
+        let sentinel = sentinel.clone();
         streams.spawn(async move {
             let mut recorder = Recorder::default();
             let request = WatchBoardRequest {
@@ -87,6 +95,9 @@ pub async fn watch(
                                 (Some(Event::TaskMoved(_)), Some(at)) if snapshot_seen => {
                                     recorder.record_micros(WATCH_LAG, lag_micros(at));
                                 }
+                                (Some(Event::TaskCreated(task)), _) if *task.title == *sentinel => {
+                                    break;
+                                }
                                 _ => {}
                             }
                         }
@@ -112,11 +123,33 @@ pub async fn watch(
         }
     }
     let (mut recorder, took) = load::drive("watch", channels, shape, writers, quiet).await;
-    // Let the last moves arrive before closing the streams.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let _ = stop.send(true);
-    while let Some(watcher) = streams.join_next().await {
-        recorder.merge(watcher?);
+    TaskServiceClient::new(channels[0].clone())
+        .create_task(bearer(
+            CreateTaskRequest {
+                task: Some(Task {
+                    project_id: world.project_id.clone(),
+                    title: sentinel.to_string(),
+                    ..Task::default()
+                }),
+                request_id: String::new(),
+            },
+            &world.token,
+        ))
+        .await?;
+    // Every watcher ends on the sentinel; one that lost it (its stream failed) is stopped
+    // after a bound instead of being waited for.
+    let mut watchers_left = streams.len();
+    while watchers_left > 0 {
+        match tokio::time::timeout(HUNG, streams.join_next()).await {
+            Ok(Some(watcher)) => {
+                recorder.merge(watcher?);
+                watchers_left -= 1;
+            }
+            Ok(None) => break,
+            Err(_) => {
+                let _ = stop.send(true);
+            }
+        }
     }
     Ok((recorder, took))
 }

@@ -56,6 +56,8 @@ pub struct Hub {
     /// Snapshots being read at once: a reconnect storm queues here instead of exhausting the
     /// database pool (which would fail every stream with UNAVAILABLE).
     snapshots: Arc<tokio::sync::Semaphore>,
+    /// Bumped when a board, a project or a membership goes: streams re-check access at once.
+    access_changes: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Snapshots read at once per process.
@@ -66,6 +68,7 @@ impl Default for Hub {
         Self {
             inner: Arc::default(),
             snapshots: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_SNAPSHOTS)),
+            access_changes: Arc::default(),
         }
     }
 }
@@ -75,8 +78,6 @@ struct HubState {
     boards: HashMap<BoardId, Arc<BoardEntry>>,
     streams: HashMap<UserId, usize>,
     draining: bool,
-    /// Bumped when a board, a project or a membership goes: streams re-check access at once.
-    access_changes: u64,
 }
 
 impl Hub {
@@ -120,17 +121,13 @@ impl Hub {
     }
 
     fn bump_access_changes(&self) {
-        self.inner
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
-            .access_changes += 1;
+        self.access_changes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 
     pub(super) fn access_changes(&self) -> u64 {
-        self.inner
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
-            .access_changes
+        self.access_changes
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     fn wake_all(&self) {
@@ -490,22 +487,20 @@ async fn pump(
                 "the server is shutting down; resume with the last resume_token",
             )));
         }
-        // Still there, still readable (a removed member or a deleted board ends here); checked
-        // at most every ACCESS_RECHECK while changes flow, so a busy board's watchers do not
-        // each re-read the board and project on every change.
+        // Still there, still readable (a removed member or a deleted board ends here): checked
+        // when access may have changed here, else every `recheck`, so a busy board's watchers
+        // do not each re-read the board and project on every change.
         let changes = api.hub.access_changes();
-        if changes != access_changes {
-            readable_board(api, caller, board_id).await?;
-            access_changes = changes;
-        } else if checked.elapsed() >= recheck {
+        if changes != access_changes || checked.elapsed() >= recheck {
             still_readable(api, caller, board_id).await?;
             checked = std::time::Instant::now();
+            access_changes = changes;
         }
     }
 }
 
-/// The board still exists and the caller may still read its project: the periodic re-check,
-/// a few indexed reads (the full [`readable_board`] also counts each column's tasks).
+/// The board still exists and the caller may still read its project: a few indexed reads
+/// ([`readable_board`] also reads the columns and counts their tasks).
 async fn still_readable(api: &ProjectsApi, caller: &Caller, board_id: BoardId) -> Result<()> {
     let project = api
         .store
