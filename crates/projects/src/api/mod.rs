@@ -15,6 +15,8 @@
 mod boards;
 mod comments;
 mod convert;
+#[cfg(test)]
+mod events_tests;
 mod history;
 mod moves;
 mod projects;
