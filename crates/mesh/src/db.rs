@@ -399,6 +399,34 @@ macro_rules! read {
     };
 }
 
+/// Runs `$body`, which must be **one** SQL statement, with `$tx` bound to a connection that
+/// reads as the tenant; like [`read!`] but without an explicit transaction on SQLite.
+///
+/// A single SQLite statement already reads one snapshot, so `BEGIN` and `COMMIT` would only
+/// add two round trips to the connection's worker thread (of three). On PostgreSQL the
+/// row-level-security settings are transaction-local, so the scoped read transaction stays.
+#[macro_export]
+macro_rules! read_one {
+    ($database:expr, $tenant:expr, $user:expr, |$tx:ident| $body:expr) => {
+        match $database {
+            $crate::db::Database::Sqlite(pool) => {
+                #[allow(unused_mut)]
+                let mut $tx = pool.acquire().await?;
+                async { $body }.await
+            }
+            $crate::db::Database::Postgres { pool, .. } => {
+                #[allow(unused_mut)]
+                let mut $tx = $crate::db::begin_scoped(pool, $tenant, $user).await?;
+                let result = async { $body }.await;
+                if result.is_ok() {
+                    $tx.commit().await?;
+                }
+                result
+            }
+        }
+    };
+}
+
 /// A crate's [`Migrations`]: `migrations!("_<owner>_migrations", "<sqlite dir>", "<postgres
 /// dir>")`, directories relative to the calling crate, embedded at compile time.
 #[macro_export]

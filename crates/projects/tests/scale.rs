@@ -104,7 +104,12 @@ async fn every_order_reads_through_an_index(
                             "{label} reads no index:\n{plan}"
                         );
                     } else {
-                        assert!(!plan.contains("TEMP B-TREE"), "{label} sorts:\n{plan}");
+                        // Each task's assignees and labels (at most ten of each) are
+                        // aggregated in their own order; what must never sort is the page.
+                        let page_sorts = plan.lines().any(|line| {
+                            line.contains("TEMP B-TREE") && !line.contains("string_agg(ORDER BY)")
+                        });
+                        assert!(!page_sorts, "{label} sorts:\n{plan}");
                         assert!(
                             plan.contains("INDEX tasks_by_"),
                             "{label} reads no index:\n{plan}"

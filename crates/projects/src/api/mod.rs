@@ -181,13 +181,19 @@ impl ProjectsApi {
         caller: &Caller,
         id: crate::domain::ProjectId,
     ) -> Result<Access> {
-        let project = self
+        let (project, member_role) = self
             .store
-            .project(caller.organization_id, id)
+            .project_access(caller.organization_id, id, caller.user_id)
             .await?
             .ok_or(ProjectsError::ProjectNotFound)?;
-        let role = self.role_in(caller, &project).await?;
+        let role = Self::effective_role(caller, member_role.as_deref())?;
         Ok(Access { project, role })
+    }
+
+    /// The caller's effective role from their organization role and explicit project role.
+    fn effective_role(caller: &Caller, member_role: Option<&str>) -> Result<ProjectRole> {
+        domain::effective_role(caller.role, member_role.and_then(ProjectRole::parse))
+            .ok_or(ProjectsError::ProjectNotFound)
     }
 
     /// The caller's effective role in a live project, or `ProjectNotFound`.
@@ -196,15 +202,15 @@ impl ProjectsApi {
         caller: &Caller,
         project: &ProjectRecord,
     ) -> Result<ProjectRole> {
-        let membership = if caller.is_organization_admin() {
+        let member_role = if caller.is_organization_admin() {
             None
         } else {
             self.store
                 .member(caller.organization_id, project.id, caller.user_id)
                 .await?
-                .and_then(|member| ProjectRole::parse(&member.role))
+                .map(|member| member.role)
         };
-        domain::effective_role(caller.role, membership).ok_or(ProjectsError::ProjectNotFound)
+        Self::effective_role(caller, member_role.as_deref())
     }
 
     /// Whether `user` can see the project: a current member of the organization (asked of

@@ -268,6 +268,30 @@ async fn projects_keys_and_members(store: &dyn ProjectsStore) {
         .await;
     assert!(matches!(again, Err(ProjectsError::ProjectMemberExists)));
     assert_eq!(store.owner_count(org, seed.project.id).await.unwrap(), 1);
+    // The access read: the project with the user's explicit role, none for a stranger, and
+    // nothing in another organization.
+    let (project, role) = store
+        .project_access(org, seed.project.id, viewer)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (project.id, role.as_deref()),
+        (seed.project.id, Some("viewer"))
+    );
+    let (_, role) = store
+        .project_access(org, seed.project.id, UserId::new())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(role, None);
+    assert!(
+        store
+            .project_access(other, seed.project.id, viewer)
+            .await
+            .unwrap()
+            .is_none()
+    );
     let members = store
         .members(org, seed.project.id, &PageRequest::first(10, MEMBERS_ORDER))
         .await

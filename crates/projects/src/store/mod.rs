@@ -291,6 +291,15 @@ pub trait ProjectsStore: Send + Sync {
         include_archived: bool,
     ) -> StoreResult<Vec<ProjectId>>;
 
+    /// A live project with `user_id`'s explicit role in it (none if not a member), read in
+    /// one statement: the access check of almost every call.
+    async fn project_access(
+        &self,
+        organization_id: OrganizationId,
+        id: ProjectId,
+        user_id: UserId,
+    ) -> StoreResult<Option<(ProjectRecord, Option<String>)>>;
+
     /// A project membership.
     async fn member(
         &self,

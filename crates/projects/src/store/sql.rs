@@ -660,6 +660,14 @@ impl ProjectsStore for SqlProjectsStore {
     ) -> StoreResult<Vec<ProjectId>> {
         self.read_readable_projects(o, m, a).await
     }
+    async fn project_access(
+        &self,
+        o: OrganizationId,
+        id: ProjectId,
+        u: UserId,
+    ) -> StoreResult<Option<(ProjectRecord, Option<String>)>> {
+        self.read_project_access(o, id, u).await
+    }
     async fn member(
         &self,
         o: OrganizationId,

@@ -42,7 +42,7 @@ impl SqlProjectsStore {
         id: &str,
         deleted: bool,
     ) -> StoreResult<Option<CommentRecord>> {
-        mesh::read!(&self.0.database, Some(org), None, |tx| {
+        mesh::read_one!(&self.0.database, Some(org), None, |tx| {
             Ok(sqlx::query_as("select c.* from comments c join tasks t on t.id = c.task_id where c.organization_id = $1 and c.id = $2 and t.deleted_at is null and ($3 or c.deleted_at is null)")
                 .bind(org)
                 .bind(id)
@@ -59,7 +59,7 @@ impl SqlProjectsStore {
         user: UserId,
         request_id: &str,
     ) -> StoreResult<Option<CommentRecord>> {
-        mesh::read!(&self.0.database, Some(org), None, |tx| {
+        mesh::read_one!(&self.0.database, Some(org), None, |tx| {
             Ok(sqlx::query_as("select * from comments where organization_id = $1 and task_id = $2 and author_user_id = $3 and request_id = $4")
                 .bind(org)
                 .bind(task)
@@ -76,7 +76,7 @@ impl SqlProjectsStore {
         task: TaskId,
         page: &PageRequest,
     ) -> StoreResult<Page<CommentRecord>> {
-        mesh::read!(&self.0.database, Some(org), None, |tx| {
+        mesh::read_one!(&self.0.database, Some(org), None, |tx| {
             let mut query = QueryBuilder::new("select * from comments where organization_id = ");
             query
                 .push_bind(org)
@@ -96,7 +96,7 @@ impl SqlProjectsStore {
         org: OrganizationId,
         id: &str,
     ) -> StoreResult<Option<WorkLogRecord>> {
-        mesh::read!(&self.0.database, Some(org), None, |tx| {
+        mesh::read_one!(&self.0.database, Some(org), None, |tx| {
             Ok(sqlx::query_as("select w.* from work_logs w join tasks t on t.id = w.task_id where w.organization_id = $1 and w.id = $2 and t.deleted_at is null")
                 .bind(org)
                 .bind(id)
@@ -112,7 +112,7 @@ impl SqlProjectsStore {
         user: UserId,
         request_id: &str,
     ) -> StoreResult<Option<WorkLogRecord>> {
-        mesh::read!(&self.0.database, Some(org), None, |tx| {
+        mesh::read_one!(&self.0.database, Some(org), None, |tx| {
             Ok(sqlx::query_as("select * from work_logs where organization_id = $1 and task_id = $2 and user_id = $3 and request_id = $4")
                 .bind(org)
                 .bind(task)
@@ -183,7 +183,7 @@ impl SqlProjectsStore {
         conditions: &[SimpleCondition],
         page: &PageRequest,
     ) -> StoreResult<Page<ActivityRecord>> {
-        mesh::read!(&self.0.database, Some(org), None, |tx| {
+        mesh::read_one!(&self.0.database, Some(org), None, |tx| {
             let mut query =
                 QueryBuilder::new("select * from task_activity where organization_id = ");
             query
@@ -207,7 +207,7 @@ impl SqlProjectsStore {
         org: OrganizationId,
         id: &str,
     ) -> StoreResult<Option<ActivityRecord>> {
-        mesh::read!(&self.0.database, Some(org), None, |tx| {
+        mesh::read_one!(&self.0.database, Some(org), None, |tx| {
             Ok(
                 sqlx::query_as(
                     "select * from task_activity where organization_id = $1 and id = $2",
@@ -227,7 +227,7 @@ impl SqlProjectsStore {
         user: UserId,
         request_id: &str,
     ) -> StoreResult<Option<ActivityRecord>> {
-        mesh::read!(&self.0.database, Some(org), None, |tx| {
+        mesh::read_one!(&self.0.database, Some(org), None, |tx| {
             Ok(sqlx::query_as("select * from task_activity where organization_id = $1 and project_id = $2 and actor_user_id = $3 and request_id = $4")
                 .bind(org)
                 .bind(project)
@@ -273,7 +273,7 @@ impl SqlProjectsStore {
         project: ProjectId,
         user: UserId,
     ) -> StoreResult<i64> {
-        mesh::read!(&self.0.database, Some(org), None, |tx| {
+        mesh::read_one!(&self.0.database, Some(org), None, |tx| {
             let height: Option<i64> = sqlx::query_scalar("select max(seq) from undo_actions where organization_id = $1 and project_id = $2 and user_id = $3")
                 .bind(org)
                 .bind(project)
@@ -318,7 +318,7 @@ impl SqlProjectsStore {
         seq: i64,
         limit: i64,
     ) -> StoreResult<Vec<FeedRecord>> {
-        mesh::read!(&self.0.database, Some(org), None, |tx| {
+        mesh::read_one!(&self.0.database, Some(org), None, |tx| {
             Ok(sqlx::query_as("select seq, actor_user_id, payload, created_at from board_changes where organization_id = $1 and board_id = $2 and seq > $3 order by seq limit $4")
                 .bind(org)
                 .bind(board)

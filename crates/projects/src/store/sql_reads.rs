@@ -10,7 +10,7 @@ use crate::domain::filter::{Condition, TimeField};
 
 /// A task's columns plus what is computed on read (indexes: tasks_by_parent,
 /// comments_by_task, work_logs_by_task).
-const TASK_SELECT: &str = "select t.id, t.organization_id, t.project_id, t.number, t.key, t.title, t.description, t.board_id, t.column_id, t.column_position, t.status_category, t.rank, t.priority, t.reporter_user_id, t.parent_task_id, t.start_at, t.due_at, t.estimate_ms, t.completed_at, t.create_request_id, t.deleted_at, t.deleted_action_id, t.created_at, t.updated_at, t.version, (select count(*) from tasks c where c.parent_task_id = t.id and c.deleted_at is null) as subtask_count, (select count(*) from comments m where m.task_id = t.id and m.deleted_at is null) as comment_count, (select cast(coalesce(sum(w.duration_ms), 0) as bigint) from work_logs w where w.task_id = t.id) as time_spent_ms from tasks t where t.organization_id = ";
+const TASK_SELECT: &str = "select t.id, t.organization_id, t.project_id, t.number, t.key, t.title, t.description, t.board_id, t.column_id, t.column_position, t.status_category, t.rank, t.priority, t.reporter_user_id, t.parent_task_id, t.start_at, t.due_at, t.estimate_ms, t.completed_at, t.create_request_id, t.deleted_at, t.deleted_action_id, t.created_at, t.updated_at, t.version, (select count(*) from tasks c where c.parent_task_id = t.id and c.deleted_at is null) as subtask_count, (select count(*) from comments m where m.task_id = t.id and m.deleted_at is null) as comment_count, (select cast(coalesce(sum(w.duration_ms), 0) as bigint) from work_logs w where w.task_id = t.id) as time_spent_ms, (select string_agg(a.user_id, ',' order by a.position) from task_assignees a where a.task_id = t.id) as assignee_list, (select string_agg(x.label_id, ',' order by l.name_key) from task_labels x join labels l on l.id = x.label_id where x.task_id = t.id) as label_list from tasks t where t.organization_id = ";
 
 const COLUMN_SELECT: &str = "select c.*, (select count(*) from tasks t where t.column_id = c.id and t.deleted_at is null) as task_count from board_columns c where c.organization_id = ";
 
@@ -27,42 +27,43 @@ fn contains_pattern(word: &str) -> String {
     escaped
 }
 
-/// Loads the assignees and labels of `$tasks` (one query each).
-macro_rules! attach {
-    ($tx:ident, $org:expr, $tasks:expr) => {{
-        let tasks: &mut Vec<TaskRecord> = $tasks;
-        if !tasks.is_empty() {
-            let mut query = QueryBuilder::new(
-                "select task_id, user_id from task_assignees where organization_id = ",
-            );
-            query.push_bind($org).push(" and task_id in (");
-            let mut list = query.separated(", ");
-            for task in tasks.iter() {
-                list.push_bind(task.id);
-            }
-            query.push(") order by task_id, position");
-            let rows: Vec<(TaskId, UserId)> = query.build_query_as().fetch_all(&mut *$tx).await?;
-            for (task_id, user_id) in rows {
-                if let Some(task) = tasks.iter_mut().find(|task| task.id == task_id) {
-                    task.assignee_user_ids.push(user_id);
-                }
-            }
-            let mut query = QueryBuilder::new(
-                "select x.task_id, x.label_id from task_labels x join labels l on l.id = x.label_id where x.organization_id = ",
-            );
-            query.push_bind($org).push(" and x.task_id in (");
-            let mut list = query.separated(", ");
-            for task in tasks.iter() {
-                list.push_bind(task.id);
-            }
-            query.push(") order by x.task_id, l.name_key");
-            let rows: Vec<(TaskId, String)> = query.build_query_as().fetch_all(&mut *$tx).await?;
-            for (task_id, label_id) in rows {
-                if let Some(task) = tasks.iter_mut().find(|task| task.id == task_id) {
-                    task.label_ids.push(label_id);
-                }
-            }
+/// A task row with its assignees and label ids aggregated in the same statement (comma
+/// separated; ids never contain commas), so reading tasks is one statement.
+#[derive(sqlx::FromRow)]
+struct TaskRow {
+    #[sqlx(flatten)]
+    task: TaskRecord,
+    assignee_list: Option<String>,
+    label_list: Option<String>,
+}
+
+impl TaskRow {
+    fn into_record(self) -> Result<TaskRecord, sqlx::Error> {
+        let mut task = self.task;
+        if let Some(list) = self.assignee_list.filter(|list| !list.is_empty()) {
+            task.assignee_user_ids = list
+                .split(',')
+                .map(|id| {
+                    id.parse().map_err(|_| {
+                        sqlx::Error::Decode(format!("assignee {id:?} is not a user id").into())
+                    })
+                })
+                .collect::<Result<_, _>>()?;
         }
+        if let Some(list) = self.label_list.filter(|list| !list.is_empty()) {
+            task.label_ids = list.split(',').map(str::to_string).collect();
+        }
+        Ok(task)
+    }
+}
+
+/// Runs a task query (built on [`TASK_SELECT`]) and decodes its rows.
+macro_rules! fetch_tasks {
+    ($tx:ident, $query:expr) => {{
+        let rows: Vec<TaskRow> = $query.build_query_as().fetch_all(&mut *$tx).await?;
+        rows.into_iter()
+            .map(TaskRow::into_record)
+            .collect::<Result<Vec<TaskRecord>, sqlx::Error>>()
     }};
 }
 
@@ -70,14 +71,12 @@ macro_rules! attach {
 macro_rules! one_task {
     ($self:ident, $org:expr, $where:expr, $($bind:expr),*) => {{
         let org = $org;
-        mesh::read!(&$self.0.database, Some(org), None, |tx| {
+        mesh::read_one!(&$self.0.database, Some(org), None, |tx| {
             let mut query = QueryBuilder::new(TASK_SELECT);
             query.push_bind(org).push($where.0);
             $( query.push_bind($bind); )*
             query.push($where.1);
-            let mut tasks: Vec<TaskRecord> = query.build_query_as().fetch_all(&mut *tx).await?;
-            attach!(tx, org, &mut tasks);
-            Ok::<_, ProjectsError>(tasks.into_iter().next())
+            Ok::<_, ProjectsError>(fetch_tasks!(tx, query)?.into_iter().next())
         })
     }};
 }
@@ -86,14 +85,12 @@ macro_rules! one_task {
 macro_rules! many_tasks {
     ($self:ident, $org:expr, $where:expr, $($bind:expr),*) => {{
         let org = $org;
-        mesh::read!(&$self.0.database, Some(org), None, |tx| {
+        mesh::read_one!(&$self.0.database, Some(org), None, |tx| {
             let mut query = QueryBuilder::new(TASK_SELECT);
             query.push_bind(org).push($where.0);
             $( query.push_bind($bind); )*
             query.push($where.1);
-            let mut tasks: Vec<TaskRecord> = query.build_query_as().fetch_all(&mut *tx).await?;
-            attach!(tx, org, &mut tasks);
-            Ok::<_, ProjectsError>(tasks)
+            Ok::<_, ProjectsError>(fetch_tasks!(tx, query)?)
         })
     }};
 }
@@ -275,7 +272,7 @@ impl SqlProjectsStore {
         org: OrganizationId,
         id: ProjectId,
     ) -> StoreResult<Option<ProjectRecord>> {
-        mesh::read!(&self.0.database, Some(org), None, |tx| {
+        mesh::read_one!(&self.0.database, Some(org), None, |tx| {
             Ok(sqlx::query_as("select * from projects where organization_id = $1 and id = $2 and deleted_at is null")
                 .bind(org)
                 .bind(id)
@@ -284,12 +281,35 @@ impl SqlProjectsStore {
         })
     }
 
+    pub(super) async fn read_project_access(
+        &self,
+        org: OrganizationId,
+        id: ProjectId,
+        user: UserId,
+    ) -> StoreResult<Option<(ProjectRecord, Option<String>)>> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            #[sqlx(flatten)]
+            project: ProjectRecord,
+            member_role: Option<String>,
+        }
+        mesh::read_one!(&self.0.database, Some(org), None, |tx| {
+            let row: Option<Row> = sqlx::query_as("select p.*, (select m.role from project_members m where m.organization_id = p.organization_id and m.project_id = p.id and m.user_id = $3) as member_role from projects p where p.organization_id = $1 and p.id = $2 and p.deleted_at is null")
+                .bind(org)
+                .bind(id)
+                .bind(user)
+                .fetch_optional(&mut *tx)
+                .await?;
+            Ok(row.map(|row| (row.project, row.member_role)))
+        })
+    }
+
     pub(super) async fn read_project_by_key(
         &self,
         org: OrganizationId,
         key: &str,
     ) -> StoreResult<Option<ProjectRecord>> {
-        mesh::read!(&self.0.database, Some(org), None, |tx| {
+        mesh::read_one!(&self.0.database, Some(org), None, |tx| {
             Ok(sqlx::query_as("select * from projects where organization_id = $1 and key = $2 and deleted_at is null")
                 .bind(org)
                 .bind(key)
@@ -304,7 +324,7 @@ impl SqlProjectsStore {
         user: UserId,
         request_id: &str,
     ) -> StoreResult<Option<ProjectRecord>> {
-        mesh::read!(&self.0.database, Some(org), None, |tx| {
+        mesh::read_one!(&self.0.database, Some(org), None, |tx| {
             Ok(sqlx::query_as("select * from projects where organization_id = $1 and creator_user_id = $2 and create_request_id = $3")
                 .bind(org)
                 .bind(user)
@@ -363,7 +383,7 @@ impl SqlProjectsStore {
         member: Option<UserId>,
         include_archived: bool,
     ) -> StoreResult<Vec<ProjectId>> {
-        mesh::read!(&self.0.database, Some(org), None, |tx| {
+        mesh::read_one!(&self.0.database, Some(org), None, |tx| {
             let mut query = QueryBuilder::new(
                 "select id from projects where deleted_at is null and organization_id = ",
             );
@@ -389,7 +409,7 @@ impl SqlProjectsStore {
         project: ProjectId,
         user: UserId,
     ) -> StoreResult<Option<MemberRecord>> {
-        mesh::read!(&self.0.database, Some(org), None, |tx| {
+        mesh::read_one!(&self.0.database, Some(org), None, |tx| {
             Ok(sqlx::query_as("select * from project_members where organization_id = $1 and project_id = $2 and user_id = $3")
                 .bind(org)
                 .bind(project)
@@ -405,7 +425,7 @@ impl SqlProjectsStore {
         project: ProjectId,
         page: &PageRequest,
     ) -> StoreResult<Page<MemberRecord>> {
-        mesh::read!(&self.0.database, Some(org), None, |tx| {
+        mesh::read_one!(&self.0.database, Some(org), None, |tx| {
             let mut query =
                 QueryBuilder::new("select * from project_members where organization_id = ");
             query
@@ -425,7 +445,7 @@ impl SqlProjectsStore {
         org: OrganizationId,
         project: ProjectId,
     ) -> StoreResult<i64> {
-        mesh::read!(&self.0.database, Some(org), None, |tx| {
+        mesh::read_one!(&self.0.database, Some(org), None, |tx| {
             Ok(sqlx::query_scalar("select count(*) from project_members where organization_id = $1 and project_id = $2 and role = 'owner'")
                 .bind(org)
                 .bind(project)
@@ -439,7 +459,7 @@ impl SqlProjectsStore {
         org: OrganizationId,
         id: &str,
     ) -> StoreResult<Option<LabelRecord>> {
-        mesh::read!(&self.0.database, Some(org), None, |tx| {
+        mesh::read_one!(&self.0.database, Some(org), None, |tx| {
             Ok(
                 sqlx::query_as("select * from labels where organization_id = $1 and id = $2")
                     .bind(org)
@@ -456,7 +476,7 @@ impl SqlProjectsStore {
         project: ProjectId,
         page: &PageRequest,
     ) -> StoreResult<Page<LabelRecord>> {
-        mesh::read!(&self.0.database, Some(org), None, |tx| {
+        mesh::read_one!(&self.0.database, Some(org), None, |tx| {
             let mut query = QueryBuilder::new("select * from labels where organization_id = ");
             query
                 .push_bind(org)
@@ -506,7 +526,7 @@ impl SqlProjectsStore {
         user: UserId,
         request_id: &str,
     ) -> StoreResult<Option<LabelRecord>> {
-        mesh::read!(&self.0.database, Some(org), None, |tx| {
+        mesh::read_one!(&self.0.database, Some(org), None, |tx| {
             Ok(sqlx::query_as("select * from labels where organization_id = $1 and project_id = $2 and creator_user_id = $3 and request_id = $4")
                 .bind(org)
                 .bind(project)
@@ -548,7 +568,7 @@ impl SqlProjectsStore {
         org: OrganizationId,
         id: BoardId,
     ) -> StoreResult<Option<ProjectId>> {
-        mesh::read!(&self.0.database, Some(org), None, |tx| {
+        mesh::read_one!(&self.0.database, Some(org), None, |tx| {
             let project: Option<ProjectId> = sqlx::query_scalar(
                 "select project_id from boards where organization_id = $1 and id = $2",
             )
@@ -602,7 +622,7 @@ impl SqlProjectsStore {
         user: UserId,
         request_id: &str,
     ) -> StoreResult<Option<BoardRecord>> {
-        mesh::read!(&self.0.database, Some(org), None, |tx| {
+        mesh::read_one!(&self.0.database, Some(org), None, |tx| {
             Ok(sqlx::query_as("select * from boards where organization_id = $1 and project_id = $2 and creator_user_id = $3 and request_id = $4")
                 .bind(org)
                 .bind(project)
@@ -618,7 +638,7 @@ impl SqlProjectsStore {
         org: OrganizationId,
         id: ColumnId,
     ) -> StoreResult<Option<ColumnRecord>> {
-        mesh::read!(&self.0.database, Some(org), None, |tx| {
+        mesh::read_one!(&self.0.database, Some(org), None, |tx| {
             let mut query = QueryBuilder::new(COLUMN_SELECT);
             query.push_bind(org).push(" and c.id = ").push_bind(id);
             Ok(query.build_query_as().fetch_optional(&mut *tx).await?)
@@ -632,7 +652,7 @@ impl SqlProjectsStore {
         user: UserId,
         request_id: &str,
     ) -> StoreResult<Option<ColumnRecord>> {
-        mesh::read!(&self.0.database, Some(org), None, |tx| {
+        mesh::read_one!(&self.0.database, Some(org), None, |tx| {
             let mut query = QueryBuilder::new(COLUMN_SELECT);
             query
                 .push_bind(org)
@@ -668,7 +688,7 @@ impl SqlProjectsStore {
     ) -> StoreResult<Option<TaskRecord>> {
         let (first, second) = (" and t.project_id = ", " and t.number = ");
         let org_ = org;
-        mesh::read!(&self.0.database, Some(org_), None, |tx| {
+        mesh::read_one!(&self.0.database, Some(org_), None, |tx| {
             let mut query = QueryBuilder::new(TASK_SELECT);
             query
                 .push_bind(org_)
@@ -677,8 +697,7 @@ impl SqlProjectsStore {
                 .push(second)
                 .push_bind(number)
                 .push(" and t.deleted_at is null");
-            let mut tasks: Vec<TaskRecord> = query.build_query_as().fetch_all(&mut *tx).await?;
-            attach!(tx, org_, &mut tasks);
+            let tasks = fetch_tasks!(tx, query)?;
             Ok(tasks.into_iter().next())
         })
     }
@@ -690,7 +709,7 @@ impl SqlProjectsStore {
         user: UserId,
         request_id: &str,
     ) -> StoreResult<Option<TaskRecord>> {
-        mesh::read!(&self.0.database, Some(org), None, |tx| {
+        mesh::read_one!(&self.0.database, Some(org), None, |tx| {
             let mut query = QueryBuilder::new(TASK_SELECT);
             query
                 .push_bind(org)
@@ -700,8 +719,7 @@ impl SqlProjectsStore {
                 .push_bind(user)
                 .push(" and t.create_request_id = ")
                 .push_bind(request_id.to_string());
-            let mut tasks: Vec<TaskRecord> = query.build_query_as().fetch_all(&mut *tx).await?;
-            attach!(tx, org, &mut tasks);
+            let tasks = fetch_tasks!(tx, query)?;
             Ok(tasks.into_iter().next())
         })
     }
@@ -721,11 +739,10 @@ impl SqlProjectsStore {
                 next_page_token: String::new(),
             });
         }
-        mesh::read!(&self.0.database, Some(org), None, |tx| {
+        mesh::read_one!(&self.0.database, Some(org), None, |tx| {
             let mut query = QueryBuilder::new("");
             push_tasks_query(&mut query, org, scope, clauses, page);
-            let mut rows: Vec<TaskRecord> = query.build_query_as().fetch_all(&mut *tx).await?;
-            attach!(tx, org, &mut rows);
+            let rows = fetch_tasks!(tx, query)?;
             let columns = page.keyset().columns;
             Ok(page.finish(rows, |row| {
                 columns
@@ -759,9 +776,7 @@ impl SqlProjectsStore {
                         list.push_bind(*parent);
                     }
                     query.push(") order by t.created_at, t.id");
-                    let mut tasks: Vec<TaskRecord> =
-                        query.build_query_as().fetch_all(&mut *tx).await?;
-                    attach!(tx, org_, &mut tasks);
+                    let tasks = fetch_tasks!(tx, query)?;
                     Ok::<_, ProjectsError>(tasks)
                 })?;
             level = children.iter().map(|task| task.id).collect();
@@ -809,7 +824,7 @@ impl SqlProjectsStore {
         after: Option<(i64, String, String)>,
         limit: i64,
     ) -> StoreResult<Vec<TaskRecord>> {
-        mesh::read!(&self.0.database, Some(org), None, |tx| {
+        mesh::read_one!(&self.0.database, Some(org), None, |tx| {
             let mut query = QueryBuilder::new(TASK_SELECT);
             query
                 .push_bind(org)
@@ -828,8 +843,7 @@ impl SqlProjectsStore {
             query
                 .push(" order by t.column_position, t.rank, t.id limit ")
                 .push_bind(limit);
-            let mut tasks: Vec<TaskRecord> = query.build_query_as().fetch_all(&mut *tx).await?;
-            attach!(tx, org, &mut tasks);
+            let tasks = fetch_tasks!(tx, query)?;
             Ok(tasks)
         })
     }
@@ -892,7 +906,7 @@ impl SqlProjectsStore {
         open_assigned_to: Option<UserId>,
     ) -> StoreResult<Vec<TaskRecord>> {
         let label = label.map(str::to_string);
-        mesh::read!(&self.0.database, Some(org), None, |tx| {
+        mesh::read_one!(&self.0.database, Some(org), None, |tx| {
             let mut query = QueryBuilder::new(TASK_SELECT);
             query
                 .push_bind(org)
@@ -910,8 +924,7 @@ impl SqlProjectsStore {
                     .push_bind(user)
                     .push(")");
             }
-            let mut tasks: Vec<TaskRecord> = query.build_query_as().fetch_all(&mut *tx).await?;
-            attach!(tx, org, &mut tasks);
+            let tasks = fetch_tasks!(tx, query)?;
             Ok(tasks)
         })
     }
@@ -921,7 +934,7 @@ impl SqlProjectsStore {
         org: OrganizationId,
         project: ProjectId,
     ) -> StoreResult<Vec<(String, String, String)>> {
-        mesh::read!(&self.0.database, Some(org), None, |tx| {
+        mesh::read_one!(&self.0.database, Some(org), None, |tx| {
             Ok(sqlx::query_as("select id, key, status_category from tasks where organization_id = $1 and project_id = $2 and deleted_at is null")
                 .bind(org)
                 .bind(project)
