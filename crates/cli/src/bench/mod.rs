@@ -79,6 +79,10 @@ pub struct Options {
     /// Tasks to seed in the bench project (bulk insert).
     #[arg(long, default_value_t = 1_000)]
     pub tasks: i64,
+    /// Projects `create-task` spreads its creations over, round robin (creations in one
+    /// project take turns for the next task number; more projects measure parallel teams).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub projects: u16,
     /// WatchBoard streams open during `watch` (all the bench user's: the in-process server's
     /// per-user stream cap is raised to admit them; a --target's must admit them).
     #[arg(long, default_value_t = 100)]
@@ -261,7 +265,7 @@ async fn measure(
     let channels = connections(url, shape.connections).await?;
     let needs_world = wanted.iter().any(|scenario| *scenario != "baseline");
     let world = match needs_world {
-        true => Some(world::build(&channels[0], server, options.tasks).await?),
+        true => Some(world::build(&channels[0], server, options.tasks, options.projects).await?),
         false => None,
     };
     let mut settings = BTreeMap::new();
@@ -302,6 +306,9 @@ async fn measure(
     report
         .settings
         .insert("watchers", options.watchers.to_string());
+    report
+        .settings
+        .insert("projects", options.projects.to_string());
     // Paced writers need few workers: one connection, four streams.
     let writers_shape = Shape {
         connections: 1,

@@ -96,9 +96,10 @@ impl Calls {
 
     pub async fn create_task(&self, channel: &Channel, _: &mut StdRng) -> Outcome {
         let number = self.created.fetch_add(1, Ordering::Relaxed);
+        let projects = &self.world.create_project_ids;
         let request = CreateTaskRequest {
             task: Some(Task {
-                project_id: self.world.project_id.clone(),
+                project_id: projects[number as usize % projects.len()].clone(),
                 title: format!("Bench task {number}"),
                 ..Task::default()
             }),

@@ -12,6 +12,7 @@ fn options(store: Store, bus: BusKind) -> Options {
         duration: Duration::from_millis(300),
         requests: None,
         tasks: 300,
+        projects: 2,
         watchers: 3,
         write_rate: 50.0,
         login_streams: 1,

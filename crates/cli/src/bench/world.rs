@@ -184,6 +184,8 @@ pub struct World {
     pub organization_id: String,
     pub token: String,
     pub project_id: String,
+    /// Projects CreateTask spreads its creations over (the first is `project_id`).
+    pub create_project_ids: Vec<String>,
     pub board_id: String,
     pub columns: Vec<String>,
     /// Ids of tasks to read and move (at most 1,000).
@@ -199,6 +201,7 @@ pub async fn build(
     channel: &Channel,
     server: Option<&Server>,
     tasks: i64,
+    project_count: u16,
 ) -> anyhow::Result<World> {
     let suffix = unique();
     let email = format!("bench-{suffix}@bench.invalid");
@@ -260,6 +263,27 @@ pub async fn build(
         .into_inner()
         .project
         .context("project")?;
+    let mut create_project_ids = vec![project.id.clone()];
+    for number in 2..=project_count {
+        let more = projects
+            .create_project(bearer(
+                CreateProjectRequest {
+                    project: Some(Project {
+                        key: format!("BENCH{number}"),
+                        name: format!("Bench {number}"),
+                        ..Project::default()
+                    }),
+                    request_id: String::new(),
+                },
+                &token,
+            ))
+            .await
+            .context("CreateProject")?
+            .into_inner()
+            .project
+            .context("project")?;
+        create_project_ids.push(more.id);
+    }
     let board =
         taskmesh::projects::v1::board_service_client::BoardServiceClient::new(channel.clone())
             .get_board(bearer(
@@ -284,6 +308,7 @@ pub async fn build(
         organization_id: organization.id,
         token,
         project_id: project.id,
+        create_project_ids,
         board_id: board.id,
         columns,
         task_ids: Vec::new(),

@@ -565,8 +565,13 @@ pub(super) async fn create(
                     }
                     unit.op(Op::TakeTaskNumber(project_id, task.number));
                     unit.op(Op::InsertTask(task.clone()));
-                    unit.op(Op::SetAssignees(task.id, task.assignee_user_ids.clone()));
-                    unit.op(Op::SetLabels(task.id, task.label_ids.clone()));
+                    // A new task has no rows to replace: write only what there is.
+                    if !task.assignee_user_ids.is_empty() {
+                        unit.op(Op::SetAssignees(task.id, task.assignee_user_ids.clone()));
+                    }
+                    if !task.label_ids.is_empty() {
+                        unit.op(Op::SetLabels(task.id, task.label_ids.clone()));
+                    }
                     if column.wip_limit > 0 {
                         unit.op(Op::CheckWip(column.clone()));
                     }

@@ -22,7 +22,7 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use events::{Bus, ConsumerConfig, StartAt};
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use mesh::ids::UserId;
 use mesh::server::Shutdown;
 use mesh::time::{now_millis, timestamp};
@@ -44,8 +44,9 @@ use crate::domain::{BoardId, ProjectsError};
 const ACCESS_RECHECK: Duration = Duration::from_secs(2);
 /// Most undelivered messages per stream.
 pub const QUEUE: usize = 1_000;
-/// Most tasks per snapshot chunk.
-const CHUNK_TASKS: usize = 500;
+/// Most tasks per snapshot chunk (small, so what a stream holds after its snapshot turn
+/// ends, one chunk, is small).
+pub(super) const CHUNK_TASKS: usize = 100;
 /// Most bytes per snapshot chunk.
 const CHUNK_BYTES: usize = 1_048_576;
 
@@ -81,6 +82,12 @@ struct HubState {
 }
 
 impl Hub {
+    /// Snapshot turns not taken.
+    #[cfg(test)]
+    pub(super) fn snapshot_turns_free(&self) -> usize {
+        self.snapshots.available_permits()
+    }
+
     pub(super) fn entry(&self, board: BoardId) -> Arc<BoardEntry> {
         let mut state = self
             .inner
@@ -308,19 +315,35 @@ pub(super) async fn watch(
         let outcome = pump(&api, &caller, board_id, start, &sender).await;
         if let Err(error) = outcome {
             let _ = sender
-                .send(Err(mesh::ServiceError::from(error).into_status()))
+                .send((Err(mesh::ServiceError::from(error).into_status()), None))
                 .await;
         }
     });
-    Ok(Box::pin(tokio_stream::wrappers::ReceiverStream::new(
-        receiver,
-    )))
+    // A snapshot turn travels with the snapshot's last chunk and ends when the response takes
+    // that chunk from the queue: until then the client is still reading the snapshot.
+    let stream = tokio_stream::wrappers::ReceiverStream::new(receiver).map(|(item, _turn)| item);
+    Ok(Box::pin(stream))
 }
 
-pub(super) type Sender = mpsc::Sender<std::result::Result<WatchBoardResponse, Status>>;
+/// A queued message, and the snapshot turn that ends when it is taken.
+type Queued = (
+    std::result::Result<WatchBoardResponse, Status>,
+    Option<tokio::sync::OwnedSemaphorePermit>,
+);
+
+pub(super) type Sender = mpsc::Sender<Queued>;
 
 /// Queues a message; `Ok(false)` when the client is gone; overrun when the queue is full.
 pub(super) async fn send(sender: &Sender, message: WatchBoardResponse) -> Result<bool> {
+    send_holding(sender, message, None).await
+}
+
+/// [`send`], keeping `turn` until the message is taken from the queue.
+async fn send_holding(
+    sender: &Sender,
+    message: WatchBoardResponse,
+    turn: Option<tokio::sync::OwnedSemaphorePermit>,
+) -> Result<bool> {
     if sender.is_closed() {
         return Ok(false);
     }
@@ -328,7 +351,7 @@ pub(super) async fn send(sender: &Sender, message: WatchBoardResponse) -> Result
     if sender.capacity() <= 1 {
         return Err(ProjectsError::WatchOverrun);
     }
-    Ok(sender.send(Ok(message)).await.is_ok())
+    Ok(sender.send((Ok(message), turn)).await.is_ok())
 }
 
 fn heartbeat(board: BoardId, seq: i64) -> WatchBoardResponse {
@@ -343,15 +366,21 @@ fn heartbeat(board: BoardId, seq: i64) -> WatchBoardResponse {
     }
 }
 
-/// [`snapshot`], when one of the process's snapshot turns is free.
+/// [`snapshot`], when one of the process's snapshot turns is free. The turn lasts until the
+/// client has taken the whole snapshot, so at most a few snapshots wait in memory for slow
+/// readers (1,000 watchers opening at once each held a 1,000-task snapshot: 370 MiB).
 async fn snapshot_in_turn(
     api: &ProjectsApi,
     caller: &Caller,
     board_id: BoardId,
     sender: &Sender,
 ) -> Result<Option<i64>> {
-    let _turn = api.hub.snapshots.acquire().await;
-    snapshot(api, caller, board_id, sender).await
+    let turn = Arc::clone(&api.hub.snapshots)
+        .acquire_owned()
+        .await
+        // The semaphore is never closed; were it, that would be a bug, not the caller's.
+        .map_err(|error| mesh::ServiceError::internal(crate::domain::DOMAIN, &error))?;
+    snapshot(api, caller, board_id, sender, turn).await
 }
 
 /// Sends the board's snapshot; returns the feed position it reflects.
@@ -360,6 +389,7 @@ async fn snapshot(
     caller: &Caller,
     board_id: BoardId,
     sender: &Sender,
+    turn: tokio::sync::OwnedSemaphorePermit,
 ) -> Result<Option<i64>> {
     let org = caller.organization_id;
     let (head, _) = api.store.feed_head(org, board_id).await?;
@@ -419,7 +449,9 @@ async fn snapshot(
         actor_user_id: String::new(),
         event: Some(WatchEvent::Snapshot(chunk)),
     };
-    Ok(send(sender, message).await?.then_some(head))
+    Ok(send_holding(sender, message, Some(turn))
+        .await?
+        .then_some(head))
 }
 
 async fn pump(

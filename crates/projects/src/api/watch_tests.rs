@@ -193,3 +193,29 @@ async fn a_stream_ends_when_its_token_expires() {
             .is_none()
     );
 }
+
+/// A snapshot turn lasts until the client has taken the whole snapshot, so slow readers
+/// cannot make the process hold many snapshots in memory at once.
+#[tokio::test]
+async fn a_snapshot_turn_lasts_until_the_client_took_the_snapshot() {
+    let world = World::new(600).await;
+    for number in 0..=watch::CHUNK_TASKS {
+        world.task(&format!("Task {number}")).await;
+    }
+    let all = world.api.hub.snapshot_turns_free();
+    let mut stream = world.watch("").await.unwrap();
+    let first = next(&mut stream).await;
+    assert!(matches!(&first.event, Some(Event::Snapshot(chunk)) if !chunk.complete));
+    assert_eq!(
+        world.api.hub.snapshot_turns_free(),
+        all - 1,
+        "the turn is held while the client reads the snapshot"
+    );
+    let last = next(&mut stream).await;
+    assert!(matches!(&last.event, Some(Event::Snapshot(chunk)) if chunk.complete));
+    assert_eq!(
+        world.api.hub.snapshot_turns_free(),
+        all,
+        "taking the last chunk ends the turn"
+    );
+}

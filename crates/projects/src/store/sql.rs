@@ -542,11 +542,15 @@ impl ProjectsStore for SqlProjectsStore {
                         ProjectsError::Conflict
                     ),
                     Op::PushUndo(u) => {
-                        sqlx::query("delete from undo_actions where organization_id = $1 and project_id = $2 and user_id = $3 and (stack = 'redo' or expires_at <= $4)")
+                        // One statement clears the redo stack, expired entries and what
+                        // falls off the bottom of the undo stack (the new entry's seq is
+                        // above the cut, so deleting before inserting is the same).
+                        sqlx::query("delete from undo_actions where organization_id = $1 and project_id = $2 and user_id = $3 and (stack = 'redo' or expires_at <= $4 or (stack = 'undo' and seq <= $5))")
                             .bind(org)
                             .bind(u.project_id)
                             .bind(u.user_id)
                             .bind(u.created_at)
+                            .bind(u.seq - crate::domain::UNDO_DEPTH)
                             .execute(&mut *tx)
                             .await?;
                         sqlx::query("insert into undo_actions (activity_id, organization_id, project_id, user_id, stack, kind, task_id, payload, seq, created_at, expires_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
@@ -561,13 +565,6 @@ impl ProjectsStore for SqlProjectsStore {
                             .bind(u.seq)
                             .bind(u.created_at)
                             .bind(u.expires_at)
-                            .execute(&mut *tx)
-                            .await?;
-                        sqlx::query("delete from undo_actions where organization_id = $1 and project_id = $2 and user_id = $3 and stack = 'undo' and seq <= $4")
-                            .bind(org)
-                            .bind(u.project_id)
-                            .bind(u.user_id)
-                            .bind(u.seq - crate::domain::UNDO_DEPTH)
                             .execute(&mut *tx)
                             .await?;
                     }
