@@ -246,42 +246,11 @@ pub async fn build(
         .context("tokens")?
         .access_token;
     let mut projects = ProjectServiceClient::new(channel.clone());
-    let project = projects
-        .create_project(bearer(
-            CreateProjectRequest {
-                project: Some(Project {
-                    key: "BENCH".into(),
-                    name: "Bench".into(),
-                    ..Project::default()
-                }),
-                request_id: String::new(),
-            },
-            &token,
-        ))
-        .await
-        .context("CreateProject")?
-        .into_inner()
-        .project
-        .context("project")?;
+    let project = create_project(&mut projects, &token, "BENCH", "Bench").await?;
     let mut create_project_ids = vec![project.id.clone()];
     for number in 2..=project_count {
-        let more = projects
-            .create_project(bearer(
-                CreateProjectRequest {
-                    project: Some(Project {
-                        key: format!("BENCH{number}"),
-                        name: format!("Bench {number}"),
-                        ..Project::default()
-                    }),
-                    request_id: String::new(),
-                },
-                &token,
-            ))
-            .await
-            .context("CreateProject")?
-            .into_inner()
-            .project
-            .context("project")?;
+        let key = format!("BENCH{number}");
+        let more = create_project(&mut projects, &token, &key, &format!("Bench {number}")).await?;
         create_project_ids.push(more.id);
     }
     let board =
@@ -325,6 +294,31 @@ pub async fn build(
     );
     collect(channel, &mut world).await?;
     Ok(world)
+}
+
+async fn create_project(
+    projects: &mut ProjectServiceClient<Channel>,
+    token: &str,
+    key: &str,
+    name: &str,
+) -> anyhow::Result<Project> {
+    projects
+        .create_project(bearer(
+            CreateProjectRequest {
+                project: Some(Project {
+                    key: key.into(),
+                    name: name.into(),
+                    ..Project::default()
+                }),
+                request_id: String::new(),
+            },
+            token,
+        ))
+        .await
+        .context("CreateProject")?
+        .into_inner()
+        .project
+        .context("project")
 }
 
 async fn seed_in_store(server: &Server, world: &World, tasks: i64) -> anyhow::Result<()> {
