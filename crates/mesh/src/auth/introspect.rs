@@ -3,13 +3,10 @@
 //! working within the cache lifetime and a busy client does not cost one identity call per
 //! request. The cache is keyed by the token's SHA-256, never by the token itself.
 
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use sha2::{Digest, Sha256};
-use tokio::sync::Mutex;
-
+use super::digest_cache::DigestCache;
 use super::{AuthError, Principal};
 
 /// Asks the token's issuer what a personal access token stands for.
@@ -23,14 +20,8 @@ pub trait Introspector: Send + Sync {
 pub struct CachedIntrospector {
     inner: Arc<dyn Introspector>,
     ttl: Duration,
-    max_entries: usize,
-    entries: Mutex<HashMap<TokenDigest, CachedAnswer>>,
+    answers: DigestCache<Option<Principal>>,
 }
-
-/// SHA-256 of a token.
-type TokenDigest = [u8; 32];
-/// When an answer was fetched, and the answer.
-type CachedAnswer = (Instant, Option<Principal>);
 
 impl CachedIntrospector {
     /// Wraps `inner`.
@@ -38,8 +29,7 @@ impl CachedIntrospector {
         Self {
             inner,
             ttl,
-            max_entries,
-            entries: Mutex::new(HashMap::new()),
+            answers: DigestCache::new(max_entries),
         }
     }
 }
@@ -47,23 +37,12 @@ impl CachedIntrospector {
 #[async_trait::async_trait]
 impl Introspector for CachedIntrospector {
     async fn introspect(&self, token: &str) -> Result<Option<Principal>, AuthError> {
-        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        if let Some((at, answer)) = self.entries.lock().await.get(&key)
-            && at.elapsed() < self.ttl
-        {
-            return Ok(answer.clone());
+        if let Some(answer) = self.answers.get(token) {
+            return Ok(answer);
         }
         // Failures (identity unreachable) are not cached: the next call tries again.
         let answer = self.inner.introspect(token).await?;
-        let mut entries = self.entries.lock().await;
-        if entries.len() >= self.max_entries {
-            let ttl = self.ttl;
-            entries.retain(|_, (at, _)| at.elapsed() < ttl);
-            if entries.len() >= self.max_entries {
-                entries.clear();
-            }
-        }
-        entries.insert(key, (Instant::now(), answer.clone()));
+        self.answers.insert(token, answer.clone(), self.ttl);
         Ok(answer)
     }
 }

@@ -9,6 +9,7 @@
 //! UNAUTHENTICATED); a request without a credential reaches it with no principal, and only
 //! public methods accept that; the organization of a call comes from the principal only.
 
+pub mod digest_cache;
 pub mod identity;
 pub mod introspect;
 pub mod layer;

@@ -240,3 +240,37 @@ async fn a_rotated_key_is_picked_up_on_unknown_kid_and_refreshes_are_throttled()
     eager.verify(&old.sign(&claims()).unwrap()).await.unwrap();
     eager.verify(&new_token).await.unwrap();
 }
+
+/// A verified token is remembered, so the same bytes are not checked again; a tampered copy
+/// of a remembered token is different bytes and is still verified, and refused.
+#[tokio::test]
+async fn a_remembered_token_does_not_vouch_for_a_tampered_copy() {
+    let key = SigningKey::generate("k1");
+    let token = key.sign(&claims()).unwrap();
+    let verifier = verifier_for(vec![key.public_key()]);
+    let first = verifier.verify(&token).await.unwrap();
+    assert_eq!(verifier.verified.get(&token), Some(first.clone()));
+    assert_eq!(verifier.verify(&token).await.unwrap(), first);
+    let mut parts: Vec<String> = token.split('.').map(str::to_string).collect();
+    let mut tampered = claims();
+    tampered.sub = first.user_id.to_string();
+    tampered.role = Some("owner".into());
+    parts[1] = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&tampered).unwrap());
+    assert_eq!(
+        verifier.verify(&parts.join(".")).await.unwrap_err(),
+        AuthError::Invalid
+    );
+}
+
+/// A token about to expire is remembered no longer than it is valid.
+#[tokio::test]
+async fn a_token_is_not_remembered_past_its_expiry() {
+    let key = SigningKey::generate("k1");
+    let mut claims = claims();
+    // Expired, but within the verifier's 5 s leeway: accepted, and not remembered.
+    claims.exp = now() - 2;
+    let token = key.sign(&claims).unwrap();
+    let verifier = verifier_for(vec![key.public_key()]);
+    verifier.verify(&token).await.unwrap();
+    assert_eq!(verifier.verified.get(&token), None);
+}
