@@ -7,8 +7,12 @@
 use kit::ServiceDefinition;
 
 /// Every service implemented in this build, in dependency order.
-pub const SERVICES: &[ServiceDefinition] =
-    &[identity::SERVICE, tenancy::SERVICE, projects::SERVICE];
+pub const SERVICES: &[ServiceDefinition] = &[
+    identity::SERVICE,
+    tenancy::SERVICE,
+    projects::SERVICE,
+    notifications::SERVICE,
+];
 
 /// The service names the contracts define (`taskmesh.<name>.v1` packages with services),
 /// read from the descriptor set compiled into the binary.

@@ -29,6 +29,26 @@ pub enum EventTx<'a> {
     Postgres(&'a mut PgConnection),
 }
 
+/// Runs `$body` with `$connection` bound to a handler's connection (`EventTx`) and `$enqueue`
+/// to the outbox function of its backend, so handler SQL is written once for both backends.
+#[macro_export]
+macro_rules! on_connection {
+    ($tx:expr, |$connection:ident, $enqueue:ident| $body:expr) => {
+        match $tx {
+            $crate::consumer::EventTx::Sqlite($connection) => {
+                #[allow(unused_variables)]
+                let $enqueue = $crate::outbox::enqueue_sqlite;
+                $body
+            }
+            $crate::consumer::EventTx::Postgres($connection) => {
+                #[allow(unused_variables)]
+                let $enqueue = $crate::outbox::enqueue_postgres;
+                $body
+            }
+        }
+    };
+}
+
 /// A handler failed; the event will be retried (and eventually dead-lettered).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]

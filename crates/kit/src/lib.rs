@@ -10,6 +10,8 @@
 //!   the commit.
 //! - [`topic`]: [`Topic`], an event subject bound at compile time to its payload message,
 //!   whose type name comes from the contracts.
+//! - [`live`]: per-user caps on open server streams and a follower of a topic's events
+//!   from every replica, for live streams.
 //! - [`revocations`]: keeps a process's set of revoked credentials current from the bus.
 //! - [`idempotency`]: creates with a request id that return the first result, races too.
 //!
@@ -17,6 +19,7 @@
 //! contracts only.
 
 pub mod idempotency;
+pub mod live;
 pub mod revocations;
 pub mod service;
 pub mod store;

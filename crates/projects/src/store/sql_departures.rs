@@ -5,7 +5,6 @@
 
 use events::EventMessage;
 use events::consumer::{EventTx, Handler, HandlerError};
-use events::outbox::{enqueue_postgres, enqueue_sqlite};
 use prost::{Message, Name};
 use taskmesh::events::v1::{Event, MemberRemoved, ProjectMemberRemoved, TaskAssigned};
 
@@ -14,22 +13,6 @@ pub const MEMBER_REMOVED: &str = "taskmesh.tenancy.member.removed";
 
 /// Applies departures; see the module docs.
 pub struct DepartureHandler;
-
-/// Runs `$body` with `$connection` bound to the handler's connection, whatever the backend.
-macro_rules! on_connection {
-    ($tx:expr, |$connection:ident, $enqueue:ident| $body:expr) => {
-        match $tx {
-            EventTx::Sqlite($connection) => {
-                let $enqueue = enqueue_sqlite;
-                $body
-            }
-            EventTx::Postgres($connection) => {
-                let $enqueue = enqueue_postgres;
-                $body
-            }
-        }
-    };
-}
 
 fn service_event<P: Name>(
     topic: kit::Topic<P>,
@@ -58,7 +41,7 @@ impl Handler for DepartureHandler {
         let organization = departed.organization_id.clone();
         let user = departed.user_id.clone();
         let now = mesh::time::now_millis();
-        on_connection!(tx, |connection, enqueue| {
+        ::events::on_connection!(tx, |connection, enqueue| {
             let memberships: Vec<(String, String, String)> = sqlx::query_as("select m.project_id, m.role, p.key from project_members m join projects p on p.id = m.project_id where m.organization_id = $1 and m.user_id = $2")
                 .bind(&organization)
                 .bind(&user)

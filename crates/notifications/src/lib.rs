@@ -1,0 +1,101 @@
+//! The notifications service: each user's inbox per organization (list, unread count, mark
+//! read, archive, a live stream) and their notification preferences, filled from the events
+//! of projects and tenancy by durable consumers (exactly once per event).
+//!
+//! Layers: [`api`] (tonic) → [`domain`] (pure rules: kinds, who hears about what) →
+//! [`store`] (sqlx; row-level security on PostgreSQL; the event handler). [`events`] names
+//! what it publishes. The binary knows it only as [`SERVICE`].
+
+pub mod api;
+pub mod domain;
+pub mod events;
+pub mod store;
+
+use std::sync::Arc;
+
+use kit::{BuildError, Built, ServiceContext, ServiceDefinition};
+use serde::{Deserialize, Serialize};
+use taskmesh::notifications::v1::notification_service_server::NotificationServiceServer;
+
+use crate::api::NotificationsApi;
+use crate::store::sql::SqlNotificationsStore;
+use crate::store::sql_inbox::{InboxHandler, PROJECTS_EVENTS, TENANCY_EVENTS};
+
+pub use store::sql::migrations;
+
+/// Notifications as the binary registers it.
+pub const SERVICE: ServiceDefinition = ServiceDefinition {
+    name: "notifications",
+    migrations,
+    build: |context| Box::pin(build(context)),
+};
+
+/// The `[notifications]` config section.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotificationsConfig {
+    /// Most open StreamNotifications streams per user and process.
+    pub max_streams_per_user: usize,
+    /// Seconds of silence after which a stream sends a heartbeat.
+    pub stream_heartbeat_secs: u64,
+}
+
+impl Default for NotificationsConfig {
+    fn default() -> Self {
+        Self {
+            max_streams_per_user: 10,
+            stream_heartbeat_secs: 30,
+        }
+    }
+}
+
+async fn build(context: ServiceContext) -> Result<Built, BuildError> {
+    let hub = api::stream::Hub::default();
+    let api = Arc::new(NotificationsApi::new(
+        Arc::new(SqlNotificationsStore(context.storage())),
+        hub.clone(),
+        context.section()?,
+    ));
+    let limit = context.max_message_bytes();
+    let bus = context.bus();
+    let mut built = Built::new(
+        NotificationServiceServer::from_arc(api)
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(limit),
+    )
+    .worker("notification-feed-follower", {
+        let bus = bus.clone();
+        move |shutdown| api::stream::follow(bus, hub, shutdown)
+    });
+    // One durable consumer per source service (a consumer reads one service's stream).
+    for (name, subject) in [
+        ("notifications-projects", PROJECTS_EVENTS),
+        ("notifications-tenancy", TENANCY_EVENTS),
+    ] {
+        let consumer = ::events::Consumer::new(
+            ::events::ConsumerConfig {
+                name: name.into(),
+                filter_subjects: vec![subject.into()],
+                ack_wait: std::time::Duration::from_secs(30),
+                ephemeral: false,
+                start: ::events::StartAt::Beginning,
+            },
+            bus.clone(),
+            context.storage().database,
+            Arc::new(InboxHandler),
+            10,
+        );
+        built = built.worker(name, move |shutdown| async move {
+            // A bus that cannot be reached yet is retried; the consumer is durable, so
+            // nothing published meanwhile is missed.
+            while let Err(error) = consumer.clone().run(shutdown.clone()).await {
+                tracing::warn!(%error, "cannot consume events yet; retrying");
+                tokio::select! {
+                    () = shutdown.wait() => return,
+                    () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                }
+            }
+        });
+    }
+    Ok(built)
+}

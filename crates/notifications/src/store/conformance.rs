@@ -1,0 +1,320 @@
+//! The behaviour every [`NotificationsStore`] must have, run on SQLite and PostgreSQL.
+
+use mesh::ids::{OrganizationId, UserId};
+use mesh::paging::PageRequest;
+
+use super::{INBOX_ORDER, NotificationsStore, Source};
+use crate::domain::fanout::Draft;
+use crate::domain::filter::InboxQuery;
+use crate::domain::{Channels, Kind, NotificationsError};
+
+fn draft(recipient: UserId, kind: Kind, title: &str) -> Draft {
+    Draft {
+        recipient_user_id: recipient.to_string(),
+        kind: Some(kind),
+        title: title.into(),
+        body: String::new(),
+        project_id: Some("p1".into()),
+        task_id: Some("t1".into()),
+    }
+}
+
+fn source(event: &str, at: i64) -> Source {
+    Source {
+        event_id: event.into(),
+        actor_user_id: Some(UserId::new().to_string()),
+        at,
+    }
+}
+
+fn inbox() -> InboxQuery {
+    InboxQuery {
+        archived: Some(false),
+        ..InboxQuery::default()
+    }
+}
+
+/// Runs every check.
+pub async fn run(store: &dyn NotificationsStore) {
+    inbox_reads_marks_and_archives(store).await;
+    preferences_and_streams(store).await;
+}
+
+async fn inbox_reads_marks_and_archives(store: &dyn NotificationsStore) {
+    let org = OrganizationId::new();
+    let ada = UserId::new();
+    let bob = UserId::new();
+    // Three events for Ada, one for Bob; an email-only kind never reaches the inbox.
+    for (index, kind) in [Kind::TaskAssigned, Kind::TaskMentioned, Kind::TaskCommented]
+        .into_iter()
+        .enumerate()
+    {
+        let created = store
+            .deliver(
+                org,
+                &source(&format!("e{index}"), 1_000 + index as i64),
+                &[
+                    draft(ada, kind, &format!("n{index}")),
+                    draft(ada, Kind::PasswordReset, "mail only"),
+                ],
+            )
+            .await
+            .unwrap();
+        assert_eq!(created.len(), 1);
+    }
+    store
+        .deliver(
+            org,
+            &source("e9", 1_500),
+            &[draft(bob, Kind::TaskAssigned, "bob's")],
+        )
+        .await
+        .unwrap();
+    // The same event again creates nothing.
+    let again = store
+        .deliver(
+            org,
+            &source("e0", 9_000),
+            &[draft(ada, Kind::TaskAssigned, "n0")],
+        )
+        .await
+        .unwrap();
+    assert!(
+        again.is_empty(),
+        "an event notifies a recipient once per kind"
+    );
+
+    let page = store
+        .list(org, ada, &inbox(), &PageRequest::first(2, INBOX_ORDER))
+        .await
+        .unwrap();
+    let titles: Vec<&str> = page.items.iter().map(|n| n.title.as_str()).collect();
+    assert_eq!(titles, vec!["n2", "n1"], "newest first");
+    let next = PageRequest::first(2, INBOX_ORDER)
+        .next(&page.next_page_token)
+        .unwrap();
+    let rest = store.list(org, ada, &inbox(), &next).await.unwrap();
+    assert_eq!(rest.items.len(), 1);
+    assert_eq!(rest.items[0].title, "n0");
+    assert!(rest.next_page_token.is_empty());
+    assert_eq!(store.unread_count(org, ada).await.unwrap(), 3);
+    assert_eq!(store.unread_count(org, bob).await.unwrap(), 1);
+
+    // Another user, or another organization, sees none of Ada's.
+    let first = page.items[0].clone();
+    assert!(store.get(org, bob, &first.id).await.unwrap().is_none());
+    assert!(
+        store
+            .get(OrganizationId::new(), ada, &first.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        store
+            .mark_read(org, bob, Some(std::slice::from_ref(&first.id)), 2_000)
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(
+        store
+            .archive(org, bob, &first.id, 2_000)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Filters.
+    let mentioned = InboxQuery {
+        kinds: vec![Kind::TaskMentioned],
+        ..inbox()
+    };
+    let found = store
+        .list(org, ada, &mentioned, &PageRequest::first(10, INBOX_ORDER))
+        .await
+        .unwrap();
+    assert_eq!(found.items.len(), 1);
+    assert_eq!(found.items[0].kind, "task_mentioned");
+    assert_eq!(found.items[0].task_id.as_deref(), Some("t1"));
+
+    // Marking read: by id (idempotent), then all created up to now.
+    assert_eq!(
+        store
+            .mark_read(org, ada, Some(std::slice::from_ref(&first.id)), 2_000)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .mark_read(org, ada, Some(std::slice::from_ref(&first.id)), 2_500)
+            .await
+            .unwrap(),
+        0
+    );
+    let read = store.get(org, ada, &first.id).await.unwrap().unwrap();
+    assert_eq!(read.read_at, Some(2_000), "the first read time is kept");
+    let unread = InboxQuery {
+        read: Some(false),
+        ..inbox()
+    };
+    let unread_page = store
+        .list(org, ada, &unread, &PageRequest::first(10, INBOX_ORDER))
+        .await
+        .unwrap();
+    assert_eq!(unread_page.items.len(), 2);
+    assert_eq!(store.mark_read(org, ada, None, 3_000).await.unwrap(), 2);
+    assert_eq!(store.unread_count(org, ada).await.unwrap(), 0);
+    assert_eq!(store.unread_count(org, bob).await.unwrap(), 1);
+
+    // Archiving hides from the default inbox, marks read, and is idempotent.
+    let archived = store
+        .archive(org, bob, &bob_notification(store, org, bob).await, 4_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (archived.archived_at, archived.read_at),
+        (Some(4_000), Some(4_000))
+    );
+    let again = store
+        .archive(org, bob, &archived.id, 5_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.archived_at, Some(4_000));
+    assert!(
+        store
+            .list(org, bob, &inbox(), &PageRequest::first(10, INBOX_ORDER))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    let with_archived = InboxQuery {
+        archived: Some(true),
+        ..InboxQuery::default()
+    };
+    assert_eq!(
+        store
+            .list(
+                org,
+                bob,
+                &with_archived,
+                &PageRequest::first(10, INBOX_ORDER)
+            )
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+    assert_eq!(store.unread_count(org, bob).await.unwrap(), 0);
+}
+
+async fn bob_notification(
+    store: &dyn NotificationsStore,
+    org: OrganizationId,
+    bob: UserId,
+) -> String {
+    store
+        .list(org, bob, &inbox(), &PageRequest::first(1, INBOX_ORDER))
+        .await
+        .unwrap()
+        .items[0]
+        .id
+        .clone()
+}
+
+async fn preferences_and_streams(store: &dyn NotificationsStore) {
+    let org = OrganizationId::new();
+    let ada = UserId::new();
+    let defaults = store.preferences(org, ada).await.unwrap();
+    assert_eq!((defaults.version, defaults.updated_at), (0, None));
+    assert_eq!(
+        defaults.channels(Kind::TaskAssigned),
+        Kind::TaskAssigned.default_channels()
+    );
+    let quiet = Channels {
+        in_app: false,
+        email: false,
+    };
+    let saved = store
+        .replace_preferences(org, ada, &[(Kind::TaskCommented, quiet)], Some(0), 10)
+        .await
+        .unwrap();
+    assert_eq!(saved.version, 1);
+    let read = store.preferences(org, ada).await.unwrap();
+    assert_eq!(read.channels(Kind::TaskCommented), quiet);
+    assert_eq!((read.version, read.updated_at), (1, Some(10)));
+    // A stale version changes nothing.
+    let stale = store
+        .replace_preferences(org, ada, &[], Some(0), 20)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(stale, NotificationsError::EtagMismatch),
+        "{stale:?}"
+    );
+    assert_eq!(store.preferences(org, ada).await.unwrap().version, 1);
+    // Another organization keeps its own.
+    assert_eq!(
+        store
+            .preferences(OrganizationId::new(), ada)
+            .await
+            .unwrap()
+            .version,
+        0
+    );
+
+    // A kind switched off in-app is not delivered to the inbox.
+    let created = store
+        .deliver(
+            org,
+            &source("p1", 100),
+            &[
+                draft(ada, Kind::TaskCommented, "muted"),
+                draft(ada, Kind::TaskAssigned, "kept"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(created.len(), 1);
+    assert_eq!(created[0].title, "kept");
+
+    // Streams read what follows a position, oldest first.
+    assert_eq!(
+        store.newest(org, UserId::new()).await.unwrap(),
+        (0, String::new())
+    );
+    let start = store.newest(org, ada).await.unwrap();
+    assert_eq!(start, (100, created[0].id.clone()));
+    for (index, at) in [200, 200, 300].into_iter().enumerate() {
+        store
+            .deliver(
+                org,
+                &source(&format!("s{index}"), at),
+                &[draft(ada, Kind::TaskAssigned, &format!("s{index}"))],
+            )
+            .await
+            .unwrap();
+    }
+    let after: Vec<String> = store
+        .since(org, ada, &start, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|n| n.title)
+        .collect();
+    assert_eq!(after.len(), 3);
+    assert_eq!(after[2], "s2");
+    let two = store.since(org, ada, &start, 2).await.unwrap();
+    let last = two.last().unwrap();
+    let rest = store
+        .since(org, ada, &(last.created_at, last.id.clone()), 10)
+        .await
+        .unwrap();
+    assert_eq!(rest.len(), 1, "equal times are ordered by id, none skipped");
+    assert_eq!(rest[0].title, "s2");
+}

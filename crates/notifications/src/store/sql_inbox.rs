@@ -1,0 +1,91 @@
+//! The inbox handler: turns other services' events into notifications, in the consumer's
+//! transaction (so each event is applied exactly once, with its inbox row), enqueueing a
+//! NotificationCreated event per notification created.
+//!
+//! Events of no organization (identity's) and event types that tell nobody are acknowledged
+//! without effect; a payload that does not decode is an error (retried, then dead-lettered).
+
+use events::consumer::{EventTx, Handler, HandlerError};
+use mesh::ids::OrganizationId;
+use prost::{Message, Name};
+use taskmesh::events::v1::{
+    ActorKind, CommentCreated, Event, MemberAdded, MemberRoleChanged, ProjectMemberAdded,
+    TaskAssigned, TaskCompleted, TaskCreated,
+};
+
+use super::Source;
+use super::sql::{created_event, insert_record, records};
+use crate::domain::fanout::{self, Draft};
+
+/// The subjects whose events may notify someone, one consumer per source service (a
+/// consumer reads one service's stream).
+pub const PROJECTS_EVENTS: &str = "taskmesh.projects.>";
+/// Tenancy's events.
+pub const TENANCY_EVENTS: &str = "taskmesh.tenancy.>";
+
+/// Applies events to inboxes; see the module docs.
+pub struct InboxHandler;
+
+fn decode<P: Message + Name + Default>(event: &Event) -> Result<P, HandlerError> {
+    P::decode(event.payload.as_slice())
+        .map_err(|error| HandlerError(format!("bad {} payload: {error}", P::full_name())))
+}
+
+/// Who hears about `event`, by its payload type (nobody for types that notify no one).
+pub fn drafts(event: &Event) -> Result<Vec<Draft>, HandlerError> {
+    let actor = event
+        .actor
+        .as_ref()
+        .filter(|actor| actor.kind == ActorKind::User as i32)
+        .map(|actor| actor.user_id.as_str())
+        .unwrap_or_default();
+    let kind = event.payload_type.as_str();
+    Ok(if kind == TaskCreated::full_name() {
+        fanout::task_created(actor, &decode(event)?)
+    } else if kind == TaskAssigned::full_name() {
+        fanout::task_assigned(actor, &decode(event)?)
+    } else if kind == CommentCreated::full_name() {
+        fanout::comment_created(actor, &decode(event)?)
+    } else if kind == TaskCompleted::full_name() {
+        fanout::task_completed(actor, &decode(event)?)
+    } else if kind == ProjectMemberAdded::full_name() {
+        fanout::project_member_added(actor, &decode(event)?)
+    } else if kind == MemberAdded::full_name() {
+        fanout::member_added(actor, &decode(event)?)
+    } else if kind == MemberRoleChanged::full_name() {
+        fanout::member_role_changed(actor, &decode(event)?)
+    } else {
+        Vec::new()
+    })
+}
+
+#[async_trait::async_trait]
+impl Handler for InboxHandler {
+    async fn handle(&self, tx: EventTx<'_>, event: &Event) -> Result<(), HandlerError> {
+        let Ok(organization) = event.tenant_id.parse::<OrganizationId>() else {
+            return Ok(());
+        };
+        let drafts = drafts(event)?;
+        if drafts.is_empty() {
+            return Ok(());
+        }
+        let source = Source {
+            event_id: event.id.clone(),
+            actor_user_id: event
+                .actor
+                .as_ref()
+                .map(|actor| actor.user_id.clone())
+                .filter(|user| !user.is_empty()),
+            at: mesh::time::now_millis(),
+        };
+        let records = records(organization, &source, &drafts);
+        events::on_connection!(tx, |connection, enqueue| {
+            for record in &records {
+                if insert_record!(&mut *connection, record) {
+                    enqueue(&mut *connection, &created_event(record)).await?;
+                }
+            }
+            Ok(())
+        })
+    }
+}
