@@ -388,3 +388,185 @@ async fn a_board_change_on_one_projects_replica_reaches_a_watcher_on_another() {
         process.task.await.unwrap().unwrap();
     }
 }
+
+/// Notifications in a process of its own, fed over NATS JetStream (a namespace of the
+/// test's own) by identity, tenancy and projects in another: an assignment made at one door
+/// reaches the assignee's StreamNotifications open at the other, through the durable
+/// `taskmesh.projects.>` consumer and the NotificationCreated follower.
+#[tokio::test]
+async fn an_assignment_reaches_a_notification_stream_in_another_process_over_nats() {
+    use taskmesh::notifications::v1::notification_service_client::NotificationServiceClient;
+    use taskmesh::notifications::v1::stream_notifications_response::Event as StreamEvent;
+    use taskmesh::notifications::v1::{NotificationKind, StreamNotificationsRequest};
+    use taskmesh::projects::v1::project_service_client::ProjectServiceClient;
+    use taskmesh::projects::v1::task_service_client::TaskServiceClient;
+    use taskmesh::projects::v1::{
+        AddProjectMemberRequest, CreateProjectRequest, CreateTaskRequest, Project, Task,
+    };
+
+    let Some(url) = mesh::testing::nats_url("an_assignment_reaches_a_notification_stream") else {
+        return;
+    };
+    let namespace = mesh::testing::unique_name("tm");
+    let connect = || async {
+        events::jetstream::JetStreamBus::connect(&url, std::time::Duration::from_secs(5))
+            .await
+            .unwrap()
+            .with_namespace(&namespace)
+    };
+    let (work_bus, notifications_bus) = (connect().await, connect().await);
+    let work_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let notifications_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let work_url = format!("http://{}", work_listener.local_addr().unwrap());
+    let notifications_url = format!("http://{}", notifications_listener.local_addr().unwrap());
+    let work = start_services(
+        &["identity", "tenancy", "projects"],
+        work_listener,
+        BTreeMap::from([("notifications".to_string(), notifications_url.clone())]),
+        Arc::new(work_bus.clone()),
+        None,
+    )
+    .await;
+    let notifications = start_services(
+        &["notifications"],
+        notifications_listener,
+        BTreeMap::from([("identity".to_string(), work_url.clone())]),
+        Arc::new(notifications_bus.clone()),
+        None,
+    )
+    .await;
+    let channel = |url: &str| {
+        tonic::transport::Endpoint::from_shared(url.to_string())
+            .unwrap()
+            .connect_lazy()
+    };
+    let work_channel = channel(&work_url);
+    let identity = IdentityServiceClient::new(work_channel.clone());
+    let mut tenancy = TenancyServiceClient::new(work_channel.clone());
+    let (_, ada) = support::sign_up(&work_channel, "ada@nats-notify.test").await;
+    let (bob_user, bob) = support::sign_up(&work_channel, "bob@nats-notify.test").await;
+    let organization = support::create_organization(&work_channel, &ada, "nats-notify").await;
+    let scoped = |tokens: AuthTokens| {
+        let mut identity = identity.clone();
+        let organization = organization.id.clone();
+        async move {
+            identity
+                .switch_organization(bearer(
+                    SwitchOrganizationRequest {
+                        organization_id: organization,
+                    },
+                    &tokens.access_token,
+                ))
+                .await
+                .unwrap()
+                .into_inner()
+                .tokens
+                .unwrap()
+                .access_token
+        }
+    };
+    let ada_token = scoped(ada.clone()).await;
+    let invitation = tenancy
+        .create_invitation(bearer(
+            CreateInvitationRequest {
+                organization_id: organization.id.clone(),
+                email: "bob@nats-notify.test".into(),
+                role: taskmesh::tenancy::v1::OrganizationRole::Member as i32,
+                ttl: None,
+                request_id: String::new(),
+            },
+            &ada_token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .token;
+    tenancy
+        .accept_invitation(bearer(
+            AcceptInvitationRequest { token: invitation },
+            &bob.access_token,
+        ))
+        .await
+        .unwrap();
+    let bob_token = scoped(bob.clone()).await;
+
+    // Bob listens at the notifications process's own door.
+    let mut feed = NotificationServiceClient::new(channel(&notifications_url))
+        .stream_notifications(bearer(StreamNotificationsRequest::default(), &bob_token))
+        .await
+        .unwrap()
+        .into_inner();
+    let hung = std::time::Duration::from_secs(20);
+    let first = tokio::time::timeout(hung, feed.message())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(matches!(first.event, Some(StreamEvent::UnreadCount(_))));
+
+    let project = ProjectServiceClient::new(work_channel.clone())
+        .create_project(bearer(
+            CreateProjectRequest {
+                project: Some(Project {
+                    key: "NATS".into(),
+                    name: "Over NATS".into(),
+                    ..Project::default()
+                }),
+                request_id: String::new(),
+            },
+            &ada_token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .project
+        .unwrap();
+    ProjectServiceClient::new(work_channel.clone())
+        .add_project_member(bearer(
+            AddProjectMemberRequest {
+                project_id: project.id.clone(),
+                user_id: bob_user.id.clone(),
+                role: 0,
+            },
+            &ada_token,
+        ))
+        .await
+        .unwrap();
+    TaskServiceClient::new(work_channel.clone())
+        .create_task(bearer(
+            CreateTaskRequest {
+                task: Some(Task {
+                    project_id: project.id.clone(),
+                    title: "Across processes".into(),
+                    assignee_user_ids: vec![bob_user.id.clone()],
+                    ..Task::default()
+                }),
+                request_id: String::new(),
+            },
+            &ada_token,
+        ))
+        .await
+        .unwrap();
+    let notification = loop {
+        let message = tokio::time::timeout(hung, feed.message())
+            .await
+            .expect("the assignment never reached the stream")
+            .unwrap()
+            .unwrap();
+        // First the project membership, then the assignment, in order.
+        if let Some(StreamEvent::Notification(notification)) = message.event
+            && notification.kind == NotificationKind::TaskAssigned as i32
+        {
+            break notification;
+        }
+    };
+    assert!(notification.title.contains("Across processes"));
+
+    drop(feed);
+    for process in [notifications, work] {
+        process.shutdown.trigger();
+        process.task.await.unwrap().unwrap();
+    }
+    work_bus.delete_streams().await.unwrap();
+    notifications_bus.delete_streams().await.unwrap();
+}

@@ -9,6 +9,7 @@
 pub mod api;
 pub mod domain;
 pub mod events;
+pub mod mail;
 pub mod store;
 
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use taskmesh::notifications::v1::notification_service_server::NotificationServic
 
 use crate::api::NotificationsApi;
 use crate::store::sql::SqlNotificationsStore;
-use crate::store::sql_inbox::{InboxHandler, PROJECTS_EVENTS, TENANCY_EVENTS};
+use crate::store::sql_inbox::{IDENTITY_EVENTS, InboxHandler, PROJECTS_EVENTS, TENANCY_EVENTS};
 
 pub use store::sql::migrations;
 
@@ -38,6 +39,15 @@ pub struct NotificationsConfig {
     pub max_streams_per_user: usize,
     /// Seconds of silence after which a stream sends a heartbeat.
     pub stream_heartbeat_secs: u64,
+    /// SMTP relay for email (`smtp://host:25`, `smtp://user:password@host:587?tls=required`,
+    /// `smtps://host:465`); unset: emails are written as `.eml` files under
+    /// `<data_dir>/mail`.
+    pub smtp_url: Option<mesh::config::Secret>,
+    /// Sender of every email.
+    pub mail_from: String,
+    /// Base URL of the links in emails (the web console that accepts invitations and resets
+    /// passwords).
+    pub app_url: String,
 }
 
 impl Default for NotificationsConfig {
@@ -45,16 +55,30 @@ impl Default for NotificationsConfig {
         Self {
             max_streams_per_user: 10,
             stream_heartbeat_secs: 30,
+            smtp_url: None,
+            mail_from: "taskmesh <no-reply@taskmesh.localhost>".into(),
+            app_url: "http://localhost:50051".into(),
         }
     }
 }
 
 async fn build(context: ServiceContext) -> Result<Built, BuildError> {
+    let config: NotificationsConfig = context.section()?;
+    let from: lettre::message::Mailbox = config
+        .mail_from
+        .parse()
+        .map_err(|error| format!("notifications.mail_from: {error}"))?;
+    let mailer = mail::Mailer::new(
+        config.smtp_url.as_ref().map(mesh::config::Secret::expose),
+        context.config().data_dir.join("mail"),
+    )?;
     let hub = api::stream::Hub::default();
+    let store: Arc<dyn store::NotificationsStore> =
+        Arc::new(SqlNotificationsStore(context.storage()));
     let api = Arc::new(NotificationsApi::new(
-        Arc::new(SqlNotificationsStore(context.storage())),
+        store.clone(),
         hub.clone(),
-        context.section()?,
+        config.clone(),
     ));
     let limit = context.max_message_bytes();
     let bus = context.bus();
@@ -66,11 +90,15 @@ async fn build(context: ServiceContext) -> Result<Built, BuildError> {
     .worker("notification-feed-follower", {
         let bus = bus.clone();
         move |shutdown| api::stream::follow(bus, hub, shutdown)
+    })
+    .worker("mail-sender", move |shutdown| {
+        mail::run(store, mailer, from, shutdown)
     });
     // One durable consumer per source service (a consumer reads one service's stream).
     for (name, subject) in [
         ("notifications-projects", PROJECTS_EVENTS),
         ("notifications-tenancy", TENANCY_EVENTS),
+        ("notifications-identity", IDENTITY_EVENTS),
     ] {
         let consumer = ::events::Consumer::new(
             ::events::ConsumerConfig {
@@ -82,7 +110,9 @@ async fn build(context: ServiceContext) -> Result<Built, BuildError> {
             },
             bus.clone(),
             context.storage().database,
-            Arc::new(InboxHandler),
+            Arc::new(InboxHandler {
+                app_url: config.app_url.clone(),
+            }),
             10,
         );
         built = built.worker(name, move |shutdown| async move {

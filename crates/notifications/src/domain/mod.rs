@@ -7,6 +7,7 @@
 
 pub mod fanout;
 pub mod filter;
+pub mod mail;
 
 use mesh::error::{ErrorCode, ServiceError};
 

@@ -38,6 +38,73 @@ fn inbox() -> InboxQuery {
 pub async fn run(store: &dyn NotificationsStore) {
     inbox_reads_marks_and_archives(store).await;
     preferences_and_streams(store).await;
+    the_mail_queue(store).await;
+}
+
+async fn the_mail_queue(store: &dyn NotificationsStore) {
+    let mail = crate::domain::mail::Mail {
+        to: "bob@example.com".into(),
+        subject: "Hello".into(),
+        body: "Body".into(),
+    };
+    let event = uuid::Uuid::now_v7().to_string();
+    assert!(store.queue_mail(&event, &mail, 1_000).await.unwrap());
+    assert!(
+        !store.queue_mail(&event, &mail, 1_001).await.unwrap(),
+        "once per event"
+    );
+    let due = store.due_mail(1_000, 10).await.unwrap();
+    let queued = due
+        .iter()
+        .find(|queued| queued.recipient == "bob@example.com")
+        .unwrap();
+    assert_eq!((queued.subject.as_str(), queued.attempts), ("Hello", 0));
+    assert!(
+        store
+            .due_mail(999, 10)
+            .await
+            .unwrap()
+            .iter()
+            .all(|q| q.id != queued.id)
+    );
+    // One sender at a time: a claimed mail is neither due nor claimable until it is let go.
+    assert!(store.claim_mail(&queued.id, 1_000, 5_000).await.unwrap());
+    assert!(!store.claim_mail(&queued.id, 1_001, 5_000).await.unwrap());
+    assert!(
+        store
+            .due_mail(1_001, 10)
+            .await
+            .unwrap()
+            .iter()
+            .all(|q| q.id != queued.id)
+    );
+    // A failed attempt is retried at its time, counting attempts.
+    store
+        .finish_mail(&queued.id, Some(9_000), "timed out")
+        .await
+        .unwrap();
+    assert!(
+        store
+            .due_mail(8_999, 10)
+            .await
+            .unwrap()
+            .iter()
+            .all(|q| q.id != queued.id)
+    );
+    let again = store.due_mail(9_000, 10).await.unwrap();
+    let again = again.iter().find(|q| q.id == queued.id).unwrap();
+    assert_eq!(again.attempts, 1);
+    // Sent (or given up): gone.
+    assert!(store.claim_mail(&queued.id, 9_000, 20_000).await.unwrap());
+    store.finish_mail(&queued.id, None, "").await.unwrap();
+    assert!(
+        store
+            .due_mail(i64::MAX / 2, 100)
+            .await
+            .unwrap()
+            .iter()
+            .all(|q| q.id != queued.id)
+    );
 }
 
 async fn inbox_reads_marks_and_archives(store: &dyn NotificationsStore) {

@@ -4,6 +4,7 @@
 
 pub mod sql;
 pub mod sql_inbox;
+pub mod sql_mail;
 
 #[cfg(feature = "testsuite")]
 pub mod conformance;
@@ -13,6 +14,7 @@ use mesh::paging::{Direction, KeyKind, Keyset, Page, PageRequest};
 
 use crate::domain::fanout::Draft;
 use crate::domain::filter::InboxQuery;
+use crate::domain::mail::Mail;
 use crate::domain::{Channels, Kind, NotificationsError};
 
 /// Store results.
@@ -90,6 +92,21 @@ impl PreferencesRecord {
             .find(|(changed, _)| *changed == kind)
             .map_or_else(|| kind.default_channels(), |(_, channels)| *channels)
     }
+}
+
+/// An email in the queue.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct QueuedMail {
+    /// Id.
+    pub id: String,
+    /// Recipient address.
+    pub recipient: String,
+    /// Subject.
+    pub subject: String,
+    /// Plain-text body.
+    pub body: String,
+    /// Attempts made (including a claimed one in progress).
+    pub attempts: i64,
 }
 
 /// The inbox, as the API and the event handler use it.
@@ -173,6 +190,21 @@ pub trait NotificationsStore: Send + Sync {
         expected: Option<i64>,
         now: i64,
     ) -> StoreResult<PreferencesRecord>;
+
+    /// Queues `mail` for the event `source_event_id` (once per event); returns whether it
+    /// was queued now.
+    async fn queue_mail(&self, source_event_id: &str, mail: &Mail, now: i64) -> StoreResult<bool>;
+
+    /// Mails whose next attempt is due at `now` and that no sender holds, oldest first.
+    async fn due_mail(&self, now: i64, limit: i64) -> StoreResult<Vec<QueuedMail>>;
+
+    /// Takes `id` for one attempt until `until` (so one replica at a time sends it); counts
+    /// the attempt. False when another sender holds it or it is gone.
+    async fn claim_mail(&self, id: &str, now: i64, until: i64) -> StoreResult<bool>;
+
+    /// After an attempt: `retry_at` schedules the next one (remembering `error`); `None`
+    /// deletes the mail (sent, or given up).
+    async fn finish_mail(&self, id: &str, retry_at: Option<i64>, error: &str) -> StoreResult<()>;
 
     /// Archives (and marks read) one of the recipient's notifications; already archived ones
     /// keep their times. `None` when there is no such notification.

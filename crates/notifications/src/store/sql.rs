@@ -8,9 +8,12 @@ use mesh::paging::{Page, PageRequest};
 use sqlx::QueryBuilder;
 use taskmesh::events::v1::NotificationCreated;
 
-use super::{NotificationRecord, NotificationsStore, PreferencesRecord, Source, StoreResult};
+use super::{
+    NotificationRecord, NotificationsStore, PreferencesRecord, QueuedMail, Source, StoreResult,
+};
 use crate::domain::fanout::Draft;
 use crate::domain::filter::InboxQuery;
+use crate::domain::mail::Mail;
 use crate::domain::{Channels, Kind, NotificationsError};
 
 mesh::storage_errors_into!(NotificationsError);
@@ -388,6 +391,22 @@ impl NotificationsStore for SqlNotificationsStore {
                 updated_at: Some(now),
             })
         })
+    }
+
+    async fn queue_mail(&self, source_event_id: &str, mail: &Mail, now: i64) -> StoreResult<bool> {
+        self.queue(source_event_id, mail, now).await
+    }
+
+    async fn due_mail(&self, now: i64, limit: i64) -> StoreResult<Vec<QueuedMail>> {
+        self.due(now, limit).await
+    }
+
+    async fn claim_mail(&self, id: &str, now: i64, until: i64) -> StoreResult<bool> {
+        self.claim(id, now, until).await
+    }
+
+    async fn finish_mail(&self, id: &str, retry_at: Option<i64>, error: &str) -> StoreResult<()> {
+        self.finish(id, retry_at, error).await
     }
 
     async fn archive(

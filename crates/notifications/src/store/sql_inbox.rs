@@ -2,29 +2,50 @@
 //! transaction (so each event is applied exactly once, with its inbox row), enqueueing a
 //! NotificationCreated event per notification created.
 //!
-//! Events of no organization (identity's) and event types that tell nobody are acknowledged
-//! without effect; a payload that does not decode is an error (retried, then dead-lettered).
+//! Invitations and password resets queue an email instead (their events carry the address
+//! and the secret link; the secret never reaches an inbox). Event types that tell nobody are
+//! acknowledged without effect; a payload that does not decode is an error (retried, then
+//! dead-lettered).
 
 use events::consumer::{EventTx, Handler, HandlerError};
 use mesh::ids::OrganizationId;
 use prost::{Message, Name};
 use taskmesh::events::v1::{
-    ActorKind, CommentCreated, Event, MemberAdded, MemberRoleChanged, ProjectMemberAdded,
-    TaskAssigned, TaskCompleted, TaskCreated,
+    ActorKind, CommentCreated, Event, InvitationCreated, MemberAdded, MemberRoleChanged,
+    PasswordResetRequested, ProjectMemberAdded, TaskAssigned, TaskCompleted, TaskCreated,
 };
 
 use super::Source;
 use super::sql::{created_event, insert_record, records};
+use super::sql_mail::enqueue_mail;
 use crate::domain::fanout::{self, Draft};
+use crate::domain::mail::{self, Mail};
 
 /// The subjects whose events may notify someone, one consumer per source service (a
 /// consumer reads one service's stream).
 pub const PROJECTS_EVENTS: &str = "taskmesh.projects.>";
 /// Tenancy's events.
 pub const TENANCY_EVENTS: &str = "taskmesh.tenancy.>";
+/// Identity's events (password resets).
+pub const IDENTITY_EVENTS: &str = "taskmesh.identity.>";
 
-/// Applies events to inboxes; see the module docs.
-pub struct InboxHandler;
+/// Applies events to inboxes and the mail queue; see the module docs.
+pub struct InboxHandler {
+    /// Base URL of the links in emails.
+    pub app_url: String,
+}
+
+/// The email `event` causes, if any.
+pub fn mail(event: &Event, app_url: &str) -> Result<Option<Mail>, HandlerError> {
+    let kind = event.payload_type.as_str();
+    Ok(if kind == InvitationCreated::full_name() {
+        Some(mail::invitation(&decode(event)?, app_url))
+    } else if kind == PasswordResetRequested::full_name() {
+        Some(mail::password_reset(&decode(event)?, app_url))
+    } else {
+        None
+    })
+}
 
 fn decode<P: Message + Name + Default>(event: &Event) -> Result<P, HandlerError> {
     P::decode(event.payload.as_slice())
@@ -62,6 +83,13 @@ pub fn drafts(event: &Event) -> Result<Vec<Draft>, HandlerError> {
 #[async_trait::async_trait]
 impl Handler for InboxHandler {
     async fn handle(&self, tx: EventTx<'_>, event: &Event) -> Result<(), HandlerError> {
+        if let Some(mail) = mail(event, &self.app_url)?.filter(|mail| !mail.to.is_empty()) {
+            let now = mesh::time::now_millis();
+            return events::on_connection!(tx, |connection, enqueue| {
+                let _queued = enqueue_mail!(&mut *connection, &mail, &event.id, now);
+                Ok(())
+            });
+        }
         let Ok(organization) = event.tenant_id.parse::<OrganizationId>() else {
             return Ok(());
         };
