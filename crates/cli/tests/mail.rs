@@ -8,6 +8,11 @@ use std::time::Duration;
 
 use support::{Mesh, bearer};
 use taskmesh::identity::v1::*;
+use taskmesh::projects::v1::project_service_client::ProjectServiceClient;
+use taskmesh::projects::v1::task_service_client::TaskServiceClient;
+use taskmesh::projects::v1::{
+    AddProjectMemberRequest, CreateProjectRequest, CreateTaskRequest, Project, Task,
+};
 use taskmesh::tenancy::v1::{AcceptInvitationRequest, OrganizationRole};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
@@ -135,7 +140,7 @@ async fn invitation_and_reset_mail_reach_an_smtp_server_and_their_links_work() {
     .await;
     let (_, ada) = mesh.sign_up("ada@mail.test").await;
     let (organization, ada) = mesh.create_organization(&ada, "mailers").await;
-    let (_, bob) = mesh.sign_up("bob@mail.test").await;
+    let (bob_user, bob) = mesh.sign_up("bob@mail.test").await;
     let sent_token = mesh
         .invite(
             &ada.access_token,
@@ -162,6 +167,79 @@ async fn invitation_and_reset_mail_reach_an_smtp_server_and_their_links_work() {
         .accept_invitation(bearer(AcceptInvitationRequest { token }, &bob.access_token))
         .await
         .unwrap();
+
+    // Bob's assignment is mailed to him too (TASK_ASSIGNED mails by default).
+    let mut projects = ProjectServiceClient::new(mesh.channel.clone());
+    let project = projects
+        .create_project(bearer(
+            CreateProjectRequest {
+                project: Some(Project {
+                    key: "MAIL".into(),
+                    name: "Mail".into(),
+                    ..Project::default()
+                }),
+                request_id: String::new(),
+            },
+            &ada.access_token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .project
+        .unwrap();
+    projects
+        .add_project_member(bearer(
+            AddProjectMemberRequest {
+                project_id: project.id.clone(),
+                user_id: bob_user.id.clone(),
+                role: 0,
+            },
+            &ada.access_token,
+        ))
+        .await
+        .unwrap();
+    TaskServiceClient::new(mesh.channel.clone())
+        .create_task(bearer(
+            CreateTaskRequest {
+                task: Some(Task {
+                    project_id: project.id.clone(),
+                    title: "Answer the mail".into(),
+                    assignee_user_ids: vec![bob_user.id.clone()],
+                    ..Task::default()
+                }),
+                request_id: String::new(),
+            },
+            &ada.access_token,
+        ))
+        .await
+        .unwrap();
+    let assigned = next_mail(&mut inbox).await;
+    assert_eq!(assigned.recipients, vec!["bob@mail.test".to_string()]);
+    assert!(
+        quoted_printable(&assigned.data).contains("You were assigned MAIL-1"),
+        "{assigned:?}"
+    );
+
+    // A refresh token used twice revokes the session and alerts its owner by email.
+    let mut identity = mesh.identity();
+    let refreshed = identity
+        .refresh_token(RefreshTokenRequest {
+            refresh_token: ada.refresh_token.clone(),
+            ..RefreshTokenRequest::default()
+        })
+        .await
+        .unwrap();
+    drop(refreshed);
+    let _ = identity
+        .refresh_token(RefreshTokenRequest {
+            refresh_token: ada.refresh_token.clone(),
+            ..RefreshTokenRequest::default()
+        })
+        .await
+        .unwrap_err();
+    let alert = next_mail(&mut inbox).await;
+    assert_eq!(alert.recipients, vec!["ada@mail.test".to_string()]);
+    assert!(alert.data.contains("Subject: Security alert"), "{alert:?}");
 
     // A password reset mails a link whose token resets the password.
     mesh.identity()

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use taskmesh::events::v1::{InvitationCreated, PasswordResetRequested};
+use taskmesh::events::v1::{InvitationCreated, PasswordResetRequested, TokenReuseDetected};
 
 /// An email to send.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,6 +78,48 @@ pub fn password_reset(event: &PasswordResetRequested, app_url: &str) -> Mail {
             app_url.trim_end_matches('/'),
             event.reset_token,
             expiry(event.expire_time.as_ref()),
+        ),
+    }
+}
+
+/// The email of an inbox notification (for kinds whose email channel is on).
+pub fn notification(to: &str, title: &str, body: &str, app_url: &str) -> Mail {
+    let detail = if body.is_empty() {
+        String::new()
+    } else {
+        format!("{body}\n\n")
+    };
+    Mail {
+        to: to.to_string(),
+        subject: title.to_string(),
+        body: format!(
+            "{title}\n\n{detail}Open taskmesh: {}\n\n\
+             Choose which notifications you receive by email in your notification preferences.\n",
+            app_url.trim_end_matches('/'),
+        ),
+    }
+}
+
+/// The security alert sent when a refresh token is used twice (cannot be switched off).
+pub fn token_reuse(to: &str, event: &TokenReuseDetected) -> Mail {
+    Mail {
+        to: to.to_string(),
+        subject: "Security alert: a sign-in session of your taskmesh account was revoked".into(),
+        body: format!(
+            "A refresh token of one of your sessions was used twice, which happens when someone \
+             copied it. We revoked that session; its devices must sign in again.\n\n\
+             The second use came from address {} ({}).\n\n\
+             If you do not recognise this, change your password now.\n",
+            if event.ip_address.is_empty() {
+                "unknown"
+            } else {
+                event.ip_address.as_str()
+            },
+            if event.user_agent.is_empty() {
+                "unknown browser"
+            } else {
+                event.user_agent.as_str()
+            },
         ),
     }
 }

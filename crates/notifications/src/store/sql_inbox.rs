@@ -13,11 +13,13 @@ use prost::{Message, Name};
 use taskmesh::events::v1::{
     ActorKind, CommentCreated, Event, InvitationCreated, MemberAdded, MemberRoleChanged,
     PasswordResetRequested, ProjectMemberAdded, TaskAssigned, TaskCompleted, TaskCreated,
+    TokenReuseDetected, UserCreated,
 };
 
 use super::Source;
 use super::sql::{created_event, insert_record, records};
 use super::sql_mail::enqueue_mail;
+use crate::domain::Kind;
 use crate::domain::fanout::{self, Draft};
 use crate::domain::mail::{self, Mail};
 
@@ -83,8 +85,37 @@ pub fn drafts(event: &Event) -> Result<Vec<Draft>, HandlerError> {
 #[async_trait::async_trait]
 impl Handler for InboxHandler {
     async fn handle(&self, tx: EventTx<'_>, event: &Event) -> Result<(), HandlerError> {
+        let now = mesh::time::now_millis();
+        if event.payload_type == UserCreated::full_name() {
+            // Remember the address, for email notifications and security alerts.
+            let user: UserCreated = decode(event)?;
+            return events::on_connection!(tx, |connection, enqueue| {
+                sqlx::query("insert into recipients (user_id, email, updated_at) values ($1, $2, $3) on conflict (user_id) do update set email = $2, updated_at = $3")
+                    .bind(&user.user_id)
+                    .bind(&user.email)
+                    .bind(now)
+                    .execute(&mut *connection)
+                    .await?;
+                Ok(())
+            });
+        }
+        if event.payload_type == TokenReuseDetected::full_name() {
+            // A security alert: mailed whatever the preferences say.
+            let reuse: TokenReuseDetected = decode(event)?;
+            return events::on_connection!(tx, |connection, enqueue| {
+                let address: Option<String> =
+                    sqlx::query_scalar("select email from recipients where user_id = $1")
+                        .bind(&reuse.user_id)
+                        .fetch_optional(&mut *connection)
+                        .await?;
+                if let Some(address) = address {
+                    let mail = mail::token_reuse(&address, &reuse);
+                    let _queued = enqueue_mail!(&mut *connection, &mail, &event.id, now);
+                }
+                Ok(())
+            });
+        }
         if let Some(mail) = mail(event, &self.app_url)?.filter(|mail| !mail.to.is_empty()) {
-            let now = mesh::time::now_millis();
             return events::on_connection!(tx, |connection, enqueue| {
                 let _queued = enqueue_mail!(&mut *connection, &mail, &event.id, now);
                 Ok(())
@@ -109,8 +140,33 @@ impl Handler for InboxHandler {
         let records = records(organization, &source, &drafts);
         events::on_connection!(tx, |connection, enqueue| {
             for record in &records {
-                if insert_record!(&mut *connection, record) {
-                    enqueue(&mut *connection, &created_event(record)).await?;
+                if !insert_record!(&mut *connection, record) {
+                    continue;
+                }
+                enqueue(&mut *connection, &created_event(record)).await?;
+                // The email channel: the recipient's choice for the kind, else its default;
+                // only for recipients whose address identity told us.
+                let Some(kind) = Kind::parse(&record.kind) else {
+                    continue;
+                };
+                let chosen: Option<bool> = sqlx::query_scalar("select email from notification_preferences where organization_id = $1 and user_id = $2 and kind = $3")
+                    .bind(record.organization_id)
+                    .bind(record.recipient_user_id)
+                    .bind(&record.kind)
+                    .fetch_optional(&mut *connection)
+                    .await?;
+                if !chosen.unwrap_or(kind.default_channels().email) {
+                    continue;
+                }
+                let address: Option<String> =
+                    sqlx::query_scalar("select email from recipients where user_id = $1")
+                        .bind(record.recipient_user_id)
+                        .fetch_optional(&mut *connection)
+                        .await?;
+                if let Some(address) = address {
+                    let mail =
+                        mail::notification(&address, &record.title, &record.body, &self.app_url);
+                    let _queued = enqueue_mail!(&mut *connection, &mail, &event.id, now);
                 }
             }
             Ok(())

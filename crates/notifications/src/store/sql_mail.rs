@@ -6,7 +6,7 @@ use super::{QueuedMail, StoreResult};
 use crate::domain::NotificationsError;
 use crate::domain::mail::Mail;
 
-pub(super) const ENQUEUE: &str = "insert into mail_queue (id, recipient, subject, body, source_event_id, attempts, next_attempt_at, claimed_until, last_error, created_at) values ($1, $2, $3, $4, $5, 0, $6, 0, '', $6) on conflict (source_event_id) do nothing";
+pub(super) const ENQUEUE: &str = "insert into mail_queue (id, recipient, subject, body, source_event_id, attempts, next_attempt_at, claimed_until, last_error, created_at) values ($1, $2, $3, $4, $5, 0, $6, 0, '', $6) on conflict (source_event_id, recipient) do nothing";
 
 /// Queues `$mail` for the event `$event_id` on `$executor` (once per event); evaluates to
 /// whether a row was added.
