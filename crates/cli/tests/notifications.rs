@@ -479,3 +479,143 @@ async fn mesh_done_column(mesh: &Mesh, project: &Project, token: &str) -> String
         .id
         .clone()
 }
+
+/// A task due within the window reminds its assignee once; moving its due time into the
+/// past makes it overdue, once. The scheduler runs in the mesh (every second here).
+#[tokio::test]
+async fn due_and_overdue_reminders_reach_the_assignee_once() {
+    let mesh = Mesh::start_with(|config| {
+        config
+            .update_section(
+                "notifications",
+                |notifications: &mut notifications::NotificationsConfig| {
+                    notifications.reminder_scan_secs = 1;
+                },
+            )
+            .unwrap();
+    })
+    .await;
+    let (_, ada) = mesh.sign_up("ada@due.test").await;
+    let (organization, ada) = mesh.create_organization(&ada, "due").await;
+    let (bob_user, bob) = mesh.sign_up("bob@due.test").await;
+    let bob = mesh
+        .invite_and_join(
+            &ada,
+            &organization.id,
+            "bob@due.test",
+            OrganizationRole::Member,
+            &bob,
+        )
+        .await;
+    let mut projects = ProjectServiceClient::new(mesh.channel.clone());
+    let mut tasks = TaskServiceClient::new(mesh.channel.clone());
+    let project = projects
+        .create_project(bearer(
+            CreateProjectRequest {
+                project: Some(Project {
+                    key: "DUE".into(),
+                    name: "Deadlines".into(),
+                    ..Project::default()
+                }),
+                request_id: String::new(),
+            },
+            &ada.access_token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .project
+        .unwrap();
+    projects
+        .add_project_member(bearer(
+            AddProjectMemberRequest {
+                project_id: project.id.clone(),
+                user_id: bob_user.id.clone(),
+                role: 0,
+            },
+            &ada.access_token,
+        ))
+        .await
+        .unwrap();
+    let hour = 3_600_000;
+    let task = tasks
+        .create_task(bearer(
+            CreateTaskRequest {
+                task: Some(Task {
+                    project_id: project.id.clone(),
+                    title: "File taxes".into(),
+                    assignee_user_ids: vec![bob_user.id.clone()],
+                    due_time: Some(mesh::time::timestamp(mesh::time::now_millis() + hour)),
+                    ..Task::default()
+                }),
+                request_id: String::new(),
+            },
+            &ada.access_token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .task
+        .unwrap();
+    let inbox = NotificationServiceClient::new(mesh.channel.clone());
+    let reminders = |kind: NotificationKind| {
+        let filter = format!("kind = {}", kind.as_str_name());
+        let mut inbox = inbox.clone();
+        let token = bob.access_token.clone();
+        async move {
+            // The scheduler works in the background: look until its reminder shows.
+            let deadline = tokio::time::Instant::now() + HUNG;
+            let mut ticks = tokio::time::interval(Duration::from_millis(100));
+            loop {
+                ticks.tick().await;
+                let found = inbox
+                    .list_notifications(bearer(
+                        ListNotificationsRequest {
+                            filter: filter.clone(),
+                            ..ListNotificationsRequest::default()
+                        },
+                        &token,
+                    ))
+                    .await
+                    .unwrap()
+                    .into_inner()
+                    .notifications;
+                if !found.is_empty() {
+                    return found;
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "no {filter} reminder"
+                );
+            }
+        }
+    };
+    let soon = reminders(NotificationKind::TaskDueSoon).await;
+    assert_eq!(soon.len(), 1);
+    assert_eq!(soon[0].task_id, task.id);
+    assert_eq!(
+        soon[0].title,
+        format!("{} \"File taxes\" is due soon", task.key)
+    );
+    tasks
+        .update_task(bearer(
+            UpdateTaskRequest {
+                task: Some(Task {
+                    id: task.id.clone(),
+                    due_time: Some(mesh::time::timestamp(mesh::time::now_millis() - hour)),
+                    ..Task::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["due_time".into()],
+                }),
+            },
+            &ada.access_token,
+        ))
+        .await
+        .unwrap();
+    let overdue = reminders(NotificationKind::TaskOverdue).await;
+    assert_eq!(overdue.len(), 1);
+    // Still one of each after further scans (the overdue one came from a later scan).
+    assert_eq!(reminders(NotificationKind::TaskDueSoon).await.len(), 1);
+    mesh.stop().await;
+}

@@ -48,6 +48,11 @@ pub struct NotificationsConfig {
     /// Base URL of the links in emails (the web console that accepts invitations and resets
     /// passwords).
     pub app_url: String,
+    /// A task due within this many seconds reminds its assignees (TASK_DUE_SOON), once per
+    /// due time.
+    pub due_soon_window_secs: u64,
+    /// How often each replica looks for reminders to send.
+    pub reminder_scan_secs: u64,
 }
 
 impl Default for NotificationsConfig {
@@ -58,6 +63,36 @@ impl Default for NotificationsConfig {
             smtp_url: None,
             mail_from: "taskmesh <no-reply@taskmesh.localhost>".into(),
             app_url: "http://localhost:50051".into(),
+            due_soon_window_secs: 24 * 3_600,
+            reminder_scan_secs: 60,
+        }
+    }
+}
+
+/// Sends due reminders every `reminder_scan_secs` until `shutdown` (every replica scans; each
+/// reminder is created once, see `store::sql_deadlines`).
+async fn reminders(
+    store: Arc<dyn store::NotificationsStore>,
+    config: NotificationsConfig,
+    shutdown: mesh::server::Shutdown,
+) {
+    let window =
+        i64::try_from(config.due_soon_window_secs.saturating_mul(1_000)).unwrap_or(i64::MAX / 4);
+    let mut ticks = tokio::time::interval(std::time::Duration::from_secs(
+        config.reminder_scan_secs.max(1),
+    ));
+    loop {
+        tokio::select! {
+            () = shutdown.wait() => return,
+            _ = ticks.tick() => {}
+        }
+        match store
+            .remind_due(mesh::time::now_millis(), window, &config.app_url)
+            .await
+        {
+            Ok(0) => {}
+            Ok(created) => tracing::info!(created, "due reminders sent"),
+            Err(error) => tracing::warn!(%error, "cannot send due reminders yet; retrying"),
         }
     }
 }
@@ -91,8 +126,13 @@ async fn build(context: ServiceContext) -> Result<Built, BuildError> {
         let bus = bus.clone();
         move |shutdown| api::stream::follow(bus, hub, shutdown)
     })
-    .worker("mail-sender", move |shutdown| {
-        mail::run(store, mailer, from, shutdown)
+    .worker("mail-sender", {
+        let store = store.clone();
+        move |shutdown| mail::run(store, mailer, from, shutdown)
+    })
+    .worker("due-reminders", {
+        let config = config.clone();
+        move |shutdown| reminders(store, config, shutdown)
     });
     // One durable consumer per source service (a consumer reads one service's stream).
     for (name, subject) in [

@@ -39,6 +39,151 @@ pub async fn run(store: &dyn NotificationsStore) {
     inbox_reads_marks_and_archives(store).await;
     preferences_and_streams(store).await;
     the_mail_queue(store).await;
+    due_reminders(store).await;
+}
+
+async fn due_reminders(store: &dyn NotificationsStore) {
+    use super::sql_deadlines::DeadlineChange;
+    use taskmesh::events::v1::TaskCreated;
+
+    let org = OrganizationId::new();
+    let (ada, bob) = (UserId::new(), UserId::new());
+    let hour = 3_600_000;
+    let now = 1_000 * hour;
+    let task = |id: &str, due: i64, category: &str| DeadlineChange::Upsert {
+        organization_id: org.to_string(),
+        task: Box::new(TaskCreated {
+            task_id: id.into(),
+            project_id: "p".into(),
+            key: format!("WEB-{id}"),
+            title: "Ship".into(),
+            status_category: category.into(),
+            assignee_user_ids: vec![ada.to_string(), bob.to_string()],
+            due_time: Some(mesh::time::timestamp(due)),
+            ..TaskCreated::default()
+        }),
+    };
+    let id = |name: &str| format!("{}-{name}", uuid::Uuid::now_v7());
+    let (soon, late, done, far) = (id("soon"), id("late"), id("done"), id("far"));
+    store
+        .track_deadline(task(&soon, now + hour, "todo"), now)
+        .await
+        .unwrap();
+    store
+        .track_deadline(task(&late, now - hour, "in_progress"), now)
+        .await
+        .unwrap();
+    store
+        .track_deadline(task(&done, now + hour, "done"), now)
+        .await
+        .unwrap();
+    store
+        .track_deadline(task(&far, now + 48 * hour, "todo"), now)
+        .await
+        .unwrap();
+    // Two replicas scanning at once still remind each assignee once per task and kind.
+    let (first, second) = tokio::join!(
+        store.remind_due(now, 24 * hour, "http://app"),
+        store.remind_due(now, 24 * hour, "http://app"),
+    );
+    assert_eq!(
+        first.unwrap() + second.unwrap(),
+        4,
+        "soon and late, two assignees each"
+    );
+    assert_eq!(
+        store
+            .remind_due(now, 24 * hour, "http://app")
+            .await
+            .unwrap(),
+        0
+    );
+    let kinds = |user: UserId| async move {
+        let page = store
+            .list(org, user, &inbox(), &PageRequest::first(10, INBOX_ORDER))
+            .await
+            .unwrap();
+        let mut kinds: Vec<(String, String)> = page
+            .items
+            .into_iter()
+            .map(|n| (n.task_id.unwrap_or_default(), n.kind))
+            .collect();
+        kinds.sort();
+        kinds
+    };
+    let mut expected = vec![
+        (soon.clone(), "task_due_soon".to_string()),
+        (late.clone(), "task_overdue".to_string()),
+    ];
+    expected.sort();
+    assert_eq!(kinds(bob).await, expected);
+    // The soon task passes its due time: overdue, once; a new due time re-arms reminders;
+    // closing or deleting a task ends them.
+    assert_eq!(
+        store
+            .remind_due(now + 2 * hour, 24 * hour, "http://app")
+            .await
+            .unwrap(),
+        2
+    );
+    store
+        .track_deadline(
+            DeadlineChange::Fields {
+                task_id: soon.clone(),
+                title: Some("Ship it".into()),
+                due_at: Some(Some(now + 3 * hour)),
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .remind_due(now + 2 * hour, 24 * hour, "http://app")
+            .await
+            .unwrap(),
+        2
+    );
+    store
+        .track_deadline(
+            DeadlineChange::Open {
+                task_id: soon.clone(),
+                open: false,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    store
+        .track_deadline(
+            DeadlineChange::Delete {
+                task_id: far.clone(),
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .remind_due(now + 100 * hour, 24 * hour, "http://app")
+            .await
+            .unwrap(),
+        0
+    );
+    let titles: Vec<String> = store
+        .list(org, ada, &inbox(), &PageRequest::first(10, INBOX_ORDER))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|n| n.title)
+        .collect();
+    assert!(
+        titles
+            .iter()
+            .any(|title| title.contains("\"Ship it\" is due soon")),
+        "{titles:?}"
+    );
 }
 
 async fn the_mail_queue(store: &dyn NotificationsStore) {

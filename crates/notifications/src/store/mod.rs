@@ -3,6 +3,7 @@
 //! security keeps each organization's rows apart).
 
 pub mod sql;
+pub mod sql_deadlines;
 pub mod sql_inbox;
 pub mod sql_mail;
 
@@ -190,6 +191,19 @@ pub trait NotificationsStore: Send + Sync {
         expected: Option<i64>,
         now: i64,
     ) -> StoreResult<PreferencesRecord>;
+
+    /// Applies one change to the due-reminder projection (the event handler applies them
+    /// in the consumer's transaction; this is the same change on its own).
+    async fn track_deadline(
+        &self,
+        change: sql_deadlines::DeadlineChange,
+        now: i64,
+    ) -> StoreResult<()>;
+
+    /// Creates the due reminders owed at `now` (tasks due within `window` millis, and
+    /// overdue ones) for their assignees, mailing those whose email channel is on (links from
+    /// `app_url`); returns how many notifications were created.
+    async fn remind_due(&self, now: i64, window: i64, app_url: &str) -> StoreResult<u64>;
 
     /// Queues `mail` for the event `source_event_id` (once per event); returns whether it
     /// was queued now.

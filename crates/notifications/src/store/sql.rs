@@ -393,6 +393,21 @@ impl NotificationsStore for SqlNotificationsStore {
         })
     }
 
+    async fn track_deadline(
+        &self,
+        change: super::sql_deadlines::DeadlineChange,
+        now: i64,
+    ) -> StoreResult<()> {
+        mesh::transaction!(&self.0.database, None, None, |tx| {
+            super::sql_deadlines::track_deadline!(tx, change, now);
+            Ok::<_, NotificationsError>(())
+        })
+    }
+
+    async fn remind_due(&self, now: i64, window: i64, app_url: &str) -> StoreResult<u64> {
+        self.remind(now, window, app_url).await
+    }
+
     async fn queue_mail(&self, source_event_id: &str, mail: &Mail, now: i64) -> StoreResult<bool> {
         self.queue(source_event_id, mail, now).await
     }

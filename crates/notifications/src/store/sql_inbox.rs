@@ -18,8 +18,8 @@ use taskmesh::events::v1::{
 
 use super::Source;
 use super::sql::{created_event, insert_record, records};
+use super::sql_deadlines::{deadline_change, track_deadline};
 use super::sql_mail::enqueue_mail;
-use crate::domain::Kind;
 use crate::domain::fanout::{self, Draft};
 use crate::domain::mail::{self, Mail};
 
@@ -30,6 +30,45 @@ pub const PROJECTS_EVENTS: &str = "taskmesh.projects.>";
 pub const TENANCY_EVENTS: &str = "taskmesh.tenancy.>";
 /// Identity's events (password resets).
 pub const IDENTITY_EVENTS: &str = "taskmesh.identity.>";
+
+/// Queues the email of a notification just created on `$connection` when its recipient's
+/// choice for the kind (else the kind's default) has email on and identity told us their
+/// address.
+macro_rules! mail_notification {
+    ($connection:expr, $record:expr, $event_id:expr, $app_url:expr, $now:expr) => {{
+        let record: &crate::store::NotificationRecord = $record;
+        if let Some(kind) = crate::domain::Kind::parse(&record.kind) {
+            let chosen: Option<bool> = sqlx::query_scalar("select email from notification_preferences where organization_id = $1 and user_id = $2 and kind = $3")
+                .bind(record.organization_id)
+                .bind(record.recipient_user_id)
+                .bind(&record.kind)
+                .fetch_optional(&mut *$connection)
+                .await?;
+            if chosen.unwrap_or(kind.default_channels().email) {
+                let address: Option<String> =
+                    sqlx::query_scalar("select email from recipients where user_id = $1")
+                        .bind(record.recipient_user_id)
+                        .fetch_optional(&mut *$connection)
+                        .await?;
+                if let Some(address) = address {
+                    let mail = crate::domain::mail::notification(
+                        &address,
+                        &record.title,
+                        &record.body,
+                        $app_url,
+                    );
+                    let _queued = crate::store::sql_mail::enqueue_mail!(
+                        &mut *$connection,
+                        &mail,
+                        $event_id,
+                        $now
+                    );
+                }
+            }
+        }
+    }};
+}
+pub(super) use mail_notification;
 
 /// Applies events to inboxes and the mail queue; see the module docs.
 pub struct InboxHandler {
@@ -125,7 +164,8 @@ impl Handler for InboxHandler {
             return Ok(());
         };
         let drafts = drafts(event)?;
-        if drafts.is_empty() {
+        let deadline = deadline_change(event)?;
+        if drafts.is_empty() && deadline.is_none() {
             return Ok(());
         }
         let source = Source {
@@ -139,34 +179,13 @@ impl Handler for InboxHandler {
         };
         let records = records(organization, &source, &drafts);
         events::on_connection!(tx, |connection, enqueue| {
+            if let Some(change) = deadline {
+                track_deadline!(connection, change, now);
+            }
             for record in &records {
-                if !insert_record!(&mut *connection, record) {
-                    continue;
-                }
-                enqueue(&mut *connection, &created_event(record)).await?;
-                // The email channel: the recipient's choice for the kind, else its default;
-                // only for recipients whose address identity told us.
-                let Some(kind) = Kind::parse(&record.kind) else {
-                    continue;
-                };
-                let chosen: Option<bool> = sqlx::query_scalar("select email from notification_preferences where organization_id = $1 and user_id = $2 and kind = $3")
-                    .bind(record.organization_id)
-                    .bind(record.recipient_user_id)
-                    .bind(&record.kind)
-                    .fetch_optional(&mut *connection)
-                    .await?;
-                if !chosen.unwrap_or(kind.default_channels().email) {
-                    continue;
-                }
-                let address: Option<String> =
-                    sqlx::query_scalar("select email from recipients where user_id = $1")
-                        .bind(record.recipient_user_id)
-                        .fetch_optional(&mut *connection)
-                        .await?;
-                if let Some(address) = address {
-                    let mail =
-                        mail::notification(&address, &record.title, &record.body, &self.app_url);
-                    let _queued = enqueue_mail!(&mut *connection, &mail, &event.id, now);
+                if insert_record!(&mut *connection, record) {
+                    enqueue(&mut *connection, &created_event(record)).await?;
+                    mail_notification!(connection, record, &event.id, &self.app_url, now);
                 }
             }
             Ok(())

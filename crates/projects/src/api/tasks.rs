@@ -276,6 +276,7 @@ pub(super) fn appeared(unit: &mut Unit<'_>, task: &TaskRecord, restored: bool) {
                 .iter()
                 .map(ToString::to_string)
                 .collect(),
+            due_time: task.due_at.map(timestamp),
         },
     );
     if !restored && task.status_category == StatusCategory::Done.as_str() {
