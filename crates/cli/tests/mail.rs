@@ -8,11 +8,7 @@ use std::time::Duration;
 
 use support::{Mesh, bearer};
 use taskmesh::identity::v1::*;
-use taskmesh::projects::v1::project_service_client::ProjectServiceClient;
-use taskmesh::projects::v1::task_service_client::TaskServiceClient;
-use taskmesh::projects::v1::{
-    AddProjectMemberRequest, CreateProjectRequest, CreateTaskRequest, Project, Task,
-};
+use taskmesh::projects::v1::Task;
 use taskmesh::tenancy::v1::{AcceptInvitationRequest, OrganizationRole};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
@@ -169,50 +165,15 @@ async fn invitation_and_reset_mail_reach_an_smtp_server_and_their_links_work() {
         .unwrap();
 
     // Bob's assignment is mailed to him too (TASK_ASSIGNED mails by default).
-    let mut projects = ProjectServiceClient::new(mesh.channel.clone());
-    let project = projects
-        .create_project(bearer(
-            CreateProjectRequest {
-                project: Some(Project {
-                    key: "MAIL".into(),
-                    name: "Mail".into(),
-                    ..Project::default()
-                }),
-                request_id: String::new(),
-            },
-            &ada.access_token,
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .project
-        .unwrap();
-    projects
-        .add_project_member(bearer(
-            AddProjectMemberRequest {
-                project_id: project.id.clone(),
-                user_id: bob_user.id.clone(),
-                role: 0,
-            },
-            &ada.access_token,
-        ))
-        .await
-        .unwrap();
-    TaskServiceClient::new(mesh.channel.clone())
-        .create_task(bearer(
-            CreateTaskRequest {
-                task: Some(Task {
-                    project_id: project.id.clone(),
-                    title: "Answer the mail".into(),
-                    assignee_user_ids: vec![bob_user.id.clone()],
-                    ..Task::default()
-                }),
-                request_id: String::new(),
-            },
-            &ada.access_token,
-        ))
-        .await
-        .unwrap();
+    let project = support::create_project(&mesh.channel, &ada.access_token, "MAIL").await;
+    support::add_project_member(&mesh.channel, &ada.access_token, &project.id, &bob_user.id).await;
+    let task = Task {
+        project_id: project.id.clone(),
+        title: "Answer the mail".into(),
+        assignee_user_ids: vec![bob_user.id.clone()],
+        ..Task::default()
+    };
+    support::create_task(&mesh.channel, &ada.access_token, task).await;
     let assigned = next_mail(&mut inbox).await;
     assert_eq!(assigned.recipients, vec!["bob@mail.test".to_string()]);
     assert!(

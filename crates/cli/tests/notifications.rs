@@ -12,7 +12,7 @@ use support::{Mesh, assert_refused, bearer};
 use taskmesh::notifications::v1::notification_service_client::NotificationServiceClient;
 use taskmesh::notifications::v1::stream_notifications_response::Event as StreamEvent;
 use taskmesh::notifications::v1::*;
-use taskmesh::projects::v1::project_service_client::ProjectServiceClient;
+
 use taskmesh::projects::v1::task_service_client::TaskServiceClient;
 use taskmesh::projects::v1::*;
 use taskmesh::tenancy::v1::OrganizationRole;
@@ -44,7 +44,6 @@ async fn assignments_mentions_and_completions_reach_the_inbox_and_the_stream() {
         )
         .await;
     let (ada_token, bob_token) = (ada.access_token.clone(), bob.access_token.clone());
-    let mut projects = ProjectServiceClient::new(mesh.channel.clone());
     let mut tasks = TaskServiceClient::new(mesh.channel.clone());
     let mut inbox = NotificationServiceClient::new(mesh.channel.clone());
 
@@ -70,34 +69,8 @@ async fn assignments_mentions_and_completions_reach_the_inbox_and_the_stream() {
     // Joining through an invitation is Bob's own act: nothing to tell him.
     assert_eq!(count.unread_count, 0);
 
-    let project = projects
-        .create_project(bearer(
-            CreateProjectRequest {
-                project: Some(Project {
-                    key: "WEB".into(),
-                    name: "Website".into(),
-                    ..Project::default()
-                }),
-                request_id: String::new(),
-            },
-            &ada_token,
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .project
-        .unwrap();
-    projects
-        .add_project_member(bearer(
-            AddProjectMemberRequest {
-                project_id: project.id.clone(),
-                user_id: bob_user.id.clone(),
-                role: 0,
-            },
-            &ada_token,
-        ))
-        .await
-        .unwrap();
+    let project = support::create_project(&mesh.channel, &ada_token, "WEB").await;
+    support::add_project_member(&mesh.channel, &ada_token, &project.id, &bob_user.id).await;
     let added = next(&mut feed).await;
     let Some(StreamEvent::Notification(added)) = added.event else {
         panic!("{added:?}")
@@ -114,24 +87,13 @@ async fn assignments_mentions_and_completions_reach_the_inbox_and_the_stream() {
     );
 
     // Ada assigns Bob a task: it reaches his open stream.
-    let task = tasks
-        .create_task(bearer(
-            CreateTaskRequest {
-                task: Some(Task {
-                    project_id: project.id.clone(),
-                    title: "Fix login".into(),
-                    assignee_user_ids: vec![bob_user.id.clone()],
-                    ..Task::default()
-                }),
-                request_id: String::new(),
-            },
-            &ada_token,
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .task
-        .unwrap();
+    let assigned_to_bob = |title: &str| Task {
+        project_id: project.id.clone(),
+        title: title.into(),
+        assignee_user_ids: vec![bob_user.id.clone()],
+        ..Task::default()
+    };
+    let task = support::create_task(&mesh.channel, &ada_token, assigned_to_bob("Fix login")).await;
     let assigned = next(&mut feed).await;
     let Some(StreamEvent::Notification(assigned)) = assigned.event else {
         panic!("{assigned:?}")
@@ -404,21 +366,7 @@ async fn assignments_mentions_and_completions_reach_the_inbox_and_the_stream() {
         .unwrap();
     // The next thing Bob's stream shows is a later assignment, not the comment: events are
     // applied in order, so the muted comment was handled (and skipped) before it.
-    tasks
-        .create_task(bearer(
-            CreateTaskRequest {
-                task: Some(Task {
-                    project_id: project.id.clone(),
-                    title: "Second".into(),
-                    assignee_user_ids: vec![bob_user.id.clone()],
-                    ..Task::default()
-                }),
-                request_id: String::new(),
-            },
-            &ada_token,
-        ))
-        .await
-        .unwrap();
+    support::create_task(&mesh.channel, &ada_token, assigned_to_bob("Second")).await;
     let after_mute = loop {
         let message = next(&mut resumed).await;
         if let Some(StreamEvent::Notification(notification)) = message.event {
@@ -507,56 +455,22 @@ async fn due_and_overdue_reminders_reach_the_assignee_once() {
             &bob,
         )
         .await;
-    let mut projects = ProjectServiceClient::new(mesh.channel.clone());
     let mut tasks = TaskServiceClient::new(mesh.channel.clone());
-    let project = projects
-        .create_project(bearer(
-            CreateProjectRequest {
-                project: Some(Project {
-                    key: "DUE".into(),
-                    name: "Deadlines".into(),
-                    ..Project::default()
-                }),
-                request_id: String::new(),
-            },
-            &ada.access_token,
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .project
-        .unwrap();
-    projects
-        .add_project_member(bearer(
-            AddProjectMemberRequest {
-                project_id: project.id.clone(),
-                user_id: bob_user.id.clone(),
-                role: 0,
-            },
-            &ada.access_token,
-        ))
-        .await
-        .unwrap();
+    let project = support::create_project(&mesh.channel, &ada.access_token, "DUE").await;
+    support::add_project_member(&mesh.channel, &ada.access_token, &project.id, &bob_user.id).await;
     let hour = 3_600_000;
-    let task = tasks
-        .create_task(bearer(
-            CreateTaskRequest {
-                task: Some(Task {
-                    project_id: project.id.clone(),
-                    title: "File taxes".into(),
-                    assignee_user_ids: vec![bob_user.id.clone()],
-                    due_time: Some(mesh::time::timestamp(mesh::time::now_millis() + hour)),
-                    ..Task::default()
-                }),
-                request_id: String::new(),
-            },
-            &ada.access_token,
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .task
-        .unwrap();
+    let task = support::create_task(
+        &mesh.channel,
+        &ada.access_token,
+        Task {
+            project_id: project.id.clone(),
+            title: "File taxes".into(),
+            assignee_user_ids: vec![bob_user.id.clone()],
+            due_time: Some(mesh::time::timestamp(mesh::time::now_millis() + hour)),
+            ..Task::default()
+        },
+    )
+    .await;
     let inbox = NotificationServiceClient::new(mesh.channel.clone());
     let reminders = |kind: NotificationKind| {
         let filter = format!("kind = {}", kind.as_str_name());

@@ -398,11 +398,7 @@ async fn an_assignment_reaches_a_notification_stream_in_another_process_over_nat
     use taskmesh::notifications::v1::notification_service_client::NotificationServiceClient;
     use taskmesh::notifications::v1::stream_notifications_response::Event as StreamEvent;
     use taskmesh::notifications::v1::{NotificationKind, StreamNotificationsRequest};
-    use taskmesh::projects::v1::project_service_client::ProjectServiceClient;
-    use taskmesh::projects::v1::task_service_client::TaskServiceClient;
-    use taskmesh::projects::v1::{
-        AddProjectMemberRequest, CreateProjectRequest, CreateTaskRequest, Project, Task,
-    };
+    use taskmesh::projects::v1::Task;
 
     let Some(url) = mesh::testing::nats_url("an_assignment_reaches_a_notification_stream") else {
         return;
@@ -504,49 +500,15 @@ async fn an_assignment_reaches_a_notification_stream_in_another_process_over_nat
         .unwrap();
     assert!(matches!(first.event, Some(StreamEvent::UnreadCount(_))));
 
-    let project = ProjectServiceClient::new(work_channel.clone())
-        .create_project(bearer(
-            CreateProjectRequest {
-                project: Some(Project {
-                    key: "NATS".into(),
-                    name: "Over NATS".into(),
-                    ..Project::default()
-                }),
-                request_id: String::new(),
-            },
-            &ada_token,
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .project
-        .unwrap();
-    ProjectServiceClient::new(work_channel.clone())
-        .add_project_member(bearer(
-            AddProjectMemberRequest {
-                project_id: project.id.clone(),
-                user_id: bob_user.id.clone(),
-                role: 0,
-            },
-            &ada_token,
-        ))
-        .await
-        .unwrap();
-    TaskServiceClient::new(work_channel.clone())
-        .create_task(bearer(
-            CreateTaskRequest {
-                task: Some(Task {
-                    project_id: project.id.clone(),
-                    title: "Across processes".into(),
-                    assignee_user_ids: vec![bob_user.id.clone()],
-                    ..Task::default()
-                }),
-                request_id: String::new(),
-            },
-            &ada_token,
-        ))
-        .await
-        .unwrap();
+    let project = support::create_project(&work_channel, &ada_token, "NATS").await;
+    support::add_project_member(&work_channel, &ada_token, &project.id, &bob_user.id).await;
+    let task = Task {
+        project_id: project.id.clone(),
+        title: "Across processes".into(),
+        assignee_user_ids: vec![bob_user.id.clone()],
+        ..Task::default()
+    };
+    support::create_task(&work_channel, &ada_token, task).await;
     let notification = loop {
         let message = tokio::time::timeout(hung, feed.message())
             .await

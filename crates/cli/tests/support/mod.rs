@@ -291,3 +291,68 @@ where
         );
     }
 }
+
+/// Creates a project with `key` (also its name) as the holder of `token` through whatever
+/// door `channel` reaches; returns it.
+pub async fn create_project(
+    channel: &Channel,
+    token: &str,
+    key: &str,
+) -> taskmesh::projects::v1::Project {
+    use taskmesh::projects::v1::*;
+    project_service_client::ProjectServiceClient::new(channel.clone())
+        .create_project(bearer(
+            CreateProjectRequest {
+                project: Some(Project {
+                    key: key.into(),
+                    name: key.into(),
+                    ..Project::default()
+                }),
+                request_id: String::new(),
+            },
+            token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .project
+        .unwrap()
+}
+
+/// Adds `user_id` to `project_id` with the default role, as the holder of `token`.
+pub async fn add_project_member(channel: &Channel, token: &str, project_id: &str, user_id: &str) {
+    use taskmesh::projects::v1::*;
+    project_service_client::ProjectServiceClient::new(channel.clone())
+        .add_project_member(bearer(
+            AddProjectMemberRequest {
+                project_id: project_id.into(),
+                user_id: user_id.into(),
+                role: 0,
+            },
+            token,
+        ))
+        .await
+        .unwrap();
+}
+
+/// Creates `task` as the holder of `token`; returns it as created.
+pub async fn create_task(
+    channel: &Channel,
+    token: &str,
+    task: taskmesh::projects::v1::Task,
+) -> taskmesh::projects::v1::Task {
+    use taskmesh::projects::v1::*;
+    task_service_client::TaskServiceClient::new(channel.clone())
+        .create_task(bearer(
+            CreateTaskRequest {
+                task: Some(task),
+                request_id: String::new(),
+            },
+            token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .task
+        .unwrap()
+}

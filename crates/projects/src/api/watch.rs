@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use events::{Bus, ConsumerConfig, StartAt};
+use events::Bus;
 use futures::{Stream, StreamExt};
 use mesh::ids::UserId;
 use mesh::server::Shutdown;
@@ -59,6 +59,8 @@ pub struct Hub {
     snapshots: Arc<tokio::sync::Semaphore>,
     /// Bumped when a board, a project or a membership goes: streams re-check access at once.
     access_changes: Arc<std::sync::atomic::AtomicU64>,
+    /// Open streams per user.
+    streams: kit::live::StreamCounts,
 }
 
 /// Snapshots read at once per process.
@@ -70,6 +72,7 @@ impl Default for Hub {
             inner: Arc::default(),
             snapshots: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_SNAPSHOTS)),
             access_changes: Arc::default(),
+            streams: kit::live::StreamCounts::default(),
         }
     }
 }
@@ -77,7 +80,6 @@ impl Default for Hub {
 #[derive(Default)]
 struct HubState {
     boards: HashMap<BoardId, Arc<BoardEntry>>,
-    streams: HashMap<UserId, usize>,
     draining: bool,
 }
 
@@ -167,86 +169,24 @@ impl Hub {
     }
 
     /// Counts a stream of `user`; `None` beyond `limit`.
-    fn open(&self, user: UserId, limit: usize) -> Option<StreamGuard> {
-        let mut state = self
-            .inner
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
-        let count = state.streams.entry(user).or_default();
-        if *count >= limit {
-            return None;
-        }
-        *count += 1;
-        Some(StreamGuard {
-            hub: self.clone(),
-            user,
-        })
-    }
-}
-
-struct StreamGuard {
-    hub: Hub,
-    user: UserId,
-}
-
-impl Drop for StreamGuard {
-    fn drop(&mut self) {
-        let mut state = self
-            .hub
-            .inner
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
-        if let Some(count) = state.streams.get_mut(&self.user) {
-            *count = count.saturating_sub(1);
-        }
+    fn open(&self, user: UserId, limit: usize) -> Option<kit::live::StreamGuard> {
+        self.streams.open(user, limit)
     }
 }
 
 /// Follows `board.changed` events from other replicas into `hub` until `shutdown`; then ends
 /// every stream.
 pub async fn follow(bus: Arc<dyn Bus>, hub: Hub, shutdown: Shutdown) {
-    let config = ConsumerConfig {
-        name: format!("board-feed-{}", uuid::Uuid::now_v7().simple()),
-        filter_subjects: vec![crate::events::BOARD_CHANGED.subject().to_string()],
-        ack_wait: Duration::from_secs(30),
-        ephemeral: true,
-        start: StartAt::Since(std::time::SystemTime::now()),
-    };
-    loop {
-        let mut subscription = tokio::select! {
-            () = shutdown.wait() => break,
-            subscribed = bus.subscribe(&config) => match subscribed {
-                Ok(subscription) => subscription,
-                Err(error) => {
-                    tracing::warn!(%error, "cannot follow board changes yet; retrying");
-                    tokio::select! {
-                        () = shutdown.wait() => break,
-                        () = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                    }
-                }
-            },
-        };
-        loop {
-            let delivery = tokio::select! {
-                () = shutdown.wait() => {
-                    hub.drain();
-                    return;
-                }
-                delivery = subscription.next() => delivery,
-            };
-            let Ok(delivery) = delivery else {
-                break;
-            };
-            if let Ok(envelope) = events::envelope::decode(&delivery.message)
-                && envelope.payload_type == BoardChanged::full_name()
-                && let Ok(changed) = BoardChanged::decode(envelope.payload.as_slice())
-                && let Ok(board) = changed.board_id.parse()
-            {
-                hub.notify(board);
-            }
-            let _ = delivery.ack().await;
+    let subject = crate::events::BOARD_CHANGED.subject();
+    kit::live::follow(bus, "board-feed", subject, shutdown, |event| {
+        if event.payload_type == BoardChanged::full_name()
+            && let Ok(changed) = BoardChanged::decode(event.payload.as_slice())
+            && let Ok(board) = changed.board_id.parse()
+        {
+            hub.notify(board);
         }
-    }
+    })
+    .await;
     hub.drain();
 }
 
