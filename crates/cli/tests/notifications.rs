@@ -406,6 +406,15 @@ async fn assignments_mentions_and_completions_reach_the_inbox_and_the_stream() {
 }
 
 async fn mesh_done_column(mesh: &Mesh, project: &Project, token: &str) -> String {
+    column_of(mesh, project, token, StatusCategory::Done).await
+}
+
+async fn column_of(
+    mesh: &Mesh,
+    project: &Project,
+    token: &str,
+    category: StatusCategory,
+) -> String {
     let board =
         taskmesh::projects::v1::board_service_client::BoardServiceClient::new(mesh.channel.clone())
             .get_board(bearer(
@@ -422,7 +431,7 @@ async fn mesh_done_column(mesh: &Mesh, project: &Project, token: &str) -> String
     board
         .columns
         .iter()
-        .find(|column| column.status_category == StatusCategory::Done as i32)
+        .find(|column| column.status_category == category as i32)
         .unwrap()
         .id
         .clone()
@@ -531,5 +540,31 @@ async fn due_and_overdue_reminders_reach_the_assignee_once() {
     assert_eq!(overdue.len(), 1);
     // Still one of each after further scans (the overdue one came from a later scan).
     assert_eq!(reminders(NotificationKind::TaskDueSoon).await.len(), 1);
+    // Ada starts the task: Bob, its assignee, hears of the status change.
+    let doing = column_of(
+        &mesh,
+        &project,
+        &ada.access_token,
+        StatusCategory::InProgress,
+    )
+    .await;
+    tasks
+        .move_task(bearer(
+            MoveTaskRequest {
+                id: task.id.clone(),
+                column_id: doing,
+                position: None,
+                etag: String::new(),
+            },
+            &ada.access_token,
+        ))
+        .await
+        .unwrap();
+    let moved = reminders(NotificationKind::TaskStatusChanged).await;
+    assert_eq!(moved.len(), 1);
+    assert_eq!(
+        moved[0].title,
+        format!("{} \"File taxes\" moved to in progress", task.key)
+    );
     mesh.stop().await;
 }

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 
 use taskmesh::events::v1::{
     CommentCreated, MemberAdded, MemberRoleChanged, ProjectMemberAdded, TaskAssigned,
-    TaskCompleted, TaskCreated,
+    TaskCompleted, TaskCreated, TaskMoved,
 };
 
 use super::{Kind, MAX_BODY_CHARS, MAX_TITLE_CHARS, clip};
@@ -156,6 +156,28 @@ pub fn comment_created(actor: &str, event: &CommentCreated) -> Vec<Draft> {
     audience.drafts
 }
 
+/// A task's watchers hear it changed status category (e.g. To Do → In Progress). Entering
+/// DONE is told as TASK_COMPLETED instead; moves within a category tell nobody.
+pub fn task_moved(actor: &str, event: &TaskMoved, title: &str, watchers: &[String]) -> Vec<Draft> {
+    if event.from_status_category == event.to_status_category || event.to_status_category == "done"
+    {
+        return Vec::new();
+    }
+    let mut audience = Audience::new(actor);
+    let label = task_label(&event.key, title);
+    let status = event.to_status_category.replace('_', " ");
+    audience.tell(watchers, |recipient| {
+        Draft::new(
+            recipient,
+            Kind::TaskStatusChanged,
+            format!("{label} moved to {status}"),
+            "",
+        )
+        .about_task(&event.project_id, &event.task_id)
+    });
+    audience.drafts
+}
+
 /// The task's watchers (reporter and assignees) hear it was completed.
 pub fn task_completed(actor: &str, event: &TaskCompleted) -> Vec<Draft> {
     let mut audience = Audience::new(actor);
@@ -296,6 +318,23 @@ mod tests {
             ..event
         };
         assert!(comment_created("ada", &restored).is_empty());
+    }
+
+    #[test]
+    fn a_status_change_tells_watchers_but_not_for_done_or_same_category_moves() {
+        let moved = |from: &str, to: &str| TaskMoved {
+            task_id: "t".into(),
+            key: "WEB-7".into(),
+            from_status_category: from.into(),
+            to_status_category: to.into(),
+            ..TaskMoved::default()
+        };
+        let watchers = vec!["ada".to_string(), "bob".to_string()];
+        let drafts = task_moved("bob", &moved("todo", "in_progress"), "Fix", &watchers);
+        assert_eq!(recipients(&drafts), vec![("ada", Kind::TaskStatusChanged)]);
+        assert_eq!(drafts[0].title, "WEB-7 \"Fix\" moved to in progress");
+        assert!(task_moved("bob", &moved("todo", "todo"), "Fix", &watchers).is_empty());
+        assert!(task_moved("bob", &moved("in_progress", "done"), "Fix", &watchers).is_empty());
     }
 
     #[test]

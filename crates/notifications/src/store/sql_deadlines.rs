@@ -1,5 +1,6 @@
-//! Due reminders: the `task_deadlines` projection kept from projects' task events, and the
-//! scan that tells each assignee once when a task is due soon and once when it is overdue.
+//! The `tracked_tasks` projection kept from projects' task events (watchers, due time, open
+//! or not), the watchers a status change tells, and the due-reminder scan that tells each
+//! assignee once when a task is due soon and once when it is overdue.
 //!
 //! Invariants: a reminder is a notification whose source is `due-soon:<task>:<due millis>` or
 //! `overdue:<task>:<due millis>`, so the notifications' uniqueness makes it fire once per task
@@ -123,7 +124,7 @@ macro_rules! track_deadline {
                 task,
             } => {
                 let due_at = task.due_time.as_ref().map(mesh::time::millis);
-                sqlx::query("insert into task_deadlines (task_id, organization_id, project_id, task_key, title, due_at, open, assignee_user_ids, updated_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9) on conflict (task_id) do update set title = $5, due_at = $6, open = $7, assignee_user_ids = $8, updated_at = $9")
+                sqlx::query("insert into tracked_tasks (task_id, organization_id, project_id, task_key, title, due_at, open, assignee_user_ids, updated_at, reporter_user_id) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) on conflict (task_id) do update set title = $5, due_at = $6, open = $7, assignee_user_ids = $8, updated_at = $9, reporter_user_id = $10")
                     .bind(&task.task_id)
                     .bind(organization_id)
                     .bind(&task.project_id)
@@ -133,6 +134,7 @@ macro_rules! track_deadline {
                     .bind(!matches!(task.status_category.as_str(), "done" | "cancelled"))
                     .bind(task.assignee_user_ids.join(","))
                     .bind($now)
+                    .bind(&task.reporter_user_id)
                     .execute(&mut *$connection)
                     .await?;
             }
@@ -142,7 +144,7 @@ macro_rules! track_deadline {
                 due_at,
             } => {
                 if let Some(title) = title {
-                    sqlx::query("update task_deadlines set title = $2, updated_at = $3 where task_id = $1")
+                    sqlx::query("update tracked_tasks set title = $2, updated_at = $3 where task_id = $1")
                         .bind(&task_id)
                         .bind(title)
                         .bind($now)
@@ -150,7 +152,7 @@ macro_rules! track_deadline {
                         .await?;
                 }
                 if let Some(due_at) = due_at {
-                    sqlx::query("update task_deadlines set due_at = $2, updated_at = $3 where task_id = $1")
+                    sqlx::query("update tracked_tasks set due_at = $2, updated_at = $3 where task_id = $1")
                         .bind(&task_id)
                         .bind(due_at)
                         .bind($now)
@@ -159,7 +161,7 @@ macro_rules! track_deadline {
                 }
             }
             DeadlineChange::Assignees { task_id, users } => {
-                sqlx::query("update task_deadlines set assignee_user_ids = $2, updated_at = $3 where task_id = $1")
+                sqlx::query("update tracked_tasks set assignee_user_ids = $2, updated_at = $3 where task_id = $1")
                     .bind(&task_id)
                     .bind(users)
                     .bind($now)
@@ -167,7 +169,7 @@ macro_rules! track_deadline {
                     .await?;
             }
             DeadlineChange::Open { task_id, open } => {
-                sqlx::query("update task_deadlines set open = $2, updated_at = $3 where task_id = $1")
+                sqlx::query("update tracked_tasks set open = $2, updated_at = $3 where task_id = $1")
                     .bind(&task_id)
                     .bind(open)
                     .bind($now)
@@ -175,7 +177,7 @@ macro_rules! track_deadline {
                     .await?;
             }
             DeadlineChange::Delete { task_id } => {
-                sqlx::query("delete from task_deadlines where task_id = $1")
+                sqlx::query("delete from tracked_tasks where task_id = $1")
                     .bind(&task_id)
                     .execute(&mut *$connection)
                     .await?;
@@ -185,12 +187,36 @@ macro_rules! track_deadline {
 }
 pub(super) use track_deadline;
 
-const OVERDUE_SCAN: &str = "select task_id, organization_id, project_id, task_key, title, due_at, assignee_user_ids from task_deadlines where open and due_at is not null and due_at > $1 and due_at <= $2 and (overdue_reminded_due_at is null or overdue_reminded_due_at <> due_at) order by due_at limit 200";
-const SOON_SCAN: &str = "select task_id, organization_id, project_id, task_key, title, due_at, assignee_user_ids from task_deadlines where open and due_at is not null and due_at > $1 and due_at <= $2 and (soon_reminded_due_at is null or soon_reminded_due_at <> due_at) order by due_at limit 200";
+const OVERDUE_SCAN: &str = "select task_id, organization_id, project_id, task_key, title, due_at, assignee_user_ids from tracked_tasks where open and due_at is not null and due_at > $1 and due_at <= $2 and (overdue_reminded_due_at is null or overdue_reminded_due_at <> due_at) order by due_at limit 200";
+const SOON_SCAN: &str = "select task_id, organization_id, project_id, task_key, title, due_at, assignee_user_ids from tracked_tasks where open and due_at is not null and due_at > $1 and due_at <= $2 and (soon_reminded_due_at is null or soon_reminded_due_at <> due_at) order by due_at limit 200";
 const OVERDUE_MARK: &str =
-    "update task_deadlines set overdue_reminded_due_at = $2 where task_id = $1 and due_at = $2";
+    "update tracked_tasks set overdue_reminded_due_at = $2 where task_id = $1 and due_at = $2";
 const SOON_MARK: &str =
-    "update task_deadlines set soon_reminded_due_at = $2 where task_id = $1 and due_at = $2";
+    "update tracked_tasks set soon_reminded_due_at = $2 where task_id = $1 and due_at = $2";
+
+/// The title and watchers (reporter, then assignees) of a tracked task, on `$connection`;
+/// `None` for a task notifications never saw created.
+macro_rules! watchers {
+    ($connection:expr, $task_id:expr) => {{
+        let row: Option<(String, String, String)> = sqlx::query_as(
+            "select title, reporter_user_id, assignee_user_ids from tracked_tasks where task_id = $1",
+        )
+        .bind($task_id)
+        .fetch_optional(&mut *$connection)
+        .await?;
+        row.map(|(title, reporter, assignees)| {
+            let mut watchers = vec![reporter];
+            watchers.extend(
+                assignees
+                    .split(',')
+                    .filter(|user| !user.is_empty())
+                    .map(str::to_string),
+            );
+            (title, watchers)
+        })
+    }};
+}
+pub(super) use watchers;
 
 /// One row the scan found.
 #[derive(sqlx::FromRow)]

@@ -13,12 +13,12 @@ use prost::{Message, Name};
 use taskmesh::events::v1::{
     ActorKind, CommentCreated, Event, InvitationCreated, MemberAdded, MemberRoleChanged,
     PasswordResetRequested, ProjectMemberAdded, TaskAssigned, TaskCompleted, TaskCreated,
-    TokenReuseDetected, UserCreated,
+    TaskMoved, TokenReuseDetected, UserCreated,
 };
 
 use super::Source;
 use super::sql::{created_event, insert_record, records};
-use super::sql_deadlines::{deadline_change, track_deadline};
+use super::sql_deadlines::{deadline_change, track_deadline, watchers};
 use super::sql_mail::enqueue_mail;
 use crate::domain::fanout::{self, Draft};
 use crate::domain::mail::{self, Mail};
@@ -93,14 +93,20 @@ fn decode<P: Message + Name + Default>(event: &Event) -> Result<P, HandlerError>
         .map_err(|error| HandlerError(format!("bad {} payload: {error}", P::full_name())))
 }
 
-/// Who hears about `event`, by its payload type (nobody for types that notify no one).
-pub fn drafts(event: &Event) -> Result<Vec<Draft>, HandlerError> {
-    let actor = event
+/// The acting user of `event` (empty when no user acted).
+fn actor(event: &Event) -> &str {
+    event
         .actor
         .as_ref()
         .filter(|actor| actor.kind == ActorKind::User as i32)
         .map(|actor| actor.user_id.as_str())
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// Who hears about `event`, by its payload type (nobody for types that notify no one, and
+/// for a status change, whose watchers are read from `tracked_tasks` by the handler).
+pub fn drafts(event: &Event) -> Result<Vec<Draft>, HandlerError> {
+    let actor = actor(event);
     let kind = event.payload_type.as_str();
     Ok(if kind == TaskCreated::full_name() {
         fanout::task_created(actor, &decode(event)?)
@@ -165,7 +171,10 @@ impl Handler for InboxHandler {
         };
         let drafts = drafts(event)?;
         let deadline = deadline_change(event)?;
-        if drafts.is_empty() && deadline.is_none() {
+        let moved: Option<TaskMoved> = (event.payload_type == TaskMoved::full_name())
+            .then(|| decode(event))
+            .transpose()?;
+        if drafts.is_empty() && deadline.is_none() && moved.is_none() {
             return Ok(());
         }
         let source = Source {
@@ -177,8 +186,14 @@ impl Handler for InboxHandler {
                 .filter(|user| !user.is_empty()),
             at: mesh::time::now_millis(),
         };
-        let records = records(organization, &source, &drafts);
+        let mut records = records(organization, &source, &drafts);
         events::on_connection!(tx, |connection, enqueue| {
+            if let Some(moved) = &moved
+                && let Some((title, watchers)) = watchers!(connection, &moved.task_id)
+            {
+                let told = fanout::task_moved(actor(event), moved, &title, &watchers);
+                records.extend(super::sql::records(organization, &source, &told));
+            }
             if let Some(change) = deadline {
                 track_deadline!(connection, change, now);
             }
