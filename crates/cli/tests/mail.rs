@@ -223,14 +223,36 @@ async fn invitation_and_reset_mail_reach_an_smtp_server_and_their_links_work() {
         })
         .await
         .unwrap();
-    mesh.identity()
+    let again = mesh
+        .identity()
         .login(LoginRequest {
             email: "ada@mail.test".into(),
             password: "a-new-horse-8".into(),
             ..LoginRequest::default()
         })
         .await
+        .unwrap()
+        .into_inner()
+        .tokens
         .unwrap();
+    // The token reuse also left a security alert in Ada's inbox of the organization.
+    let ada = mesh.switch(&again, &organization.id).await.unwrap();
+    let alerts =
+        taskmesh::notifications::v1::notification_service_client::NotificationServiceClient::new(
+            mesh.channel.clone(),
+        )
+        .list_notifications(bearer(
+            taskmesh::notifications::v1::ListNotificationsRequest {
+                filter: "kind = NOTIFICATION_KIND_SECURITY_ALERT".into(),
+                ..Default::default()
+            },
+            &ada.access_token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .notifications;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
     mesh.stop().await;
 }
 

@@ -389,6 +389,31 @@ async fn assignments_mentions_and_completions_reach_the_inbox_and_the_stream() {
         .notifications;
     assert!(muted.is_empty(), "{muted:?}");
 
+    // Ada removes Bob from the organization: his open stream ends, told why.
+    mesh.tenancy()
+        .remove_member(bearer(
+            taskmesh::tenancy::v1::RemoveMemberRequest {
+                organization_id: organization.id.clone(),
+                user_id: bob_user.id.clone(),
+                etag: String::new(),
+            },
+            &ada_token,
+        ))
+        .await
+        .unwrap();
+    let ended = loop {
+        match tokio::time::timeout(HUNG, resumed.message())
+            .await
+            .expect("the stream outlived the membership")
+        {
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("the stream ended without a status"),
+            Err(status) => break status,
+        }
+    };
+    assert_eq!(ended.code(), Code::PermissionDenied);
+    assert_eq!(support::reason(&ended), "MEMBERSHIP_REVOKED");
+
     // Someone of another organization sees an empty inbox.
     let (_, eve) = mesh.sign_up("eve@notify.test").await;
     let (_, eve) = mesh.create_organization(&eve, "elsewhere").await;

@@ -49,6 +49,16 @@ macro_rules! on_connection {
     };
 }
 
+impl EventTx<'_> {
+    /// The same connection borrowed again, to run several steps of a handler on it.
+    pub fn reborrow(&mut self) -> EventTx<'_> {
+        match self {
+            EventTx::Sqlite(connection) => EventTx::Sqlite(connection),
+            EventTx::Postgres(connection) => EventTx::Postgres(connection),
+        }
+    }
+}
+
 /// A handler failed; the event will be retried (and eventually dead-lettered).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]

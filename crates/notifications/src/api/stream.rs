@@ -8,7 +8,9 @@
 //! come from NotificationCreated events on the bus (so from every replica) and from reads and
 //! archives in this process; a read on another replica shows at the next wake or heartbeat.
 //! A stream ends when the credential it was opened with expires (UNAUTHENTICATED
-//! `TOKEN_EXPIRED`) or the server drains (UNAVAILABLE `SERVER_SHUTTING_DOWN`).
+//! `TOKEN_EXPIRED`), when its user leaves the organization (PERMISSION_DENIED
+//! `MEMBERSHIP_REVOKED`, checked on every wake and heartbeat and woken by tenancy's
+//! member.removed), or when the server drains (UNAVAILABLE `SERVER_SHUTTING_DOWN`).
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -26,7 +28,7 @@ use mesh::ids::{OrganizationId, UserId};
 use mesh::server::Shutdown;
 use mesh::time::{now_millis, timestamp};
 use prost::{Message, Name};
-use taskmesh::events::v1::NotificationCreated;
+use taskmesh::events::v1::{MemberAdded, MemberRemoved, NotificationCreated};
 use taskmesh::notifications::v1::stream_notifications_response::Event as StreamEvent;
 use taskmesh::notifications::v1::*;
 use tokio::sync::{Notify, mpsc};
@@ -53,6 +55,9 @@ type Inbox = (OrganizationId, UserId);
 pub struct Hub {
     wakers: Arc<Mutex<HashMap<Inbox, Arc<Notify>>>>,
     streams: kit::live::StreamCounts,
+    /// Members this process saw leave (and not come back) since it started: their streams end
+    /// at once, without waiting for the departures table, which another consumer fills.
+    departed: Arc<Mutex<std::collections::HashSet<Inbox>>>,
     draining: Arc<AtomicBool>,
     drained: Arc<Notify>,
 }
@@ -82,6 +87,25 @@ impl Hub {
         }
     }
 
+    fn membership(&self, inbox: Inbox, member: bool) {
+        let mut departed = self
+            .departed
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        if member {
+            departed.remove(&inbox);
+        } else {
+            departed.insert(inbox);
+        }
+    }
+
+    fn has_departed(&self, inbox: Inbox) -> bool {
+        self.departed
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .contains(&inbox)
+    }
+
     fn waker(&self, inbox: Inbox) -> Arc<Notify> {
         let mut wakers = self
             .wakers
@@ -99,17 +123,58 @@ impl Hub {
 /// `shutdown`; then ends every stream.
 pub async fn follow(bus: Arc<dyn Bus>, hub: Hub, shutdown: Shutdown) {
     let subject = crate::events::NOTIFICATION_CREATED.subject();
-    kit::live::follow(bus, "notifications-feed", subject, shutdown, |event| {
-        if event.payload_type == NotificationCreated::full_name()
-            && let Ok(created) = NotificationCreated::decode(event.payload.as_slice())
-            && let (Ok(organization), Ok(user)) =
-                (event.tenant_id.parse(), created.recipient_user_id.parse())
-        {
-            hub.wake(organization, user);
-        }
-    })
-    .await;
+    let created = kit::live::follow(
+        bus.clone(),
+        "notifications-feed",
+        subject,
+        shutdown.clone(),
+        |event| {
+            if event.payload_type == NotificationCreated::full_name()
+                && let Ok(created) = NotificationCreated::decode(event.payload.as_slice())
+                && let (Ok(organization), Ok(user)) =
+                    (event.tenant_id.parse(), created.recipient_user_id.parse())
+            {
+                hub.wake(organization, user);
+            }
+        },
+    );
+    // Someone who leaves the organization: their streams end (and someone who comes back
+    // may stream again).
+    let departures = kit::live::follow(
+        bus,
+        "notifications-members",
+        crate::store::sql_inbox::MEMBER_EVENTS,
+        shutdown,
+        |event| {
+            let change = if event.payload_type == MemberRemoved::full_name() {
+                MemberRemoved::decode(event.payload.as_slice())
+                    .ok()
+                    .map(|removed| (removed.organization_id, removed.user_id, false))
+            } else if event.payload_type == MemberAdded::full_name() {
+                MemberAdded::decode(event.payload.as_slice())
+                    .ok()
+                    .map(|added| (added.organization_id, added.user_id, true))
+            } else {
+                None
+            };
+            if let Some((organization, user, member)) = change
+                && let (Ok(organization), Ok(user)) = (organization.parse(), user.parse())
+            {
+                hub.membership((organization, user), member);
+                hub.wake(organization, user);
+            }
+        },
+    );
+    tokio::join!(created, departures);
     hub.drain();
+}
+
+fn membership_revoked() -> NotificationsError {
+    stream_error(
+        ErrorCode::PermissionDenied,
+        "MEMBERSHIP_REVOKED",
+        "you are no longer a member of this organization",
+    )
 }
 
 fn stream_error(code: ErrorCode, reason: &str, message: &str) -> NotificationsError {
@@ -216,6 +281,12 @@ impl Pump {
         self.sender.send(Ok(message)).await.is_ok()
     }
 
+    /// Whether the caller left the organization (seen here, or recorded by the consumer).
+    async fn departed(&self) -> Result<bool> {
+        let inbox = (self.caller.organization_id, self.caller.user_id);
+        Ok(self.hub.has_departed(inbox) || self.store.departed(inbox.0, inbox.1).await?)
+    }
+
     async fn run(&self, resume: Option<(i64, String)>) -> Result<()> {
         let Caller {
             organization_id,
@@ -228,6 +299,9 @@ impl Pump {
         // Registered before the first read, so nothing created meanwhile is missed.
         let mut woken = Box::pin(waker.notified());
         woken.as_mut().enable();
+        if self.departed().await? {
+            return Err(membership_revoked());
+        }
         let mut position = match resume {
             Some(position) => position,
             None => self.store.newest(organization_id, user_id).await?,
@@ -280,6 +354,9 @@ impl Pump {
                 () = self.sender.closed() => return Ok(()),
                 () = &mut expired => return Err(mesh::auth::token_expired().into()),
                 () = self.hub.drained.notified() => {}
+            }
+            if self.departed().await? {
+                return Err(membership_revoked());
             }
             if self.hub.draining.load(Ordering::SeqCst) {
                 return Err(stream_error(

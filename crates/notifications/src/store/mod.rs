@@ -174,6 +174,10 @@ pub trait NotificationsStore: Send + Sync {
         recipient: UserId,
     ) -> StoreResult<(i64, String)>;
 
+    /// Whether `user` left the organization (tenancy's member.removed, not followed by a new
+    /// member.added).
+    async fn departed(&self, organization_id: OrganizationId, user: UserId) -> StoreResult<bool>;
+
     /// The user's preferences.
     async fn preferences(
         &self,

@@ -320,6 +320,19 @@ impl NotificationsStore for SqlNotificationsStore {
         })
     }
 
+    async fn departed(&self, organization_id: OrganizationId, user: UserId) -> StoreResult<bool> {
+        mesh::read_one!(&self.0.database, None, None, |tx| {
+            let departed: Option<i64> = sqlx::query_scalar(
+                "select departed_at from departures where organization_id = $1 and user_id = $2",
+            )
+            .bind(organization_id)
+            .bind(user)
+            .fetch_optional(&mut *tx)
+            .await?;
+            Ok::<_, NotificationsError>(departed.is_some())
+        })
+    }
+
     async fn preferences(
         &self,
         organization_id: OrganizationId,

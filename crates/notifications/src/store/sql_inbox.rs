@@ -11,9 +11,9 @@ use events::consumer::{EventTx, Handler, HandlerError};
 use mesh::ids::OrganizationId;
 use prost::{Message, Name};
 use taskmesh::events::v1::{
-    ActorKind, CommentCreated, Event, InvitationCreated, MemberAdded, MemberRoleChanged,
-    PasswordResetRequested, ProjectMemberAdded, TaskAssigned, TaskCompleted, TaskCreated,
-    TaskMoved, TokenReuseDetected, UserCreated,
+    ActorKind, CommentCreated, Event, InvitationCreated, MemberAdded, MemberRemoved,
+    MemberRoleChanged, PasswordResetRequested, ProjectMemberAdded, TaskAssigned, TaskCompleted,
+    TaskCreated, TaskMoved, TokenReuseDetected, UserCreated,
 };
 
 use super::Source;
@@ -28,6 +28,8 @@ use crate::domain::mail::{self, Mail};
 pub const PROJECTS_EVENTS: &str = "taskmesh.projects.>";
 /// Tenancy's events.
 pub const TENANCY_EVENTS: &str = "taskmesh.tenancy.>";
+/// Tenancy's membership events (streams of someone who left end).
+pub const MEMBER_EVENTS: &str = "taskmesh.tenancy.member.>";
 /// Identity's events (password resets).
 pub const IDENTITY_EVENTS: &str = "taskmesh.identity.>";
 
@@ -127,9 +129,124 @@ pub fn drafts(event: &Event) -> Result<Vec<Draft>, HandlerError> {
     })
 }
 
+/// Records who belongs to which organization (for alerts to all of a user's organizations)
+/// and who left (their open streams end).
+async fn track_membership(tx: EventTx<'_>, event: &Event, now: i64) -> Result<(), HandlerError> {
+    let (organization, user, added) = if event.payload_type == MemberAdded::full_name() {
+        let added: MemberAdded = decode(event)?;
+        (added.organization_id, added.user_id, true)
+    } else {
+        let removed: MemberRemoved = decode(event)?;
+        (removed.organization_id, removed.user_id, false)
+    };
+    events::on_connection!(tx, |connection, enqueue| {
+        if added {
+            sqlx::query("insert into memberships (organization_id, user_id) values ($1, $2) on conflict (user_id, organization_id) do nothing")
+                .bind(&organization)
+                .bind(&user)
+                .execute(&mut *connection)
+                .await?;
+            sqlx::query("delete from departures where organization_id = $1 and user_id = $2")
+                .bind(&organization)
+                .bind(&user)
+                .execute(&mut *connection)
+                .await?;
+        } else {
+            sqlx::query("delete from memberships where organization_id = $1 and user_id = $2")
+                .bind(&organization)
+                .bind(&user)
+                .execute(&mut *connection)
+                .await?;
+            sqlx::query("insert into departures (organization_id, user_id, departed_at) values ($1, $2, $3) on conflict (organization_id, user_id) do update set departed_at = $3")
+                .bind(&organization)
+                .bind(&user)
+                .bind(now)
+                .execute(&mut *connection)
+                .await?;
+        }
+        Ok(())
+    })
+}
+
+/// The security alert of a reused refresh token: mailed whatever the preferences say, and
+/// put in the user's inbox in each organization they belong to.
+async fn security_alert(
+    tx: EventTx<'_>,
+    event: &Event,
+    reuse: &TokenReuseDetected,
+    now: i64,
+) -> Result<(), HandlerError> {
+    let draft = Draft {
+        recipient_user_id: reuse.user_id.clone(),
+        kind: Some(crate::domain::Kind::SecurityAlert),
+        title: "Security alert: a session of your account was revoked".into(),
+        body: format!(
+            "A refresh token was used twice (from {}); the session was revoked. If this was not \
+             you, change your password.",
+            if reuse.ip_address.is_empty() {
+                "an unknown address"
+            } else {
+                reuse.ip_address.as_str()
+            }
+        ),
+        ..Draft::default()
+    };
+    let source = Source {
+        event_id: event.id.clone(),
+        actor_user_id: None,
+        at: now,
+    };
+    // The event belongs to no organization: each inbox row is written with its own
+    // organization's row-level-security scope on PostgreSQL.
+    macro_rules! alert {
+        ($connection:expr, $enqueue:expr, $scope:expr) => {{
+            let scope: Option<&'static str> = $scope;
+            let address: Option<String> =
+                sqlx::query_scalar("select email from recipients where user_id = $1")
+                    .bind(&reuse.user_id)
+                    .fetch_optional(&mut *$connection)
+                    .await?;
+            if let Some(address) = address {
+                let mail = mail::token_reuse(&address, reuse);
+                let _queued = enqueue_mail!(&mut *$connection, &mail, &event.id, now);
+            }
+            let organizations: Vec<String> =
+                sqlx::query_scalar("select organization_id from memberships where user_id = $1")
+                    .bind(&reuse.user_id)
+                    .fetch_all(&mut *$connection)
+                    .await?;
+            for organization in organizations {
+                let Ok(id) = organization.parse::<OrganizationId>() else {
+                    continue;
+                };
+                if let Some(scope) = scope {
+                    sqlx::query(scope)
+                        .bind(&organization)
+                        .execute(&mut *$connection)
+                        .await?;
+                }
+                for record in records(id, &source, std::slice::from_ref(&draft)) {
+                    if insert_record!(&mut *$connection, &record) {
+                        $enqueue(&mut *$connection, &created_event(&record)).await?;
+                    }
+                }
+            }
+            Ok(())
+        }};
+    }
+    match tx {
+        EventTx::Sqlite(connection) => alert!(connection, events::outbox::enqueue_sqlite, None),
+        EventTx::Postgres(connection) => alert!(
+            connection,
+            events::outbox::enqueue_postgres,
+            Some("select set_config('app.tenant_id', $1, true)")
+        ),
+    }
+}
+
 #[async_trait::async_trait]
 impl Handler for InboxHandler {
-    async fn handle(&self, tx: EventTx<'_>, event: &Event) -> Result<(), HandlerError> {
+    async fn handle(&self, mut tx: EventTx<'_>, event: &Event) -> Result<(), HandlerError> {
         let now = mesh::time::now_millis();
         if event.payload_type == UserCreated::full_name() {
             // Remember the address, for email notifications and security alerts.
@@ -145,20 +262,12 @@ impl Handler for InboxHandler {
             });
         }
         if event.payload_type == TokenReuseDetected::full_name() {
-            // A security alert: mailed whatever the preferences say.
-            let reuse: TokenReuseDetected = decode(event)?;
-            return events::on_connection!(tx, |connection, enqueue| {
-                let address: Option<String> =
-                    sqlx::query_scalar("select email from recipients where user_id = $1")
-                        .bind(&reuse.user_id)
-                        .fetch_optional(&mut *connection)
-                        .await?;
-                if let Some(address) = address {
-                    let mail = mail::token_reuse(&address, &reuse);
-                    let _queued = enqueue_mail!(&mut *connection, &mail, &event.id, now);
-                }
-                Ok(())
-            });
+            return security_alert(tx, event, &decode(event)?, now).await;
+        }
+        if event.payload_type == MemberAdded::full_name()
+            || event.payload_type == MemberRemoved::full_name()
+        {
+            track_membership(tx.reborrow(), event, now).await?;
         }
         if let Some(mail) = mail(event, &self.app_url)?.filter(|mail| !mail.to.is_empty()) {
             return events::on_connection!(tx, |connection, enqueue| {
