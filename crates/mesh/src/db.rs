@@ -286,6 +286,28 @@ pub async fn begin_scoped(
     Ok(transaction)
 }
 
+/// Scopes the rest of an open PostgreSQL transaction to `organization` for row-level
+/// security, for work that writes into several organizations in one transaction (a
+/// user-level alert put in each of the user's organizations by an event consumer).
+pub async fn scope_to_tenant_postgres(
+    connection: &mut sqlx::PgConnection,
+    organization: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("select set_config('app.tenant_id', $1, true)")
+        .bind(organization)
+        .execute(connection)
+        .await
+        .map(|_| ())
+}
+
+/// [`scope_to_tenant_postgres`] for SQLite, which has no row-level security: nothing to do.
+pub async fn scope_to_tenant_sqlite(
+    _connection: &mut sqlx::SqliteConnection,
+    _organization: &str,
+) -> Result<(), sqlx::Error> {
+    Ok(())
+}
+
 /// A SQLite write transaction and this process's turn to write to its database file; the
 /// turn ends when the guard is dropped (keep it until commit or rollback).
 pub type SqliteWrite = (WriteTurn, Transaction<'static, Sqlite>);

@@ -200,7 +200,6 @@ async fn security_alert(
     // organization's row-level-security scope on PostgreSQL.
     macro_rules! alert {
         ($connection:expr, $enqueue:expr, $scope:expr) => {{
-            let scope: Option<&'static str> = $scope;
             let address: Option<String> =
                 sqlx::query_scalar("select email from recipients where user_id = $1")
                     .bind(&reuse.user_id)
@@ -219,12 +218,7 @@ async fn security_alert(
                 let Ok(id) = organization.parse::<OrganizationId>() else {
                     continue;
                 };
-                if let Some(scope) = scope {
-                    sqlx::query(scope)
-                        .bind(&organization)
-                        .execute(&mut *$connection)
-                        .await?;
-                }
+                $scope(&mut *$connection, &organization).await?;
                 for record in records(id, &source, std::slice::from_ref(&draft)) {
                     if insert_record!(&mut *$connection, &record) {
                         $enqueue(&mut *$connection, &created_event(&record)).await?;
@@ -235,11 +229,15 @@ async fn security_alert(
         }};
     }
     match tx {
-        EventTx::Sqlite(connection) => alert!(connection, events::outbox::enqueue_sqlite, None),
+        EventTx::Sqlite(connection) => alert!(
+            connection,
+            events::outbox::enqueue_sqlite,
+            mesh::db::scope_to_tenant_sqlite
+        ),
         EventTx::Postgres(connection) => alert!(
             connection,
             events::outbox::enqueue_postgres,
-            Some("select set_config('app.tenant_id', $1, true)")
+            mesh::db::scope_to_tenant_postgres
         ),
     }
 }
