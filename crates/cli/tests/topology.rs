@@ -532,3 +532,193 @@ async fn an_assignment_reaches_a_notification_stream_in_another_process_over_nat
     work_bus.delete_streams().await.unwrap();
     notifications_bus.delete_streams().await.unwrap();
 }
+
+/// The broker goes away mid-stream: notifications still applies every event exactly once.
+/// A test-owned nats-server (JetStream, its own store and free port) carries the events of an
+/// all-in-one process; while it is down, Ada assigns Bob three tasks (the changes commit, their
+/// events wait in the outbox); when it is back, Bob's inbox holds each assignment once.
+#[tokio::test]
+async fn notifications_apply_every_event_once_across_a_broker_outage() {
+    use taskmesh::notifications::v1::notification_service_client::NotificationServiceClient;
+    use taskmesh::notifications::v1::{ListNotificationsRequest, Notification};
+    use taskmesh::projects::v1::Task;
+
+    if mesh::testing::nats_url("notifications_apply_every_event_once_across_a_broker_outage")
+        .is_none()
+    {
+        return;
+    }
+    // CI has a nats-server (it runs one); the test starts its own so it can stop it.
+    let binary = [
+        "/usr/sbin/nats-server",
+        "/usr/bin/nats-server",
+        "/usr/local/bin/nats-server",
+    ]
+    .into_iter()
+    .find(|path| std::path::Path::new(path).exists())
+    .expect("nats-server is installed where TASKMESH_TEST_NATS_URL is set");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let store = tempfile::tempdir().unwrap();
+    let start_broker = || async {
+        let child = tokio::process::Command::new(binary)
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+            .arg(store.path())
+            .kill_on_drop(true)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+        let mut ticks = tokio::time::interval(std::time::Duration::from_millis(50));
+        loop {
+            ticks.tick().await;
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return child;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "nats-server did not start"
+            );
+        }
+    };
+    let mut broker = start_broker().await;
+    let url = format!("nats://127.0.0.1:{port}");
+    let bus = events::jetstream::JetStreamBus::connect(&url, std::time::Duration::from_secs(2))
+        .await
+        .unwrap()
+        .with_namespace(&mesh::testing::unique_name("tm"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let process = start_services(
+        &["identity", "tenancy", "projects", "notifications"],
+        listener,
+        BTreeMap::new(),
+        Arc::new(bus.clone()),
+        None,
+    )
+    .await;
+    let channel = tonic::transport::Endpoint::from_shared(address)
+        .unwrap()
+        .connect_lazy();
+    let (_, ada) = support::sign_up(&channel, "ada@outage.test").await;
+    let (bob_user, bob) = support::sign_up(&channel, "bob@outage.test").await;
+    let organization = support::create_organization(&channel, &ada, "outage").await;
+    let identity = IdentityServiceClient::new(channel.clone());
+    let scoped = |tokens: AuthTokens| {
+        let mut identity = identity.clone();
+        let organization = organization.id.clone();
+        async move {
+            identity
+                .switch_organization(bearer(
+                    SwitchOrganizationRequest {
+                        organization_id: organization,
+                    },
+                    &tokens.access_token,
+                ))
+                .await
+                .unwrap()
+                .into_inner()
+                .tokens
+                .unwrap()
+                .access_token
+        }
+    };
+    let ada_token = scoped(ada).await;
+    let mut tenancy = TenancyServiceClient::new(channel.clone());
+    let invitation = tenancy
+        .create_invitation(bearer(
+            CreateInvitationRequest {
+                organization_id: organization.id.clone(),
+                email: "bob@outage.test".into(),
+                role: taskmesh::tenancy::v1::OrganizationRole::Member as i32,
+                ttl: None,
+                request_id: String::new(),
+            },
+            &ada_token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .token;
+    tenancy
+        .accept_invitation(bearer(
+            AcceptInvitationRequest { token: invitation },
+            &bob.access_token,
+        ))
+        .await
+        .unwrap();
+    let bob_token = scoped(bob).await;
+    let project = support::create_project(&channel, &ada_token, "OUT").await;
+    support::add_project_member(&channel, &ada_token, &project.id, &bob_user.id).await;
+    let assign = |title: &str| Task {
+        project_id: project.id.clone(),
+        title: title.into(),
+        assignee_user_ids: vec![bob_user.id.clone()],
+        ..Task::default()
+    };
+    let inbox = NotificationServiceClient::new(channel.clone());
+    let assignments = |count: usize| {
+        let mut inbox = inbox.clone();
+        let token = bob_token.clone();
+        async move {
+            // Events arrive in the background: look until `count` assignments are there.
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+            let mut ticks = tokio::time::interval(std::time::Duration::from_millis(100));
+            loop {
+                ticks.tick().await;
+                let found: Vec<Notification> = inbox
+                    .list_notifications(bearer(
+                        ListNotificationsRequest {
+                            filter: "kind = NOTIFICATION_KIND_TASK_ASSIGNED".into(),
+                            ..ListNotificationsRequest::default()
+                        },
+                        &token,
+                    ))
+                    .await
+                    .unwrap()
+                    .into_inner()
+                    .notifications;
+                if found.len() >= count {
+                    return found;
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "{} of {count} assignments arrived",
+                    found.len()
+                );
+            }
+        }
+    };
+    support::create_task(&channel, &ada_token, assign("Before")).await;
+    assert_eq!(assignments(1).await.len(), 1);
+
+    broker.kill().await.unwrap();
+    assert!(
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err(),
+        "the broker is down while the tasks are assigned"
+    );
+    for title in ["During 1", "During 2", "During 3"] {
+        support::create_task(&channel, &ada_token, assign(title)).await;
+    }
+    broker = start_broker().await;
+    let arrived = assignments(4).await;
+    let mut titles: Vec<&str> = arrived.iter().map(|n| n.title.as_str()).collect();
+    titles.sort();
+    titles.dedup();
+    assert_eq!(titles.len(), 4, "each assignment exactly once: {titles:?}");
+    assert_eq!(arrived.len(), 4);
+
+    process.shutdown.trigger();
+    process.task.await.unwrap().unwrap();
+    bus.delete_streams().await.unwrap();
+    broker.kill().await.unwrap();
+}
