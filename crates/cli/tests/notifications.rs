@@ -492,6 +492,14 @@ async fn due_and_overdue_reminders_reach_the_assignee_once() {
     let mut tasks = TaskServiceClient::new(mesh.channel.clone());
     let project = support::create_project(&mesh.channel, &ada.access_token, "DUE").await;
     support::add_project_member(&mesh.channel, &ada.access_token, &project.id, &bob_user.id).await;
+    let mut feed = NotificationServiceClient::new(mesh.channel.clone())
+        .stream_notifications(bearer(
+            StreamNotificationsRequest::default(),
+            &bob.access_token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
     let hour = 3_600_000;
     let task = support::create_task(
         &mesh.channel,
@@ -505,40 +513,37 @@ async fn due_and_overdue_reminders_reach_the_assignee_once() {
         },
     )
     .await;
-    let inbox = NotificationServiceClient::new(mesh.channel.clone());
-    let reminders = |kind: NotificationKind| {
-        let filter = format!("kind = {}", kind.as_str_name());
-        let mut inbox = inbox.clone();
-        let token = bob.access_token.clone();
-        async move {
-            // The scheduler works in the background: look until its reminder shows.
-            let deadline = tokio::time::Instant::now() + HUNG;
-            let mut ticks = tokio::time::interval(Duration::from_millis(100));
-            loop {
-                ticks.tick().await;
-                let found = inbox
-                    .list_notifications(bearer(
-                        ListNotificationsRequest {
-                            filter: filter.clone(),
-                            ..ListNotificationsRequest::default()
-                        },
-                        &token,
-                    ))
-                    .await
-                    .unwrap()
-                    .into_inner()
-                    .notifications;
-                if !found.is_empty() {
-                    return found;
-                }
-                assert!(
-                    tokio::time::Instant::now() < deadline,
-                    "no {filter} reminder"
-                );
+    // The scheduler works in the background: wait for each reminder on Bob's stream, then
+    // read his inbox for that kind.
+    async fn reminders(
+        feed: &mut tonic::Streaming<StreamNotificationsResponse>,
+        inbox: &mut NotificationServiceClient<tonic::transport::Channel>,
+        token: &str,
+        kind: NotificationKind,
+    ) -> Vec<Notification> {
+        loop {
+            if let Some(StreamEvent::Notification(notification)) = next(feed).await.event
+                && notification.kind == kind as i32
+            {
+                break;
             }
         }
-    };
-    let soon = reminders(NotificationKind::TaskDueSoon).await;
+        inbox
+            .list_notifications(bearer(
+                ListNotificationsRequest {
+                    filter: format!("kind = {}", kind.as_str_name()),
+                    ..ListNotificationsRequest::default()
+                },
+                token,
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .notifications
+    }
+    let mut inbox = NotificationServiceClient::new(mesh.channel.clone());
+    let token = bob.access_token.clone();
+    let soon = reminders(&mut feed, &mut inbox, &token, NotificationKind::TaskDueSoon).await;
     assert_eq!(soon.len(), 1);
     assert_eq!(soon[0].task_id, task.id);
     assert_eq!(
@@ -561,10 +566,22 @@ async fn due_and_overdue_reminders_reach_the_assignee_once() {
         ))
         .await
         .unwrap();
-    let overdue = reminders(NotificationKind::TaskOverdue).await;
+    let overdue = reminders(&mut feed, &mut inbox, &token, NotificationKind::TaskOverdue).await;
     assert_eq!(overdue.len(), 1);
     // Still one of each after further scans (the overdue one came from a later scan).
-    assert_eq!(reminders(NotificationKind::TaskDueSoon).await.len(), 1);
+    let soon_again = inbox
+        .list_notifications(bearer(
+            ListNotificationsRequest {
+                filter: "kind = NOTIFICATION_KIND_TASK_DUE_SOON".into(),
+                ..ListNotificationsRequest::default()
+            },
+            &token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .notifications;
+    assert_eq!(soon_again.len(), 1);
     // Ada starts the task: Bob, its assignee, hears of the status change.
     let doing = column_of(
         &mesh,
@@ -585,7 +602,13 @@ async fn due_and_overdue_reminders_reach_the_assignee_once() {
         ))
         .await
         .unwrap();
-    let moved = reminders(NotificationKind::TaskStatusChanged).await;
+    let moved = reminders(
+        &mut feed,
+        &mut inbox,
+        &token,
+        NotificationKind::TaskStatusChanged,
+    )
+    .await;
     assert_eq!(moved.len(), 1);
     assert_eq!(
         moved[0].title,

@@ -563,30 +563,31 @@ async fn notifications_apply_every_event_once_across_a_broker_outage() {
         .unwrap()
         .port();
     let store = tempfile::tempdir().unwrap();
+    // Started, and returned once it logs that it is ready (its log is read to the end).
     let start_broker = || async {
-        let child = tokio::process::Command::new(binary)
+        use tokio::io::AsyncBufReadExt;
+        let mut child = tokio::process::Command::new(binary)
             .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
             .arg(store.path())
             .kill_on_drop(true)
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
-        let mut ticks = tokio::time::interval(std::time::Duration::from_millis(50));
-        loop {
-            ticks.tick().await;
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                return child;
+        let mut log = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let ready = async {
+            while let Some(line) = log.next_line().await.unwrap() {
+                if line.contains("Server is ready") {
+                    return;
+                }
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "nats-server did not start"
-            );
-        }
+            panic!("nats-server exited before it was ready");
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(20), ready)
+            .await
+            .expect("nats-server did not start");
+        tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
+        child
     };
     let mut broker = start_broker().await;
     let url = format!("nats://127.0.0.1:{port}");
@@ -663,41 +664,64 @@ async fn notifications_apply_every_event_once_across_a_broker_outage() {
         assignee_user_ids: vec![bob_user.id.clone()],
         ..Task::default()
     };
-    let inbox = NotificationServiceClient::new(channel.clone());
-    let assignments = |count: usize| {
-        let mut inbox = inbox.clone();
-        let token = bob_token.clone();
+    // Notifications are waited for on the bus (their NotificationCreated events), then counted
+    // in Bob's inbox.
+    let since = std::time::SystemTime::now();
+    let created_for = |tasks: Vec<String>| {
+        let bus = bus.clone();
         async move {
-            // Events arrive in the background: look until `count` assignments are there.
-            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
-            let mut ticks = tokio::time::interval(std::time::Duration::from_millis(100));
-            loop {
-                ticks.tick().await;
-                let found: Vec<Notification> = inbox
-                    .list_notifications(bearer(
-                        ListNotificationsRequest {
-                            filter: "kind = NOTIFICATION_KIND_TASK_ASSIGNED".into(),
-                            ..ListNotificationsRequest::default()
-                        },
-                        &token,
-                    ))
-                    .await
-                    .unwrap()
-                    .into_inner()
-                    .notifications;
-                if found.len() >= count {
-                    return found;
-                }
-                assert!(
-                    tokio::time::Instant::now() < deadline,
-                    "{} of {count} assignments arrived",
-                    found.len()
-                );
+            let mut subscription = events::Bus::subscribe(
+                &bus,
+                &events::ConsumerConfig {
+                    name: mesh::testing::unique_name("outage-watch"),
+                    filter_subjects: vec!["taskmesh.notifications.notification.created".into()],
+                    ack_wait: std::time::Duration::from_secs(30),
+                    ephemeral: true,
+                    start: events::StartAt::Since(since),
+                },
+            )
+            .await
+            .unwrap();
+            let mut waiting = tasks;
+            while !waiting.is_empty() {
+                let delivery =
+                    tokio::time::timeout(std::time::Duration::from_secs(60), subscription.next())
+                        .await
+                        .expect("assignments still missing after the broker came back")
+                        .unwrap();
+                let envelope = events::envelope::decode(&delivery.message).unwrap();
+                let created =
+                    <taskmesh::events::v1::NotificationCreated as prost::Message>::decode(
+                        envelope.payload.as_slice(),
+                    )
+                    .unwrap();
+                waiting.retain(|task| *task != created.task_id);
+                delivery.ack().await.unwrap();
             }
         }
     };
-    support::create_task(&channel, &ada_token, assign("Before")).await;
-    assert_eq!(assignments(1).await.len(), 1);
+    let inbox = NotificationServiceClient::new(channel.clone());
+    let assignments = || {
+        let mut inbox = inbox.clone();
+        let token = bob_token.clone();
+        async move {
+            inbox
+                .list_notifications(bearer(
+                    ListNotificationsRequest {
+                        filter: "kind = NOTIFICATION_KIND_TASK_ASSIGNED".into(),
+                        ..ListNotificationsRequest::default()
+                    },
+                    &token,
+                ))
+                .await
+                .unwrap()
+                .into_inner()
+                .notifications
+        }
+    };
+    let before = support::create_task(&channel, &ada_token, assign("Before")).await;
+    created_for(vec![before.id]).await;
+    assert_eq!(assignments().await.len(), 1);
 
     broker.kill().await.unwrap();
     assert!(
@@ -706,11 +730,17 @@ async fn notifications_apply_every_event_once_across_a_broker_outage() {
             .is_err(),
         "the broker is down while the tasks are assigned"
     );
+    let mut during = Vec::new();
     for title in ["During 1", "During 2", "During 3"] {
-        support::create_task(&channel, &ada_token, assign(title)).await;
+        during.push(
+            support::create_task(&channel, &ada_token, assign(title))
+                .await
+                .id,
+        );
     }
     broker = start_broker().await;
-    let arrived = assignments(4).await;
+    created_for(during).await;
+    let arrived: Vec<Notification> = assignments().await;
     let mut titles: Vec<&str> = arrived.iter().map(|n| n.title.as_str()).collect();
     titles.sort();
     titles.dedup();

@@ -126,3 +126,52 @@ async fn drain(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::mail::password_reset;
+    use crate::store::sql::SqlNotificationsStore;
+    use taskmesh::events::v1::PasswordResetRequested;
+
+    /// The embedded default: one round of the worker writes each due mail as an `.eml` file
+    /// and empties the queue.
+    #[tokio::test]
+    async fn without_smtp_mail_is_written_as_eml_files() {
+        let (database, dir) =
+            mesh::testing::sqlite(&[&crate::migrations(), &events::migrations()]).await;
+        let store = SqlNotificationsStore(kit::Storage::detached(database));
+        let mail = password_reset(
+            &PasswordResetRequested {
+                email: "cy@mail.test".into(),
+                reset_token: "tmrst_secret".into(),
+                ..PasswordResetRequested::default()
+            },
+            "http://localhost:50051",
+        );
+        let now = mesh::time::now_millis();
+        assert!(store.queue_mail("event-1", &mail, now).await.unwrap());
+        let directory = dir.path().join("mail");
+        let mailer = Mailer::new(None, directory.clone()).unwrap();
+        let from: Mailbox = "taskmesh <no-reply@taskmesh.localhost>".parse().unwrap();
+        drain(&store, &mailer, &from).await.unwrap();
+        let files: Vec<_> = std::fs::read_dir(&directory)
+            .unwrap()
+            .flatten()
+            .map(|entry| entry.path())
+            .filter(|path| path.extension().is_some_and(|e| e == "eml"))
+            .collect();
+        assert_eq!(files.len(), 1);
+        let written = std::fs::read_to_string(&files[0]).unwrap();
+        assert!(written.contains("To: cy@mail.test"), "{written}");
+        let decoded = written
+            .replace("=\r\n", "")
+            .replace("=\n", "")
+            .replace("=3D", "=");
+        assert!(decoded.contains("password-reset?token=tmrst_"), "{written}");
+        assert!(
+            store.due_mail(i64::MAX / 2, 10).await.unwrap().is_empty(),
+            "a sent mail leaves the queue"
+        );
+    }
+}

@@ -262,14 +262,14 @@ impl NotificationService for NotificationsApi {
                     )],
                 )?;
                 let expected = expected_version(DOMAIN, &preferences.etag)?;
-                let current = self
-                    .store
-                    .preferences(caller.organization_id, caller.user_id)
-                    .await?;
-                if expected.is_some_and(|expected| expected != current.version) {
-                    return Err(NotificationsError::EtagMismatch);
-                }
                 if paths.is_empty() {
+                    let current = self
+                        .store
+                        .preferences(caller.organization_id, caller.user_id)
+                        .await?;
+                    if expected.is_some_and(|expected| expected != current.version) {
+                        return Err(NotificationsError::EtagMismatch);
+                    }
                     return Ok(UpdatePreferencesResponse {
                         preferences: Some(preferences_message(&caller, &current)),
                     });
@@ -294,7 +294,8 @@ impl NotificationService for NotificationsApi {
                         caller.organization_id,
                         caller.user_id,
                         &changed,
-                        Some(current.version),
+                        // The store checks the etag in the statement that writes.
+                        expected,
                         mesh::time::now_millis(),
                     )
                     .await?;

@@ -2,9 +2,9 @@
 //! `read = true|false`, `archived = true|false`, `kind = NOTIFICATION_KIND_...`,
 //! `project_id = "<id>"`, `task_id = "<id>"` and `create_time (>|>=|<|<=) "<RFC 3339>"`,
 //! turned into an [`InboxQuery`] (never spliced into SQL). Archived notifications are left
-//! out unless the filter names `archived`. Any refusal is [`NotificationsError::FilterInvalid`].
+//! out unless the filter names `archived`. Any refusal is INVALID_ARGUMENT `FILTER_INVALID`,
+//! built by the shared grammar (its own errors pass through unchanged).
 
-use mesh::ServiceError;
 use mesh::filter::{self as grammar, Comparison, FilterField, Operator};
 
 use super::{DOMAIN, Kind, NotificationsError};
@@ -61,12 +61,11 @@ pub struct InboxQuery {
 
 /// Parses a filter (empty: the unarchived inbox).
 pub fn parse(filter: &str) -> Result<InboxQuery, NotificationsError> {
-    let parsed = grammar::parse(DOMAIN, filter, FIELDS).map_err(grammar_error)?;
+    let parsed = grammar::parse(DOMAIN, filter, FIELDS)?;
     let mut query = InboxQuery {
         archived: Some(false),
         ..InboxQuery::default()
     };
-    let mut archived_named = false;
     for comparison in &parsed.comparisons {
         let Comparison {
             field,
@@ -76,7 +75,10 @@ pub fn parse(filter: &str) -> Result<InboxQuery, NotificationsError> {
             position,
         } = comparison;
         let refuse = |what: String| {
-            NotificationsError::FilterInvalid(format!("{what} (comparison at position {position})"))
+            NotificationsError::Service(grammar::invalid(
+                DOMAIN,
+                format!("{what} (comparison at position {position})"),
+            ))
         };
         let boolean = || match (value.as_str(), quoted) {
             ("true", false) => Ok(true),
@@ -89,10 +91,7 @@ pub fn parse(filter: &str) -> Result<InboxQuery, NotificationsError> {
         };
         match field.as_str() {
             "read" => query.read = Some(boolean()?),
-            "archived" => {
-                archived_named = true;
-                query.archived = Some(boolean()?);
-            }
+            "archived" => query.archived = Some(boolean()?),
             "kind" => {
                 let kind = value
                     .strip_prefix("NOTIFICATION_KIND_")
@@ -119,23 +118,7 @@ pub fn parse(filter: &str) -> Result<InboxQuery, NotificationsError> {
             other => return Err(refuse(format!("unsupported field {other}"))),
         }
     }
-    if !archived_named {
-        query.archived = Some(false);
-    }
     Ok(query)
-}
-
-/// Keeps the shared parser's description (what is wrong, and where).
-fn grammar_error(error: ServiceError) -> NotificationsError {
-    let description = error
-        .field_violations()
-        .iter()
-        .find(|violation| violation.field == "filter")
-        .map_or_else(
-            || error.to_string(),
-            |violation| violation.description.clone(),
-        );
-    NotificationsError::FilterInvalid(description)
 }
 
 #[cfg(test)]
@@ -177,7 +160,7 @@ mod tests {
             "read = true OR read = false",
         ] {
             assert!(
-                matches!(parse(bad), Err(NotificationsError::FilterInvalid(_))),
+                matches!(parse(bad), Err(NotificationsError::Service(error)) if error.reason() == grammar::REASON),
                 "{bad} was accepted"
             );
         }

@@ -38,9 +38,6 @@ pub enum NotificationsError {
     /// The etag is stale.
     #[error("the preferences changed; reload and retry")]
     EtagMismatch,
-    /// The list filter is refused.
-    #[error("invalid filter: {0}")]
-    FilterInvalid(String),
     /// Already in wire form (auth, paging, storage).
     #[error(transparent)]
     Service(#[from] ServiceError),
@@ -61,13 +58,6 @@ impl From<NotificationsError> for ServiceError {
                 message,
             ),
             EtagMismatch => ServiceError::new(ErrorCode::Aborted, DOMAIN, "ETAG_MISMATCH", message),
-            FilterInvalid(description) => ServiceError::new(
-                ErrorCode::InvalidArgument,
-                DOMAIN,
-                mesh::filter::REASON,
-                message,
-            )
-            .with_field_violation("filter", description),
             Service(error) => error,
         }
     }

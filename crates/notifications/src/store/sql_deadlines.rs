@@ -8,25 +8,21 @@
 //! closed (done, cancelled) and deleted tasks are never reminded.
 
 use events::consumer::HandlerError;
-use prost::{Message, Name};
+use prost::Name;
 use prost_types::value::Kind as ValueKind;
 use taskmesh::events::v1::{
     Event, TaskAssigned, TaskCompleted, TaskCreated, TaskDeleted, TaskMoved, TaskUpdated,
 };
 
 use super::sql::{SqlNotificationsStore, created_event, insert_record, records};
+use super::sql_inbox::decode;
 use super::{Source, StoreResult};
 use crate::domain::fanout::Draft;
 use crate::domain::{Kind, MAX_TITLE_CHARS, NotificationsError, clip};
 
 /// Whether a task in a column of `category` still needs doing.
-fn open(category: &str) -> bool {
+pub(super) fn open(category: &str) -> bool {
     !matches!(category, "done" | "cancelled")
-}
-
-fn decode<P: Message + Name + Default>(event: &Event) -> Result<P, HandlerError> {
-    P::decode(event.payload.as_slice())
-        .map_err(|error| HandlerError(format!("bad {} payload: {error}", P::full_name())))
 }
 
 /// A change to one task's row of the projection.
@@ -131,7 +127,7 @@ macro_rules! track_deadline {
                     .bind(&task.key)
                     .bind(&task.title)
                     .bind(due_at)
-                    .bind(!matches!(task.status_category.as_str(), "done" | "cancelled"))
+                    .bind(crate::store::sql_deadlines::open(&task.status_category))
                     .bind(task.assignee_user_ids.join(","))
                     .bind($now)
                     .bind(&task.reporter_user_id)

@@ -90,7 +90,8 @@ pub fn mail(event: &Event, app_url: &str) -> Result<Option<Mail>, HandlerError> 
     })
 }
 
-fn decode<P: Message + Name + Default>(event: &Event) -> Result<P, HandlerError> {
+/// The payload of `event` as `P` (an error the consumer retries, then dead-letters).
+pub(super) fn decode<P: Message + Name + Default>(event: &Event) -> Result<P, HandlerError> {
     P::decode(event.payload.as_slice())
         .map_err(|error| HandlerError(format!("bad {} payload: {error}", P::full_name())))
 }
