@@ -10,17 +10,25 @@ pub mod api;
 pub mod domain;
 pub mod events;
 pub mod mail;
+pub mod projects;
 pub mod store;
+pub mod webhooks;
 
 use std::sync::Arc;
 
 use kit::{BuildError, Built, ServiceContext, ServiceDefinition};
 use serde::{Deserialize, Serialize};
 use taskmesh::notifications::v1::notification_service_server::NotificationServiceServer;
+use taskmesh::notifications::v1::webhook_service_server::WebhookServiceServer;
 
 use crate::api::NotificationsApi;
+use crate::api::webhooks::WebhooksApi;
+use crate::domain::signing::SecretKey;
 use crate::store::sql::SqlNotificationsStore;
 use crate::store::sql_inbox::{IDENTITY_EVENTS, InboxHandler, PROJECTS_EVENTS, TENANCY_EVENTS};
+use crate::store::sql_webhook_fanout::{
+    DOCUMENTS_EVENTS, InboxAndWebhooks, LINKS_EVENTS, NOTIFICATIONS_EVENTS,
+};
 
 pub use store::sql::migrations;
 
@@ -53,6 +61,17 @@ pub struct NotificationsConfig {
     pub due_soon_window_secs: u64,
     /// How often each replica looks for reminders to send.
     pub reminder_scan_secs: u64,
+    /// Networks (CIDRs) webhooks may reach although they are loopback, private, link-local,
+    /// ... (an on-premise receiver); empty: public addresses only.
+    pub webhook_allowed_networks: Vec<ipnet::IpNet>,
+    /// The key (base64 of 32 bytes) that encrypts webhook signing secrets at rest; every
+    /// replica must have the same. Unset: generated once into
+    /// `<data_dir>/notifications-webhook.key`.
+    pub webhook_secret_key: Option<mesh::config::Secret>,
+    /// Waits between webhook attempts, in milliseconds (one per retry; 8 attempts by
+    /// default: about 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, each stretched by up to 25%
+    /// jitter).
+    pub webhook_retry_delays_ms: Vec<u64>,
 }
 
 impl Default for NotificationsConfig {
@@ -65,6 +84,12 @@ impl Default for NotificationsConfig {
             app_url: "http://localhost:50051".into(),
             due_soon_window_secs: 24 * 3_600,
             reminder_scan_secs: 60,
+            webhook_allowed_networks: Vec::new(),
+            webhook_secret_key: None,
+            webhook_retry_delays_ms: domain::webhooks::RETRY_DELAYS
+                .iter()
+                .map(|delay| u64::try_from(delay.as_millis()).unwrap_or(u64::MAX))
+                .collect(),
         }
     }
 }
@@ -97,6 +122,47 @@ async fn reminders(
     }
 }
 
+/// The webhook secret key: configured, or kept in a file under the data dir (created once,
+/// readable by the owner only).
+fn webhook_key(
+    config: &NotificationsConfig,
+    data_dir: &std::path::Path,
+) -> Result<SecretKey, String> {
+    if let Some(key) = &config.webhook_secret_key {
+        return SecretKey::from_base64(key.expose())
+            .map_err(|error| format!("notifications.webhook_secret_key: {error}"));
+    }
+    let path = data_dir.join("notifications-webhook.key");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(data_dir)
+                .map_err(|error| format!("{}: {error}", data_dir.display()))?;
+            let text = SecretKey::generate_base64()?;
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            match options.open(&path) {
+                Ok(mut file) => {
+                    std::io::Write::write_all(&mut file, text.as_bytes())
+                        .map_err(|error| format!("{}: {error}", path.display()))?;
+                    tracing::info!(path = %path.display(), "webhook secret key generated");
+                    text
+                }
+                // Another process of this data dir won the race: use its key.
+                Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+                    std::fs::read_to_string(&path)
+                        .map_err(|error| format!("{}: {error}", path.display()))?
+                }
+                Err(error) => return Err(format!("{}: {error}", path.display())),
+            }
+        }
+        Err(error) => return Err(format!("{}: {error}", path.display())),
+    };
+    SecretKey::from_base64(&text).map_err(|error| format!("{}: {error}", path.display()))
+}
+
 async fn build(context: ServiceContext) -> Result<Built, BuildError> {
     let config: NotificationsConfig = context.section()?;
     let from: lettre::message::Mailbox = config
@@ -117,11 +183,40 @@ async fn build(context: ServiceContext) -> Result<Built, BuildError> {
     ));
     let limit = context.max_message_bytes();
     let bus = context.bus();
+    let key = Arc::new(webhook_key(&config, &context.config().data_dir)?);
+    let sender = webhooks::Sender::new(webhooks::Guard::new(
+        config.webhook_allowed_networks.clone(),
+    ))?;
+    let sql = Arc::new(SqlNotificationsStore(context.storage()));
+    let webhooks_api = WebhooksApi::new(
+        sql.clone(),
+        sender.clone(),
+        key.clone(),
+        Arc::new(projects::ProjectsClient::new(context.peer("projects")?)),
+    );
+    let deliverer = webhooks::Deliverer {
+        store: sql,
+        sender,
+        key,
+        delays: Arc::new(
+            config
+                .webhook_retry_delays_ms
+                .iter()
+                .map(|millis| std::time::Duration::from_millis(*millis))
+                .collect(),
+        ),
+    };
     let mut built = Built::new(
         NotificationServiceServer::from_arc(api)
             .max_decoding_message_size(limit)
             .max_encoding_message_size(limit),
     )
+    .also(
+        WebhookServiceServer::new(webhooks_api)
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(limit),
+    )
+    .worker("webhook-deliverer", move |shutdown| deliverer.run(shutdown))
     .worker("notification-feed-follower", {
         let bus = bus.clone();
         move |shutdown| api::stream::follow(bus, hub, shutdown)
@@ -134,11 +229,15 @@ async fn build(context: ServiceContext) -> Result<Built, BuildError> {
         let config = config.clone();
         move |shutdown| reminders(store, config, shutdown)
     });
-    // One durable consumer per source service (a consumer reads one service's stream).
+    // One durable consumer per source service (a consumer reads one service's stream);
+    // each fills inboxes and queues webhook deliveries in the same transaction.
     for (name, subject) in [
         ("notifications-projects", PROJECTS_EVENTS),
         ("notifications-tenancy", TENANCY_EVENTS),
         ("notifications-identity", IDENTITY_EVENTS),
+        ("notifications-documents", DOCUMENTS_EVENTS),
+        ("notifications-links", LINKS_EVENTS),
+        ("notifications-self", NOTIFICATIONS_EVENTS),
     ] {
         let consumer = ::events::Consumer::new(
             ::events::ConsumerConfig {
@@ -150,9 +249,9 @@ async fn build(context: ServiceContext) -> Result<Built, BuildError> {
             },
             bus.clone(),
             context.storage().database,
-            Arc::new(InboxHandler {
+            Arc::new(InboxAndWebhooks(InboxHandler {
                 app_url: config.app_url.clone(),
-            }),
+            })),
             10,
         );
         built = built.worker(name, move |shutdown| async move {

@@ -4,6 +4,8 @@
 
 mod convert;
 pub mod stream;
+mod webhook_convert;
+pub mod webhooks;
 
 use std::sync::Arc;
 

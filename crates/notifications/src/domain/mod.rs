@@ -5,9 +5,13 @@
 //! one event once, through the most specific kind (a mention beats a comment on a watched
 //! task); texts are plain text and bounded ([`MAX_TITLE_CHARS`], [`MAX_BODY_CHARS`]).
 
+pub mod addresses;
 pub mod fanout;
 pub mod filter;
 pub mod mail;
+pub mod signing;
+pub mod webhook_body;
+pub mod webhooks;
 
 use mesh::error::{ErrorCode, ServiceError};
 
@@ -36,8 +40,60 @@ pub enum NotificationsError {
     #[error("notification not found")]
     NotificationNotFound,
     /// The etag is stale.
-    #[error("the preferences changed; reload and retry")]
+    #[error("the resource changed; reload and retry")]
     EtagMismatch,
+    /// A webhook URL that may not be called (scheme, user-info, refused address).
+    #[error("{field}: {description}")]
+    UrlNotAllowed {
+        /// Request field path.
+        field: &'static str,
+        /// Why.
+        description: String,
+    },
+    /// A webhook URL whose host does not resolve.
+    #[error("{field}: the host {host} does not resolve")]
+    UrlUnresolvable {
+        /// Request field path.
+        field: &'static str,
+        /// The host.
+        host: String,
+    },
+    /// An event type that does not exist.
+    #[error("{field}: unknown event type {event_type:?}")]
+    EventTypeUnknown {
+        /// Request field path.
+        field: &'static str,
+        /// The type.
+        event_type: String,
+    },
+    /// An event type that is never delivered to webhooks.
+    #[error(
+        "{field}: {event_type:?} is never delivered to webhooks (it carries a secret or belongs to no organization)"
+    )]
+    EventTypeNotDeliverable {
+        /// Request field path.
+        field: &'static str,
+        /// The type.
+        event_type: String,
+    },
+    /// The project named is not one of the organization's (or the caller cannot see it).
+    #[error("project not found")]
+    ProjectNotFound,
+    /// The organization has its most endpoints.
+    #[error("the organization already has {0} webhook endpoints")]
+    EndpointLimitReached(i64),
+    /// No such endpoint in the organization.
+    #[error("webhook endpoint not found")]
+    EndpointNotFound,
+    /// No such delivery in the organization.
+    #[error("webhook delivery not found")]
+    DeliveryNotFound,
+    /// Redelivery needs an enabled endpoint.
+    #[error("the webhook endpoint is not enabled; enable it first")]
+    EndpointNotEnabled,
+    /// Too many test sends.
+    #[error("too many test deliveries to this endpoint; retry in {0:?}")]
+    TestRateLimited(std::time::Duration),
     /// Already in wire form (auth, paging, storage).
     #[error(transparent)]
     Service(#[from] ServiceError),
@@ -58,9 +114,67 @@ impl From<NotificationsError> for ServiceError {
                 message,
             ),
             EtagMismatch => ServiceError::new(ErrorCode::Aborted, DOMAIN, "ETAG_MISMATCH", message),
+            UrlNotAllowed { field, description } => {
+                invalid(field, "URL_NOT_ALLOWED", description, message)
+            }
+            UrlUnresolvable { field, .. } => invalid(
+                field,
+                "URL_UNRESOLVABLE",
+                "the host does not resolve".into(),
+                message,
+            ),
+            EventTypeUnknown { field, .. } => {
+                invalid(field, "EVENT_TYPE_UNKNOWN", message.clone(), message)
+            }
+            EventTypeNotDeliverable { field, .. } => invalid(
+                field,
+                "EVENT_TYPE_NOT_DELIVERABLE",
+                message.clone(),
+                message,
+            ),
+            ProjectNotFound => {
+                ServiceError::new(ErrorCode::NotFound, DOMAIN, "PROJECT_NOT_FOUND", message)
+            }
+            EndpointLimitReached(_) => ServiceError::new(
+                ErrorCode::ResourceExhausted,
+                DOMAIN,
+                "WEBHOOK_ENDPOINT_LIMIT_REACHED",
+                message,
+            ),
+            EndpointNotFound => ServiceError::new(
+                ErrorCode::NotFound,
+                DOMAIN,
+                "WEBHOOK_ENDPOINT_NOT_FOUND",
+                message,
+            ),
+            DeliveryNotFound => ServiceError::new(
+                ErrorCode::NotFound,
+                DOMAIN,
+                "WEBHOOK_DELIVERY_NOT_FOUND",
+                message,
+            ),
+            EndpointNotEnabled => ServiceError::new(
+                ErrorCode::FailedPrecondition,
+                DOMAIN,
+                "WEBHOOK_ENDPOINT_NOT_ENABLED",
+                message,
+            ),
+            TestRateLimited(wait) => ServiceError::new(
+                ErrorCode::ResourceExhausted,
+                DOMAIN,
+                "RATE_LIMITED",
+                message,
+            )
+            .with_retry_after(wait),
             Service(error) => error,
         }
     }
+}
+
+/// INVALID_ARGUMENT with `reason` and a violation on `field`.
+fn invalid(field: &str, reason: &str, description: String, message: String) -> ServiceError {
+    ServiceError::new(ErrorCode::InvalidArgument, DOMAIN, reason, message)
+        .with_field_violation(field, description)
 }
 
 /// What a notification reports. Stored by [`Kind::as_str`]; on the wire as

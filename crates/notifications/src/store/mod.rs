@@ -6,9 +6,14 @@ pub mod sql;
 pub mod sql_deadlines;
 pub mod sql_inbox;
 pub mod sql_mail;
+pub mod sql_webhook_fanout;
+pub mod sql_webhooks;
+pub mod webhooks;
 
 #[cfg(feature = "testsuite")]
 pub mod conformance;
+#[cfg(feature = "testsuite")]
+pub mod conformance_webhooks;
 
 use mesh::ids::{OrganizationId, UserId};
 use mesh::paging::{Direction, KeyKind, Keyset, Page, PageRequest};

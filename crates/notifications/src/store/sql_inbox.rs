@@ -133,18 +133,27 @@ pub fn drafts(event: &Event) -> Result<Vec<Draft>, HandlerError> {
 /// Records who belongs to which organization (for alerts to all of a user's organizations)
 /// and who left (their open streams end).
 async fn track_membership(tx: EventTx<'_>, event: &Event, now: i64) -> Result<(), HandlerError> {
-    let (organization, user, added) = if event.payload_type == MemberAdded::full_name() {
+    // (organization, user, role while a member; None once removed)
+    let (organization, user, role) = if event.payload_type == MemberAdded::full_name() {
         let added: MemberAdded = decode(event)?;
-        (added.organization_id, added.user_id, true)
+        (added.organization_id, added.user_id, Some(added.role))
+    } else if event.payload_type == MemberRoleChanged::full_name() {
+        let changed: MemberRoleChanged = decode(event)?;
+        (
+            changed.organization_id,
+            changed.user_id,
+            Some(changed.new_role),
+        )
     } else {
         let removed: MemberRemoved = decode(event)?;
-        (removed.organization_id, removed.user_id, false)
+        (removed.organization_id, removed.user_id, None)
     };
     events::on_connection!(tx, |connection, enqueue| {
-        if added {
-            sqlx::query("insert into memberships (organization_id, user_id) values ($1, $2) on conflict (user_id, organization_id) do nothing")
+        if let Some(role) = &role {
+            sqlx::query("insert into memberships (organization_id, user_id, role) values ($1, $2, $3) on conflict (user_id, organization_id) do update set role = $3")
                 .bind(&organization)
                 .bind(&user)
+                .bind(role)
                 .execute(&mut *connection)
                 .await?;
             sqlx::query("delete from departures where organization_id = $1 and user_id = $2")
@@ -264,6 +273,7 @@ impl Handler for InboxHandler {
             return security_alert(tx, event, &decode(event)?, now).await;
         }
         if event.payload_type == MemberAdded::full_name()
+            || event.payload_type == MemberRoleChanged::full_name()
             || event.payload_type == MemberRemoved::full_name()
         {
             track_membership(tx.reborrow(), event, now).await?;
