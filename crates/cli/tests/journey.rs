@@ -219,31 +219,6 @@ async fn two_organizations_an_invitation_and_a_removal() {
     mesh.stop().await;
 }
 
-/// The latest event on `subject`: a fresh durable consumer starts at the oldest retained
-/// message, so this waits for the relay to publish without polling.
-async fn wait_for_event(mesh: &Mesh, subject: &str) -> taskmesh::events::v1::Event {
-    use events::Bus;
-    let consumer = events::ConsumerConfig {
-        name: format!("test-{}", uuid::Uuid::now_v7().simple()),
-        filter_subjects: vec![subject.to_string()],
-        ack_wait: std::time::Duration::from_secs(30),
-        ..Default::default()
-    };
-    let mut subscription = mesh.bus.subscribe(&consumer).await.unwrap();
-    let delivery = tokio::time::timeout(std::time::Duration::from_secs(10), subscription.next())
-        .await
-        .unwrap_or_else(|_| panic!("no {subject} event"))
-        .unwrap();
-    // Only the newest one matters to callers; take any later ones already retained.
-    let newest = mesh
-        .bus
-        .messages(subject)
-        .last()
-        .cloned()
-        .unwrap_or(delivery.message);
-    events::envelope::decode(&newest).unwrap()
-}
-
 #[tokio::test]
 async fn refresh_token_reuse_revokes_the_whole_family() {
     let mesh = Mesh::start().await;

@@ -13,7 +13,8 @@
 //! - [`request`]: update masks, etags and request ids, one rule each for every service.
 //! - [`paging`]: keyset pages and tamper-evident page tokens for every List.
 //! - [`ids`]: newtype ids that are sqlx types on both backends.
-//! - `testing` (feature `testsuite`): PostgreSQL/NATS helpers for tests, never in the binary.
+//! - `testing` (feature `testsuite`): PostgreSQL/NATS helpers for tests, never in the binary;
+//!   `testing_http`: a loopback HTTP receiver (webhook tests).
 //!
 //! Invariant: nothing here imports a service crate; services depend on each other only
 //! through the generated clients of the `taskmesh` contract crate.
@@ -34,6 +35,8 @@ pub mod server;
 pub mod telemetry;
 #[cfg(any(test, feature = "testsuite"))]
 pub mod testing;
+#[cfg(any(test, feature = "testsuite"))]
+pub mod testing_http;
 pub mod time;
 pub mod validate;
 

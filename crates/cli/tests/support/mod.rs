@@ -356,3 +356,41 @@ pub async fn create_task(
         .task
         .unwrap()
 }
+
+/// The latest event on `subject`: a fresh durable consumer starts at the oldest retained
+/// message, so this waits for the relay to publish without polling.
+pub async fn wait_for_event(mesh: &Mesh, subject: &str) -> taskmesh::events::v1::Event {
+    wait_for_event_where(mesh, subject, |_| true).await;
+    // Only the newest one matters to callers.
+    let newest = mesh.bus.messages(subject).last().cloned().unwrap();
+    events::envelope::decode(&newest).unwrap()
+}
+
+/// The first event on `subject` (from the oldest retained) for which `wanted` holds, waiting
+/// for it to be published (at most 15 seconds).
+pub async fn wait_for_event_where(
+    mesh: &Mesh,
+    subject: &str,
+    wanted: impl Fn(&taskmesh::events::v1::Event) -> bool,
+) -> taskmesh::events::v1::Event {
+    use events::Bus;
+    let consumer = events::ConsumerConfig {
+        name: format!("test-{}", uuid::Uuid::now_v7().simple()),
+        filter_subjects: vec![subject.to_string()],
+        ack_wait: std::time::Duration::from_secs(30),
+        ..Default::default()
+    };
+    let mut subscription = mesh.bus.subscribe(&consumer).await.unwrap();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let delivery = tokio::time::timeout_at(deadline, subscription.next())
+            .await
+            .unwrap_or_else(|_| panic!("no matching {subject} event"))
+            .unwrap();
+        let event: taskmesh::events::v1::Event =
+            events::envelope::decode(&delivery.message).unwrap();
+        if wanted(&event) {
+            return event;
+        }
+    }
+}

@@ -5,6 +5,7 @@
 mod convert;
 pub mod stream;
 mod webhook_convert;
+mod webhook_deliveries;
 pub mod webhooks;
 
 use std::sync::Arc;

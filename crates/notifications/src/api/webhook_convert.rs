@@ -2,7 +2,7 @@
 
 use taskmesh::notifications::v1::{WebhookDelivery, WebhookDeliveryAttempt, WebhookEndpoint};
 
-use crate::domain::webhooks::DeliveryStatus;
+use crate::domain::webhooks::DeliveryState;
 use crate::store::webhooks::{AttemptRecord, DeliveryRecord, EndpointRecord};
 
 fn duration(millis: i64) -> prost_types::Duration {
@@ -35,7 +35,7 @@ pub(super) fn endpoint(record: &EndpointRecord, now: i64) -> WebhookEndpoint {
 
 /// The wire form of a delivery with its attempts (those of `attempts` that are its own).
 pub(super) fn delivery(record: &DeliveryRecord, attempts: &[AttemptRecord]) -> WebhookDelivery {
-    let status = DeliveryStatus::parse(&record.status).map_or(0, DeliveryStatus::wire);
+    let status = DeliveryState::parse(&record.status).map_or(0, DeliveryState::wire);
     WebhookDelivery {
         id: record.id.clone(),
         organization_id: record.organization_id.to_string(),

@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use mesh::auth::{OrganizationRole, require_principal};
 use mesh::ids::{OrganizationId, UserId};
@@ -18,19 +17,16 @@ use tonic::{Request, Response, Status};
 
 use super::webhook_convert::{delivery, endpoint};
 use crate::domain::signing::{SecretKey, SigningSecret};
-use crate::domain::webhooks::{
-    self, DEFAULT_GRACE, DeliveryStatus, EndpointState, MAX_ENDPOINTS, MAX_GRACE, TEST_EVENT_TYPE,
-};
-use crate::domain::{DOMAIN, NotificationsError, webhook_body};
+use crate::domain::webhooks::{self, DEFAULT_GRACE, EndpointState, MAX_ENDPOINTS, MAX_GRACE};
+use crate::domain::{DOMAIN, NotificationsError, webhook_filters};
 use crate::projects::ProjectDirectory;
 use crate::store::webhooks::{
-    AfterAttempt, Attempt, DELIVERY_ORDER, DeliveryRecord, ENDPOINT_ORDER, EndpointChange,
-    EndpointRecord, WebhooksStore,
+    DELIVERY_ORDER, DeliveryRecord, ENDPOINT_ORDER, EndpointChange, EndpointRecord, WebhooksStore,
 };
-use crate::webhooks::{Sender, signing_secrets};
+use crate::webhooks::Sender;
 
 type Reply<T> = std::result::Result<Response<T>, Status>;
-type Result<T> = std::result::Result<T, NotificationsError>;
+pub(super) type Result<T> = std::result::Result<T, NotificationsError>;
 
 fn reply<T>(result: Result<T>) -> Reply<T> {
     result
@@ -38,17 +34,17 @@ fn reply<T>(result: Result<T>) -> Reply<T> {
         .map_err(|error| mesh::ServiceError::from(error).into_status())
 }
 
-fn internal(error: &str) -> NotificationsError {
+pub(super) fn internal(error: &str) -> NotificationsError {
     NotificationsError::Service(mesh::ServiceError::internal(DOMAIN, &error))
 }
 
 /// The service.
 pub struct WebhooksApi {
-    store: Arc<dyn WebhooksStore>,
-    sender: Sender,
-    key: Arc<SecretKey>,
+    pub(super) store: Arc<dyn WebhooksStore>,
+    pub(super) sender: Sender,
+    pub(super) key: Arc<SecretKey>,
     projects: Arc<dyn ProjectDirectory>,
-    tests: DefaultKeyedRateLimiter<String>,
+    pub(super) tests: DefaultKeyedRateLimiter<String>,
 }
 
 impl WebhooksApi {
@@ -97,14 +93,14 @@ impl WebhooksApi {
         }
     }
 
-    async fn existing(&self, caller: &Admin, id: &str) -> Result<EndpointRecord> {
+    pub(super) async fn existing(&self, caller: &Admin, id: &str) -> Result<EndpointRecord> {
         self.store
             .endpoint(caller.organization_id, id)
             .await?
             .ok_or(NotificationsError::EndpointNotFound)
     }
 
-    async fn with_attempts(
+    pub(super) async fn with_attempts(
         &self,
         caller: &Admin,
         record: &DeliveryRecord,
@@ -118,13 +114,13 @@ impl WebhooksApi {
 }
 
 /// An owner or admin of the organization of the token.
-struct Admin {
-    organization_id: OrganizationId,
-    user_id: UserId,
+pub(super) struct Admin {
+    pub(super) organization_id: OrganizationId,
+    pub(super) user_id: UserId,
 }
 
 impl Admin {
-    fn of<T>(request: &Request<T>, write: bool) -> Result<Self> {
+    pub(super) fn of<T>(request: &Request<T>, write: bool) -> Result<Self> {
         let principal = require_principal(request)?;
         let organization_id = principal.organization()?;
         principal.ensure_role(OrganizationRole::Admin)?;
@@ -138,7 +134,7 @@ impl Admin {
     }
 }
 
-fn request_id(text: &str) -> Result<Option<String>> {
+pub(super) fn request_id(text: &str) -> Result<Option<String>> {
     mesh::validate::request_id(text).map_err(|description| NotificationsError::InvalidField {
         field: "request_id",
         description: description.into(),
@@ -237,7 +233,7 @@ impl WebhookService for WebhooksApi {
             async {
                 let caller = Admin::of(&request, false)?;
                 let message = request.get_ref();
-                let query = webhooks::endpoint_query(&message.filter)?;
+                let query = webhook_filters::endpoint_query(&message.filter)?;
                 let page = PageRequest::new(
                     DOMAIN,
                     message.page_size,
@@ -422,7 +418,7 @@ impl WebhookService for WebhooksApi {
             async {
                 let caller = Admin::of(&request, false)?;
                 let message = request.get_ref();
-                let query = webhooks::delivery_query(&message.filter)?;
+                let query = webhook_filters::delivery_query(&message.filter)?;
                 let page = PageRequest::new(
                     DOMAIN,
                     message.page_size,
@@ -450,143 +446,13 @@ impl WebhookService for WebhooksApi {
         &self,
         request: Request<RedeliverWebhookRequest>,
     ) -> Reply<RedeliverWebhookResponse> {
-        reply(
-            async {
-                let caller = Admin::of(&request, true)?;
-                let message = request.get_ref();
-                let key = request_id(&message.request_id)?;
-                let earlier = self
-                    .store
-                    .delivery(caller.organization_id, &message.delivery_id)
-                    .await?
-                    .ok_or(NotificationsError::DeliveryNotFound)?;
-                let endpoint = self.existing(&caller, &earlier.endpoint_id).await?;
-                if endpoint.state() != EndpointState::Enabled {
-                    return Err(NotificationsError::EndpointNotEnabled);
-                }
-                let queued = kit::idempotency::create_once(
-                    key.as_deref(),
-                    |key| async move {
-                        self.store
-                            .delivery_by_request(caller.organization_id, caller.user_id, &key)
-                            .await
-                    },
-                    || async {
-                        let now = mesh::time::now_millis();
-                        let record = DeliveryRecord {
-                            id: uuid::Uuid::now_v7().to_string(),
-                            status: DeliveryStatus::Pending.as_str().into(),
-                            attempt_count: 0,
-                            response_status_code: 0,
-                            latency_ms: 0,
-                            next_attempt_at: Some(now),
-                            last_attempt_at: None,
-                            error: String::new(),
-                            request_id: key.clone(),
-                            created_by_user_id: Some(caller.user_id.to_string()),
-                            created_at: now,
-                            ..earlier.clone()
-                        };
-                        self.store.queue_delivery(&record).await?;
-                        Ok(record)
-                    },
-                )
-                .await?
-                .into_inner();
-                Ok(RedeliverWebhookResponse {
-                    webhook_delivery: Some(self.with_attempts(&caller, &queued).await?),
-                })
-            }
-            .await,
-        )
+        reply(self.redeliver(request).await)
     }
 
     async fn send_test_webhook(
         &self,
         request: Request<SendTestWebhookRequest>,
     ) -> Reply<SendTestWebhookResponse> {
-        reply(
-            async {
-                let caller = Admin::of(&request, true)?;
-                let message = request.get_ref();
-                let event_type = match message.event_type.trim() {
-                    "" => TEST_EVENT_TYPE,
-                    TEST_EVENT_TYPE => TEST_EVENT_TYPE,
-                    "*" => {
-                        return Err(NotificationsError::EventTypeUnknown {
-                            field: "event_type",
-                            event_type: "*".into(),
-                        });
-                    }
-                    other => {
-                        webhooks::check_event_type(other, "event_type")?;
-                        other
-                    }
-                };
-                let endpoint = self.existing(&caller, &message.endpoint_id).await?;
-                if let Err(not_until) = self.tests.check_key(&endpoint.id) {
-                    return Err(NotificationsError::TestRateLimited(
-                        not_until.wait_time_from(DefaultClock::default().now()),
-                    ));
-                }
-                let now = mesh::time::now_millis();
-                let event_id = uuid::Uuid::now_v7().to_string();
-                let body = webhook_body::sample(
-                    &event_id,
-                    event_type,
-                    &caller.organization_id.to_string(),
-                    &caller.user_id.to_string(),
-                    now,
-                )
-                .map_err(|e| internal(&e))?;
-                let record = DeliveryRecord {
-                    id: uuid::Uuid::now_v7().to_string(),
-                    organization_id: caller.organization_id,
-                    endpoint_id: endpoint.id.clone(),
-                    event_id: event_id.clone(),
-                    event_type: event_type.into(),
-                    body,
-                    status: DeliveryStatus::Pending.as_str().into(),
-                    attempt_count: 0,
-                    response_status_code: 0,
-                    latency_ms: 0,
-                    next_attempt_at: None,
-                    last_attempt_at: None,
-                    error: String::new(),
-                    request_id: None,
-                    created_by_user_id: Some(caller.user_id.to_string()),
-                    created_at: now,
-                };
-                self.store.queue_delivery(&record).await?;
-                let secrets =
-                    signing_secrets(&self.key, &endpoint, now).map_err(|e| internal(&e))?;
-                let outcome = self
-                    .sender
-                    .attempt(&endpoint.url, &event_id, &record.body, &secrets)
-                    .await;
-                let attempt = Attempt {
-                    at: mesh::time::now_millis(),
-                    response_status_code: i64::from(outcome.status),
-                    latency_ms: i64::try_from(outcome.latency.as_millis()).unwrap_or(i64::MAX),
-                    error: outcome.error.clone(),
-                    next: match outcome.succeeded() {
-                        true => AfterAttempt::Succeeded,
-                        false => AfterAttempt::Failed(None),
-                    },
-                    endpoint_state: None,
-                    counts_for_endpoint: false,
-                };
-                self.store.record_attempt(&record, &attempt).await?;
-                let recorded = self
-                    .store
-                    .delivery(caller.organization_id, &record.id)
-                    .await?
-                    .ok_or(NotificationsError::DeliveryNotFound)?;
-                Ok(SendTestWebhookResponse {
-                    webhook_delivery: Some(self.with_attempts(&caller, &recorded).await?),
-                })
-            }
-            .await,
-        )
+        reply(self.send_test(request).await)
     }
 }

@@ -11,6 +11,7 @@ pub mod filter;
 pub mod mail;
 pub mod signing;
 pub mod webhook_body;
+pub mod webhook_filters;
 pub mod webhooks;
 
 use mesh::error::{ErrorCode, ServiceError};

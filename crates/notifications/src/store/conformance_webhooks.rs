@@ -8,7 +8,8 @@ use super::webhooks::{
     EndpointRecord, WebhooksStore,
 };
 use crate::domain::NotificationsError;
-use crate::domain::webhooks::{DeliveryQuery, DeliveryStatus, EndpointQuery, EndpointState};
+use crate::domain::webhook_filters::{DeliveryQuery, EndpointQuery};
+use crate::domain::webhooks::{DeliveryState, EndpointState};
 
 fn endpoint(org: OrganizationId, types: &str, project: Option<&str>, at: i64) -> EndpointRecord {
     EndpointRecord {
@@ -39,7 +40,7 @@ fn delivery(endpoint: &EndpointRecord, event: &str, at: i64) -> DeliveryRecord {
         event_id: event.into(),
         event_type: "taskmesh.projects.task.created".into(),
         body: "{}".into(),
-        status: DeliveryStatus::Pending.as_str().into(),
+        status: DeliveryState::Pending.as_str().into(),
         attempt_count: 0,
         response_status_code: 0,
         latency_ms: 0,
@@ -357,7 +358,10 @@ async fn deliveries(store: &dyn WebhooksStore) {
             .iter()
             .any(|d| d.delivery_id == first.id)
     );
-    let attempts = store.attempts(org, std::slice::from_ref(&first.id)).await.unwrap();
+    let attempts = store
+        .attempts(org, std::slice::from_ref(&first.id))
+        .await
+        .unwrap();
     assert_eq!(
         attempts
             .iter()
@@ -414,7 +418,7 @@ async fn deliveries(store: &dyn WebhooksStore) {
         vec!["e2", "e1"]
     );
     let failed = DeliveryQuery {
-        status: Some(DeliveryStatus::Failed),
+        status: Some(DeliveryState::Failed),
         ..DeliveryQuery::default()
     };
     let log = store

@@ -12,7 +12,7 @@ use taskmesh::events::v1::Event;
 use super::sql_webhooks::insert_delivery;
 use super::webhooks::DeliveryRecord;
 use crate::domain::webhook_body;
-use crate::domain::webhooks::{DELIVERABLE, DeliveryStatus, wants};
+use crate::domain::webhooks::{DELIVERABLE, DeliveryState, wants};
 
 /// Namespaces of the streams the service consumes only for webhooks.
 pub const DOCUMENTS_EVENTS: &str = "taskmesh.documents.>";
@@ -64,7 +64,7 @@ impl Handler for WebhookFanout {
                     event_id: event.id.clone(),
                     event_type: event.r#type.clone(),
                     body: described.body.clone(),
-                    status: DeliveryStatus::Pending.as_str().into(),
+                    status: DeliveryState::Pending.as_str().into(),
                     attempt_count: 0,
                     response_status_code: 0,
                     latency_ms: 0,

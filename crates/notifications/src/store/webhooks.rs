@@ -8,7 +8,8 @@ use mesh::ids::{OrganizationId, UserId};
 use mesh::paging::{Direction, KeyKind, Keyset, Page, PageRequest};
 
 use super::StoreResult;
-use crate::domain::webhooks::{DeliveryQuery, EndpointQuery, EndpointState};
+use crate::domain::webhook_filters::{DeliveryQuery, EndpointQuery};
+use crate::domain::webhooks::EndpointState;
 
 /// Endpoints are listed oldest first.
 pub const ENDPOINT_ORDER: Keyset = Keyset::new(
@@ -86,7 +87,7 @@ pub struct DeliveryRecord {
     pub event_type: String,
     /// What every attempt sends.
     pub body: String,
-    /// `DeliveryStatus::as_str`.
+    /// `DeliveryState::as_str`.
     pub status: String,
     /// Attempts made.
     pub attempt_count: i64,
