@@ -26,6 +26,8 @@ pub struct InProcessBus {
 struct Shared {
     state: Mutex<State>,
     notify: Notify,
+    /// Woken on every ack (only [`InProcessBus::settled`] waits on it).
+    acked: Notify,
     retention: usize,
 }
 
@@ -67,6 +69,7 @@ impl InProcessBus {
                     ..State::default()
                 }),
                 notify: Notify::new(),
+                acked: Notify::new(),
                 retention: retention.max(1),
             }),
         }
@@ -82,6 +85,41 @@ impl InProcessBus {
             .filter(|m| subject_matches(filter, &m.subject))
             .cloned()
             .collect()
+    }
+
+    /// Waits until the consumer `name` exists and has acknowledged every retained message
+    /// its filters match (JetStream's `num_pending == 0 && num_ack_pending == 0`): after it
+    /// returns, everything published before the call has been applied by that consumer.
+    pub async fn settled(&self, name: &str) {
+        loop {
+            let acked = self.shared.acked.notified();
+            tokio::pin!(acked);
+            acked.as_mut().enable();
+            let published = self.shared.notify.notified();
+            tokio::pin!(published);
+            published.as_mut().enable();
+            if self.is_settled(name) {
+                return;
+            }
+            tokio::select! {
+                () = acked => {}
+                () = published => {}
+            }
+        }
+    }
+
+    fn is_settled(&self, name: &str) -> bool {
+        let state = self.shared.state.lock().expect("bus lock");
+        let Some(consumer) = state.consumers.get(name) else {
+            return false;
+        };
+        consumer.pending.is_empty()
+            && state.log.range(consumer.cursor..).all(|(_, message)| {
+                !consumer
+                    .filters
+                    .iter()
+                    .any(|filter| subject_matches(filter, &message.subject))
+            })
     }
 }
 
@@ -259,6 +297,8 @@ impl Acker for InProcessAcker {
         if let Some(consumer) = state.consumers.get_mut(&self.name) {
             consumer.pending.remove(&self.sequence);
         }
+        drop(state);
+        self.shared.acked.notify_waiters();
         Ok(())
     }
 

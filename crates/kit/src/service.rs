@@ -156,6 +156,41 @@ impl Built {
             .push((name, Box::new(move |shutdown| Box::pin(run(shutdown)))));
         self
     }
+
+    /// Adds a durable consumer named `name` of `subject` (one service's stream, or part of
+    /// it) from its beginning, applying each event with `handler` exactly once (up to 10
+    /// deliveries, then dead-lettered). A bus that cannot be reached yet is retried every
+    /// second; being durable, the consumer misses nothing published meanwhile.
+    pub fn consumer(
+        self,
+        context: &ServiceContext,
+        name: &'static str,
+        subject: &str,
+        handler: std::sync::Arc<dyn events::consumer::Handler>,
+    ) -> Self {
+        let consumer = events::Consumer::new(
+            events::ConsumerConfig {
+                name: name.into(),
+                filter_subjects: vec![subject.into()],
+                ack_wait: std::time::Duration::from_secs(30),
+                ephemeral: false,
+                start: events::StartAt::Beginning,
+            },
+            context.bus(),
+            context.storage().database,
+            handler,
+            10,
+        );
+        self.worker(name, move |shutdown| async move {
+            while let Err(error) = consumer.clone().run(shutdown.clone()).await {
+                tracing::warn!(consumer = name, %error, "cannot consume events yet; retrying");
+                tokio::select! {
+                    () = shutdown.wait() => return,
+                    () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                }
+            }
+        })
+    }
 }
 
 /// Builds the service of `definition` from `context`, mounts it on `services`, and spawns

@@ -239,32 +239,10 @@ async fn build(context: ServiceContext) -> Result<Built, BuildError> {
         ("notifications-links", LINKS_EVENTS),
         ("notifications-self", NOTIFICATIONS_EVENTS),
     ] {
-        let consumer = ::events::Consumer::new(
-            ::events::ConsumerConfig {
-                name: name.into(),
-                filter_subjects: vec![subject.into()],
-                ack_wait: std::time::Duration::from_secs(30),
-                ephemeral: false,
-                start: ::events::StartAt::Beginning,
-            },
-            bus.clone(),
-            context.storage().database,
-            Arc::new(InboxAndWebhooks(InboxHandler {
-                app_url: config.app_url.clone(),
-            })),
-            10,
-        );
-        built = built.worker(name, move |shutdown| async move {
-            // A bus that cannot be reached yet is retried; the consumer is durable, so
-            // nothing published meanwhile is missed.
-            while let Err(error) = consumer.clone().run(shutdown.clone()).await {
-                tracing::warn!(%error, "cannot consume events yet; retrying");
-                tokio::select! {
-                    () = shutdown.wait() => return,
-                    () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
-                }
-            }
-        });
+        let handler = Arc::new(InboxAndWebhooks(InboxHandler {
+            app_url: config.app_url.clone(),
+        }));
+        built = built.consumer(&context, name, subject, handler);
     }
     Ok(built)
 }

@@ -72,20 +72,6 @@ async fn build(context: ServiceContext) -> Result<Built, BuildError> {
     });
     let limit = context.max_message_bytes();
     let bus = context.bus();
-    // People who leave the organization leave its projects (exactly once, see the handler).
-    let departures = ::events::Consumer::new(
-        ::events::ConsumerConfig {
-            name: "projects-departures".into(),
-            filter_subjects: vec![store::sql_departures::MEMBER_REMOVED.into()],
-            ack_wait: std::time::Duration::from_secs(30),
-            ephemeral: false,
-            start: ::events::StartAt::Beginning,
-        },
-        bus.clone(),
-        context.storage().database,
-        Arc::new(store::sql_departures::DepartureHandler),
-        10,
-    );
     Ok(Built::new(
         ProjectServiceServer::from_arc(api.clone())
             .max_decoding_message_size(limit)
@@ -104,15 +90,11 @@ async fn build(context: ServiceContext) -> Result<Built, BuildError> {
     .worker("board-feed-follower", move |shutdown| {
         api::watch::follow(bus, hub, shutdown)
     })
-    .worker("departures", move |shutdown| async move {
-        // A bus that cannot be reached yet is retried; the consumer is durable, so nothing
-        // published meanwhile is missed.
-        while let Err(error) = departures.clone().run(shutdown.clone()).await {
-            tracing::warn!(%error, "cannot consume departures yet; retrying");
-            tokio::select! {
-                () = shutdown.wait() => return,
-                () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
-            }
-        }
-    }))
+    // People who leave the organization leave its projects (exactly once, see the handler).
+    .consumer(
+        &context,
+        "projects-departures",
+        store::sql_departures::MEMBER_REMOVED,
+        Arc::new(store::sql_departures::DepartureHandler),
+    ))
 }
