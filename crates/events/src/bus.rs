@@ -98,6 +98,23 @@ impl Delivery {
         }
     }
 
+    /// A delivery of `message` that no broker tracks (acks and naks do nothing): for
+    /// stepping a consumer by hand ([`crate::Consumer::process`]), e.g. replaying events or
+    /// feeding a poison one.
+    pub fn detached(message: EventMessage, attempt: u32) -> Self {
+        struct Detached;
+        #[async_trait::async_trait]
+        impl Acker for Detached {
+            async fn ack(&self) -> Result<(), BusError> {
+                Ok(())
+            }
+            async fn nak(&self, _delay: Duration) -> Result<(), BusError> {
+                Ok(())
+            }
+        }
+        Self::new(message, attempt, Box::new(Detached))
+    }
+
     /// Acknowledges.
     pub async fn ack(self) -> Result<(), BusError> {
         self.acker.ack().await

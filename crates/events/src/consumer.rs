@@ -229,6 +229,8 @@ impl Consumer {
         // again, rather than dropping it on the floor.
         self.bus.publish(&letter).await?;
         tracing::error!(consumer = %self.config.name, event_id = %letter.id, %reason, "event dead-lettered");
+        metrics::counter!("taskmesh_events_dead_lettered_total", "consumer" => self.config.name.clone())
+            .increment(1);
         delivery.ack().await?;
         Ok(Outcome::DeadLettered)
     }

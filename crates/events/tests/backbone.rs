@@ -190,6 +190,11 @@ impl events::bus::Acker for NoAck {
 
 #[tokio::test]
 async fn a_failing_event_is_retried_then_dead_lettered() {
+    // The test runs on one thread (current-thread runtime), so a thread-local recorder sees
+    // the consumer's counters.
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let metrics = recorder.handle();
+    let _recording = metrics::set_default_local_recorder(&recorder);
     for fixture in fixtures("a_failing_event_is_retried_then_dead_lettered").await {
         let poison = event(&fixture, "poison");
         fixture.bus.publish(&poison).await.unwrap();
@@ -246,6 +251,14 @@ async fn a_failing_event_is_retried_then_dead_lettered() {
         letter.ack().await.unwrap();
         fixture.finish().await;
     }
+    let rendered = metrics.render();
+    assert!(
+        rendered
+            .lines()
+            .any(|line| line
+                .starts_with("taskmesh_events_dead_lettered_total{consumer=\"fragile\"}")),
+        "{rendered}"
+    );
 }
 
 #[tokio::test]

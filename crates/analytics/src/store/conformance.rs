@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use events::bus::{Acker, BusError, Delivery, EventMessage};
+use events::bus::{Delivery, EventMessage};
 use mesh::ids::{OrganizationId, UserId};
 use prost::{Message, Name};
 use taskmesh::events::v1::*;
@@ -14,18 +14,6 @@ use taskmesh::events::v1::*;
 use super::{AnalyticsStore, ProjectScope};
 use crate::domain::buckets::{Granularity, buckets, zone};
 use crate::domain::metrics::points;
-
-struct NoAck;
-
-#[async_trait::async_trait]
-impl Acker for NoAck {
-    async fn ack(&self) -> Result<(), BusError> {
-        Ok(())
-    }
-    async fn nak(&self, _delay: std::time::Duration) -> Result<(), BusError> {
-        Ok(())
-    }
-}
 
 const HOUR: i64 = 3_600_000;
 const DAY: i64 = 24 * HOUR;
@@ -300,7 +288,7 @@ pub async fn run(store: &dyn AnalyticsStore, database: mesh::db::Database) {
     let apply = |messages: Vec<EventMessage>| async {
         for message in messages {
             consumer
-                .process(Delivery::new(message, 1, Box::new(NoAck)))
+                .process(Delivery::detached(message, 1))
                 .await
                 .unwrap();
         }

@@ -7,8 +7,8 @@
 use std::collections::HashSet;
 
 use taskmesh::events::v1::{
-    CommentCreated, MemberAdded, MemberRoleChanged, ProjectMemberAdded, TaskAssigned,
-    TaskCompleted, TaskCreated, TaskMoved,
+    CommentCreated, DocumentCreated, LinkVisited, MemberAdded, MemberRoleChanged,
+    ProjectMemberAdded, TaskAssigned, TaskCompleted, TaskCreated, TaskMoved,
 };
 
 use super::{Kind, MAX_BODY_CHARS, MAX_TITLE_CHARS, clip};
@@ -28,6 +28,10 @@ pub struct Draft {
     pub project_id: Option<String>,
     /// Task it is about.
     pub task_id: Option<String>,
+    /// Document it is about.
+    pub document_id: Option<String>,
+    /// Share link it is about.
+    pub link_id: Option<String>,
 }
 
 impl Draft {
@@ -176,6 +180,53 @@ pub fn task_moved(actor: &str, event: &TaskMoved, title: &str, watchers: &[Strin
         .about_task(&event.project_id, &event.task_id)
     });
     audience.drafts
+}
+
+/// A task's watchers (reporter and assignees, read by the handler) hear that a document was
+/// attached to it.
+pub fn document_added(
+    actor: &str,
+    event: &DocumentCreated,
+    task_title: &str,
+    watchers: &[String],
+) -> Vec<Draft> {
+    if event.task_id.is_empty() {
+        return Vec::new();
+    }
+    let mut audience = Audience::new(actor);
+    let name = if event.title.is_empty() {
+        &event.file_name
+    } else {
+        &event.title
+    };
+    audience.tell(watchers, |recipient| {
+        let mut draft = Draft::new(
+            recipient,
+            Kind::DocumentAdded,
+            format!("\"{name}\" was attached to \"{task_title}\""),
+            "",
+        )
+        .about_task(&event.project_id, &event.task_id);
+        draft.document_id = Some(event.document_id.clone());
+        draft
+    });
+    audience.drafts
+}
+
+/// A share link's creator hears it was opened (not by a bot; the handler limits it to once
+/// per link per hour).
+pub fn link_visited(owner: &str, event: &LinkVisited) -> Vec<Draft> {
+    if event.bot || owner.is_empty() {
+        return Vec::new();
+    }
+    let mut draft = Draft::new(
+        owner,
+        Kind::LinkVisited,
+        format!("Your share link /l/{} was opened", event.slug),
+        &format!("It has been opened {} times.", event.visit_count.max(1)),
+    );
+    draft.link_id = Some(event.link_id.clone());
+    vec![draft]
 }
 
 /// The task's watchers (reporter and assignees) hear it was completed.

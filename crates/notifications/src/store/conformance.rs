@@ -16,6 +16,7 @@ fn draft(recipient: UserId, kind: Kind, title: &str) -> Draft {
         body: String::new(),
         project_id: Some("p1".into()),
         task_id: Some("t1".into()),
+        ..Draft::default()
     }
 }
 

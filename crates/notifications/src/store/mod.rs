@@ -6,6 +6,7 @@ pub mod sql;
 pub mod sql_deadlines;
 pub mod sql_inbox;
 pub mod sql_mail;
+pub mod sql_shares;
 pub mod sql_webhook_fanout;
 pub mod sql_webhook_schedule;
 pub mod sql_webhooks;

@@ -285,6 +285,7 @@ impl SqlNotificationsStore {
                 body: String::new(),
                 project_id: Some(row.project_id.clone()),
                 task_id: Some(row.task_id.clone()),
+                ..Draft::default()
             })
             .collect();
         let source = Source {

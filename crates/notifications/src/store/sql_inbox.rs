@@ -97,7 +97,7 @@ pub(super) fn decode<P: Message + Name + Default>(event: &Event) -> Result<P, Ha
 }
 
 /// The acting user of `event` (empty when no user acted).
-fn actor(event: &Event) -> &str {
+pub(super) fn actor(event: &Event) -> &str {
     event
         .actor
         .as_ref()
@@ -287,6 +287,9 @@ impl Handler for InboxHandler {
         let Ok(organization) = event.tenant_id.parse::<OrganizationId>() else {
             return Ok(());
         };
+        if super::sql_shares::handles(event) {
+            return super::sql_shares::apply(tx, event, organization, &self.app_url, now).await;
+        }
         let drafts = drafts(event)?;
         let deadline = deadline_change(event)?;
         let moved: Option<TaskMoved> = (event.payload_type == TaskMoved::full_name())

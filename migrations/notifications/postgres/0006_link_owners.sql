@@ -1,0 +1,13 @@
+-- Who created each share link (the actor of link.created) and when they were last told of a
+-- visit (LINK_VISITED at most once per link per hour).
+create table link_owners (
+    link_id text primary key,
+    organization_id text not null,
+    owner_user_id text not null,
+    last_notified_at bigint not null
+);
+alter table link_owners enable row level security;
+alter table link_owners force row level security;
+create policy link_owners_isolation on link_owners
+    using (organization_id = nullif(current_setting('app.tenant_id', true), ''))
+    with check (organization_id = nullif(current_setting('app.tenant_id', true), ''));
