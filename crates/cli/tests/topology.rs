@@ -538,13 +538,15 @@ async fn an_assignment_reaches_a_notification_stream_in_another_process_over_nat
 /// all-in-one process; while it is down, Ada assigns Bob three tasks (the changes commit, their
 /// events wait in the outbox); when it is back, Bob's inbox holds each assignment once.
 #[tokio::test]
-async fn notifications_apply_every_event_once_across_a_broker_outage() {
+async fn notifications_and_analytics_apply_every_event_once_across_a_broker_outage() {
     use taskmesh::notifications::v1::notification_service_client::NotificationServiceClient;
     use taskmesh::notifications::v1::{ListNotificationsRequest, Notification};
     use taskmesh::projects::v1::Task;
 
-    if mesh::testing::nats_url("notifications_apply_every_event_once_across_a_broker_outage")
-        .is_none()
+    if mesh::testing::nats_url(
+        "notifications_and_analytics_apply_every_event_once_across_a_broker_outage",
+    )
+    .is_none()
     {
         return;
     }
@@ -598,7 +600,13 @@ async fn notifications_apply_every_event_once_across_a_broker_outage() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
     let process = start_services(
-        &["identity", "tenancy", "projects", "notifications"],
+        &[
+            "identity",
+            "tenancy",
+            "projects",
+            "notifications",
+            "analytics",
+        ],
         listener,
         BTreeMap::new(),
         Arc::new(bus.clone()),
@@ -746,6 +754,37 @@ async fn notifications_apply_every_event_once_across_a_broker_outage() {
     titles.dedup();
     assert_eq!(titles.len(), 4, "each assignment exactly once: {titles:?}");
     assert_eq!(arrived.len(), 4);
+    // Analytics consumed the same stream across the outage: each task counted once.
+    tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        bus.settled("taskmesh.projects.>", "analytics-projects"),
+    )
+    .await
+    .expect("analytics did not catch up")
+    .unwrap();
+    let now = mesh::time::now_millis();
+    let day = 86_400_000;
+    let metrics = taskmesh::analytics::v1::analytics_service_client::AnalyticsServiceClient::new(
+        channel.clone(),
+    )
+    .get_task_metrics(bearer(
+        taskmesh::analytics::v1::GetTaskMetricsRequest {
+            start_time: Some(mesh::time::timestamp(now - day)),
+            end_time: Some(mesh::time::timestamp(now + day)),
+            ..Default::default()
+        },
+        &ada_token,
+    ))
+    .await
+    .unwrap()
+    .into_inner()
+    .total
+    .unwrap();
+    assert_eq!(
+        (metrics.created_count, metrics.todo_count),
+        (4, 4),
+        "{metrics:?}"
+    );
 
     process.shutdown.trigger();
     process.task.await.unwrap().unwrap();

@@ -159,6 +159,28 @@ impl JetStreamBus {
         Ok(stream)
     }
 
+    /// Waits until the durable consumer `name` of the stream holding `subject` has been
+    /// handed and has acknowledged every message (`num_pending == 0 && num_ack_pending ==
+    /// 0`), asking the server every 50 ms: the broker pushes no such news. For tests and
+    /// diagnostics; wrap it in a timeout.
+    pub async fn settled(&self, subject: &str, name: &str) -> Result<(), BusError> {
+        let stream = self.ensure_stream(&self.outward(subject)).await?;
+        let mut consumer: jetstream::consumer::Consumer<pull::Config> = stream
+            .get_consumer(name)
+            .await
+            .map_err(|error| BusError::Unavailable(error.to_string()))?;
+        loop {
+            let info = consumer
+                .info()
+                .await
+                .map_err(|error| BusError::Unavailable(error.to_string()))?;
+            if info.num_pending == 0 && info.num_ack_pending == 0 {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Deletes the streams this bus created (tests clean up with this).
     pub async fn delete_streams(&self) -> Result<(), BusError> {
         let names: Vec<String> = self.known_streams.lock().await.drain().collect();
