@@ -450,13 +450,96 @@ async fn events_reach_allow_listed_receivers_signed_and_failures_are_retried_in_
     // receives only its own events.
     let (_, eve) = mesh.sign_up("eve@other.test").await;
     let (other, eve) = mesh.create_organization(&eve, "others").await;
-    let refused = hooks
-        .get_webhook_endpoint(bearer(
-            GetWebhookEndpointRequest { id: all.id.clone() },
-            &eve.access_token,
-        ))
-        .await;
-    assert_refused(refused, Code::NotFound, "WEBHOOK_ENDPOINT_NOT_FOUND");
+    // Every WebhookService RPC naming this organization's endpoint or delivery answers like
+    // a random id.
+    let eve_token = eve.access_token.as_str();
+    let not_found = "WEBHOOK_ENDPOINT_NOT_FOUND";
+    let get = GetWebhookEndpointRequest { id: all.id.clone() };
+    assert_refused(
+        hooks.get_webhook_endpoint(bearer(get, eve_token)).await,
+        Code::NotFound,
+        not_found,
+    );
+    let update = UpdateWebhookEndpointRequest {
+        webhook_endpoint: Some(WebhookEndpoint {
+            id: all.id.clone(),
+            description: "mine now".into(),
+            ..WebhookEndpoint::default()
+        }),
+        update_mask: None,
+    };
+    assert_refused(
+        hooks
+            .update_webhook_endpoint(bearer(update, eve_token))
+            .await,
+        Code::NotFound,
+        not_found,
+    );
+    let rotate = RotateWebhookSecretRequest {
+        id: all.id.clone(),
+        grace_period: None,
+        etag: String::new(),
+    };
+    assert_refused(
+        hooks.rotate_webhook_secret(bearer(rotate, eve_token)).await,
+        Code::NotFound,
+        not_found,
+    );
+    let list = ListWebhookDeliveriesRequest {
+        endpoint_id: all.id.clone(),
+        ..ListWebhookDeliveriesRequest::default()
+    };
+    assert_refused(
+        hooks.list_webhook_deliveries(bearer(list, eve_token)).await,
+        Code::NotFound,
+        not_found,
+    );
+    let test = SendTestWebhookRequest {
+        endpoint_id: all.id.clone(),
+        event_type: String::new(),
+    };
+    assert_refused(
+        hooks.send_test_webhook(bearer(test, eve_token)).await,
+        Code::NotFound,
+        not_found,
+    );
+    let redeliver = RedeliverWebhookRequest {
+        delivery_id: delivery.id.clone(),
+        request_id: String::new(),
+    };
+    assert_refused(
+        hooks.redeliver_webhook(bearer(redeliver, eve_token)).await,
+        Code::NotFound,
+        "WEBHOOK_DELIVERY_NOT_FOUND",
+    );
+    let delete = DeleteWebhookEndpointRequest {
+        id: all.id.clone(),
+        etag: String::new(),
+    };
+    assert_refused(
+        hooks
+            .delete_webhook_endpoint(bearer(delete, eve_token))
+            .await,
+        Code::NotFound,
+        not_found,
+    );
+    let theirs_listed = hooks
+        .list_webhook_endpoints(bearer(ListWebhookEndpointsRequest::default(), eve_token))
+        .await
+        .unwrap()
+        .into_inner()
+        .webhook_endpoints;
+    assert!(theirs_listed.is_empty());
+    assert!(
+        hooks
+            .get_webhook_endpoint(bearer(
+                GetWebhookEndpointRequest { id: all.id.clone() },
+                token
+            ))
+            .await
+            .is_ok(),
+        "the owner's endpoint survived the attempts"
+    );
     let mut theirs = receiver(vec![200]).await;
     let (_, their_secret) = endpoint(
         &mut hooks,
