@@ -42,13 +42,19 @@ async fn backends() -> Vec<(&'static str, Blobs, Option<tempfile::TempDir>)> {
 #[tokio::test]
 async fn bytes_round_trip_once_per_organization_under_their_hash() {
     for (name, blobs, _dir) in backends().await {
-        let content = data(3 * 1024 * 1024 + 17);
+        round_trip(name, &blobs, 3 * 1024 * 1024 + 17).await;
+    }
+}
+
+async fn round_trip(name: &str, blobs: &Blobs, len: usize) {
+    {
+        let content = data(len);
         let expected = Expected {
             size: Some(content.len() as u64),
             sha256: Some(sha(&content).to_ascii_uppercase()),
         };
         let stored = blobs
-            .write("org-a", chunks(&content, 64 * 1024), 10 << 20, &expected)
+            .write("org-a", chunks(&content, 64 * 1024), 64 << 20, &expected)
             .await
             .unwrap();
         assert_eq!(stored.sha256, sha(&content), "{name}");
@@ -71,7 +77,7 @@ async fn bytes_round_trip_once_per_organization_under_their_hash() {
             .write(
                 "org-a",
                 chunks(&content, 1000),
-                10 << 20,
+                64 << 20,
                 &Expected::default(),
             )
             .await
@@ -101,6 +107,12 @@ async fn bytes_round_trip_once_per_organization_under_their_hash() {
 #[tokio::test]
 async fn failed_writes_leave_nothing_behind() {
     for (name, blobs, _dir) in backends().await {
+        failures(name, &blobs).await;
+    }
+}
+
+async fn failures(name: &str, blobs: &Blobs) {
+    {
         let content = data(200_000);
         let cases: Vec<(Expected, u64)> = vec![
             (Expected::default(), 100_000),
@@ -244,4 +256,62 @@ async fn stale_staging_objects_are_swept() {
     );
     assert_eq!(blobs.sweep_staging(Duration::ZERO).await.unwrap(), 1);
     assert!(blobs.keys("staging").await.unwrap().is_empty());
+}
+
+/// The S3 path against a real S3-compatible server (moto's, which CI installs and names in
+/// `TASKMESH_TEST_MOTO`), started by the test on a free port and stopped at the end.
+#[tokio::test]
+async fn the_same_holds_on_an_s3_compatible_server() {
+    let Some(moto) = std::env::var_os("TASKMESH_TEST_MOTO") else {
+        eprintln!("skipped: TASKMESH_TEST_MOTO (a moto_server binary) is not set");
+        return;
+    };
+    use tokio::io::AsyncBufReadExt;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = tokio::process::Command::new(moto)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .kill_on_drop(true)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = tokio::io::BufReader::new(server.stderr.take().unwrap()).lines();
+    let ready = async {
+        while let Some(line) = log.next_line().await.unwrap() {
+            if line.contains("Running on") {
+                return;
+            }
+        }
+        panic!("moto_server exited before it was ready");
+    };
+    tokio::time::timeout(Duration::from_secs(30), ready)
+        .await
+        .expect("moto_server did not start");
+    tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let created = reqwest::Client::new()
+        .put(format!("{endpoint}/taskmesh-test"))
+        .send()
+        .await
+        .unwrap();
+    assert!(created.status().is_success(), "{created:?}");
+    let blobs = Blobs::s3(
+        "s3://taskmesh-test/blobs",
+        &[
+            ("endpoint", endpoint.as_str()),
+            ("allow_http", "true"),
+            ("region", "us-east-1"),
+            ("access_key_id", "test"),
+            ("secret_access_key", "test"),
+        ],
+    )
+    .unwrap();
+    // 12 MiB: several multipart parts.
+    round_trip("s3", &blobs, 12 * 1024 * 1024 + 5).await;
+    failures("s3", &blobs).await;
+    server.kill().await.unwrap();
 }
