@@ -148,22 +148,32 @@ impl Outcome {
 pub struct Sender {
     client: reqwest::Client,
     guard: Guard,
+    timeout: Duration,
 }
 
 impl Sender {
-    /// A sender whose connections pass `guard`.
+    /// A sender whose connections pass `guard`, each attempt bounded by [`ATTEMPT_TIMEOUT`].
     pub fn new(guard: Guard) -> Result<Self, String> {
+        Self::with_timeout(guard, ATTEMPT_TIMEOUT)
+    }
+
+    /// A sender whose attempts end after `timeout` (tests use a short one).
+    pub fn with_timeout(guard: Guard, timeout: Duration) -> Result<Self, String> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .timeout(ATTEMPT_TIMEOUT)
-            .connect_timeout(Duration::from_secs(5))
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
             .no_proxy()
             .dns_resolver(Arc::new(guard.clone()))
             .user_agent("taskmesh-webhooks/1")
             .pool_max_idle_per_host(2)
             .build()
             .map_err(|error| format!("webhook HTTP client: {error}"))?;
-        Ok(Self { client, guard })
+        Ok(Self {
+            client,
+            guard,
+            timeout,
+        })
     }
 
     /// The guard.
@@ -231,7 +241,7 @@ impl Sender {
                 }
             }
             Err(error) => {
-                let (error, reason) = describe(&error);
+                let (error, reason) = describe(&error, self.timeout);
                 Outcome {
                     status: 0,
                     latency,
@@ -244,11 +254,11 @@ impl Sender {
 }
 
 /// A short, URL-free description of a failed request.
-fn describe(error: &reqwest::Error) -> (String, &'static str) {
+fn describe(error: &reqwest::Error, timeout: Duration) -> (String, &'static str) {
     use std::error::Error as _;
     if error.is_timeout() {
         return (
-            format!("timeout after {}s", ATTEMPT_TIMEOUT.as_secs()),
+            format!("timeout after {}s", timeout.as_secs_f64()),
             "timeout",
         );
     }

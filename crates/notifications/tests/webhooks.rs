@@ -230,3 +230,25 @@ async fn the_guard_refuses_internal_addresses_at_delivery_time() {
     assert_eq!(failed.error, "redirect not followed (HTTP 302)");
     assert_eq!(failed.status, "retrying");
 }
+
+#[tokio::test]
+async fn an_attempt_to_a_receiver_that_never_answers_ends_at_its_timeout() {
+    // Accepts connections and reads, but never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let (held_tx, mut held) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let _ = held_tx.send(stream);
+        }
+    });
+    let guard = Guard::new(vec!["127.0.0.0/8".parse().unwrap()]);
+    let sender = Sender::with_timeout(guard, std::time::Duration::from_millis(300)).unwrap();
+    let secret = SigningSecret::generate().unwrap();
+    let outcome = sender.attempt(&url, "event-1", "{}", &[secret]).await;
+    assert!(held.try_recv().is_ok(), "the receiver was not reached");
+    assert_eq!(
+        (outcome.status, outcome.error.as_str(), outcome.reason),
+        (0, "timeout after 0.3s", "timeout")
+    );
+}
