@@ -1,0 +1,5 @@
+//! Share links, first part: the pure rules of slugs ([`domain::slugs`]) and of visit
+//! records ([`domain::visitors`]). LinkService, its store and the edge's `/l/{slug}` page
+//! come next (issue 11); until then the binary does not mount links.
+
+pub mod domain;
