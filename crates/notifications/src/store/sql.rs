@@ -121,6 +121,36 @@ pub(super) fn created_event(record: &NotificationRecord) -> EventMessage {
         .build()
 }
 
+/// Appends ` and created_at >(=) after and created_at <(=) before` for the bounds given
+/// (millis, inclusive).
+pub(super) fn push_created_range<DB>(
+    query: &mut QueryBuilder<DB>,
+    after: Option<(i64, bool)>,
+    before: Option<(i64, bool)>,
+) where
+    DB: sqlx::Database,
+    for<'a> i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    if let Some((millis, inclusive)) = after {
+        query
+            .push(if inclusive {
+                " and created_at >= "
+            } else {
+                " and created_at > "
+            })
+            .push_bind(millis);
+    }
+    if let Some((millis, inclusive)) = before {
+        query
+            .push(if inclusive {
+                " and created_at <= "
+            } else {
+                " and created_at < "
+            })
+            .push_bind(millis);
+    }
+}
+
 fn push_query<DB>(
     query: &mut QueryBuilder<DB>,
     organization_id: OrganizationId,
@@ -160,24 +190,7 @@ fn push_query<DB>(
     if let Some(task) = &inbox.task_id {
         query.push(" and task_id = ").push_bind(task.clone());
     }
-    if let Some((millis, inclusive)) = inbox.after {
-        query
-            .push(if inclusive {
-                " and created_at >= "
-            } else {
-                " and created_at > "
-            })
-            .push_bind(millis);
-    }
-    if let Some((millis, inclusive)) = inbox.before {
-        query
-            .push(if inclusive {
-                " and created_at <= "
-            } else {
-                " and created_at < "
-            })
-            .push_bind(millis);
-    }
+    push_created_range(query, inbox.after, inbox.before);
 }
 
 #[async_trait::async_trait]

@@ -83,24 +83,7 @@ fn push_deliveries<DB>(
     if let Some(event_id) = &filter.event_id {
         query.push(" and event_id = ").push_bind(event_id.clone());
     }
-    if let Some((millis, inclusive)) = filter.after {
-        query
-            .push(if inclusive {
-                " and created_at >= "
-            } else {
-                " and created_at > "
-            })
-            .push_bind(millis);
-    }
-    if let Some((millis, inclusive)) = filter.before {
-        query
-            .push(if inclusive {
-                " and created_at <= "
-            } else {
-                " and created_at < "
-            })
-            .push_bind(millis);
-    }
+    super::sql::push_created_range(query, filter.after, filter.before);
 }
 
 fn push_endpoints<DB>(
