@@ -6,11 +6,10 @@ use std::sync::Arc;
 use analytics::store::sql::SqlAnalyticsStore;
 use analytics::store::sql_apply::Rollups;
 use analytics::store::{AnalyticsStore, ProjectScope};
-use events::bus::{Delivery, EventMessage};
+use events::bus::Delivery;
 use events::consumer::Outcome;
 use events::memory::InProcessBus;
 use mesh::ids::OrganizationId;
-use prost::Message;
 use taskmesh::events::v1::Event;
 
 #[tokio::test]
@@ -40,12 +39,7 @@ async fn a_poison_event_is_dead_lettered_and_counts_nothing() {
         payload: vec![0xff, 0xff, 0xff],
         ..Event::default()
     };
-    let message = EventMessage {
-        id: event.id.parse().unwrap(),
-        subject: event.r#type.clone(),
-        tenant_id: Some(organization),
-        payload: event.encode_to_vec().into(),
-    };
+    let message = events::envelope::encode(&event).unwrap();
     let mut outcomes = Vec::new();
     for attempt in 1..=3 {
         outcomes.push(

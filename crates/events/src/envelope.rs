@@ -87,14 +87,19 @@ impl EventBuilder {
 
     /// The message to write to the outbox.
     pub fn build(self) -> EventMessage {
-        let id = self.event.id.parse().expect("minted as a UUID above");
-        EventMessage {
-            id,
-            subject: self.event.r#type.clone(),
-            tenant_id: self.event.tenant_id.parse().ok(),
-            payload: Bytes::from(self.event.encode_to_vec()),
-        }
+        encode(&self.event).expect("minted as a UUID above")
     }
+}
+
+/// The bus message of an envelope (subject = its type, tenant beside the payload); `None`
+/// when its id is not a UUID. The inverse of [`decode`].
+pub fn encode(event: &Event) -> Option<EventMessage> {
+    Some(EventMessage {
+        id: event.id.parse().ok()?,
+        subject: event.r#type.clone(),
+        tenant_id: event.tenant_id.parse().ok(),
+        payload: Bytes::from(event.encode_to_vec()),
+    })
 }
 
 /// Decodes an envelope received from the bus.

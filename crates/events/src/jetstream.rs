@@ -161,23 +161,30 @@ impl JetStreamBus {
 
     /// Waits until the durable consumer `name` of the stream holding `subject` has been
     /// handed and has acknowledged every message (`num_pending == 0 && num_ack_pending ==
-    /// 0`), asking the server every 50 ms: the broker pushes no such news. For tests and
-    /// diagnostics; wrap it in a timeout.
+    /// 0`). It re-reads the consumer's state when an ack of that consumer passes through the
+    /// broker (a core subscription to its `$JS.ACK.<stream>.<consumer>.>` subjects), and at
+    /// most every 250 ms in case the broker updated its state after relaying the ack. For
+    /// tests and diagnostics; wrap it in a timeout.
     pub async fn settled(&self, subject: &str, name: &str) -> Result<(), BusError> {
-        let stream = self.ensure_stream(&self.outward(subject)).await?;
+        let unavailable = |error: &dyn std::fmt::Display| BusError::Unavailable(error.to_string());
+        let outward = self.outward(subject);
+        let stream = self.ensure_stream(&outward).await?;
+        let mut acks = self
+            .context
+            .client()
+            .subscribe(format!("$JS.ACK.{}.{name}.>", Self::stream_name(&outward)))
+            .await
+            .map_err(|error| unavailable(&error))?;
         let mut consumer: jetstream::consumer::Consumer<pull::Config> = stream
             .get_consumer(name)
             .await
-            .map_err(|error| BusError::Unavailable(error.to_string()))?;
+            .map_err(|error| unavailable(&error))?;
         loop {
-            let info = consumer
-                .info()
-                .await
-                .map_err(|error| BusError::Unavailable(error.to_string()))?;
+            let info = consumer.info().await.map_err(|error| unavailable(&error))?;
             if info.num_pending == 0 && info.num_ack_pending == 0 {
                 return Ok(());
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            let _ = tokio::time::timeout(Duration::from_millis(250), acks.next()).await;
         }
     }
 

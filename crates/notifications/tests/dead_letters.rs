@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use events::bus::{Delivery, EventMessage};
+use events::bus::Delivery;
 use events::consumer::Outcome;
 use events::memory::InProcessBus;
 use mesh::ids::{OrganizationId, UserId};
@@ -44,12 +44,7 @@ async fn a_poison_event_is_dead_lettered_and_the_next_one_is_applied() {
         payload: vec![0xff, 0xff, 0xff],
         ..Event::default()
     };
-    let message = EventMessage {
-        id: event.id.parse().unwrap(),
-        subject: event.r#type.clone(),
-        tenant_id: Some(organization),
-        payload: event.encode_to_vec().into(),
-    };
+    let message = events::envelope::encode(&event).unwrap();
     let mut outcomes = Vec::new();
     for attempt in 1..=3 {
         outcomes.push(
@@ -81,11 +76,7 @@ async fn a_poison_event_is_dead_lettered_and_the_next_one_is_applied() {
         payload: assigned.encode_to_vec(),
         ..event
     };
-    let good = EventMessage {
-        id: good.id.parse().unwrap(),
-        payload: good.encode_to_vec().into(),
-        ..message
-    };
+    let good = events::envelope::encode(&good).unwrap();
     assert_eq!(
         consumer.process(Delivery::detached(good, 1)).await.unwrap(),
         Outcome::Applied

@@ -36,12 +36,7 @@ fn message<P: Message + Name>(
         payload: payload.encode_to_vec(),
         ..Event::default()
     };
-    EventMessage {
-        id: event.id.parse().unwrap(),
-        subject: subject.into(),
-        tenant_id: Some(organization),
-        payload: event.encode_to_vec().into(),
-    }
+    events::envelope::encode(&event).unwrap()
 }
 
 async fn inbox(

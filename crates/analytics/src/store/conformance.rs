@@ -36,12 +36,7 @@ fn message<P: Message + Name>(
         schema_version: 1,
         ..Event::default()
     };
-    EventMessage {
-        id: event.id.parse().unwrap(),
-        subject: subject.into(),
-        tenant_id: Some(organization),
-        payload: event.encode_to_vec().into(),
-    }
+    events::envelope::encode(&event).unwrap()
 }
 
 /// What the script does.
