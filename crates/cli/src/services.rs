@@ -13,6 +13,7 @@ pub const SERVICES: &[ServiceDefinition] = &[
     projects::SERVICE,
     notifications::SERVICE,
     analytics::SERVICE,
+    documents::SERVICE,
 ];
 
 /// The service names the contracts define (`taskmesh.<name>.v1` packages with services),
@@ -108,7 +109,7 @@ mod tests {
     fn unknown_and_unimplemented_services_are_refused_by_name() {
         let error = select(&["billing".to_string()]).unwrap_err().to_string();
         assert!(error.contains("unknown service"), "{error}");
-        let error = select(&["documents".to_string()]).unwrap_err().to_string();
+        let error = select(&["links".to_string()]).unwrap_err().to_string();
         assert!(error.contains("not implemented"), "{error}");
         let edge_only = select(&["edge".to_string()]).unwrap();
         assert!(edge_only.services.is_empty());

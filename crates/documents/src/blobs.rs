@@ -89,6 +89,19 @@ pub struct Stored {
     pub created: bool,
 }
 
+/// Bytes received and verified but not yet at their content key.
+#[derive(Debug)]
+pub struct Staged {
+    staging: Path,
+    organization: String,
+    /// SHA-256 of the bytes, lowercase hex.
+    pub sha256: String,
+    /// Size in bytes.
+    pub size_bytes: u64,
+    /// Media type sniffed from the leading bytes, when recognised.
+    pub sniffed_content_type: Option<String>,
+}
+
 /// The blob store.
 #[derive(Clone, Debug)]
 pub struct Blobs {
@@ -134,14 +147,31 @@ impl Blobs {
     }
 
     /// Stores the bytes of `chunks` for `organization`, at most `limit` of them, checked
-    /// against `expected`.
+    /// against `expected`: [`Blobs::stage`] then [`Blobs::place`].
     pub async fn write<S, E>(
+        &self,
+        organization: &str,
+        chunks: S,
+        limit: u64,
+        expected: &Expected,
+    ) -> Result<Stored, BlobError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: Display,
+    {
+        let staged = self.stage(organization, chunks, limit, expected).await?;
+        self.place(staged).await
+    }
+
+    /// Receives the bytes of `chunks` into a staging object, at most `limit` of them,
+    /// hashing them and checking them against `expected`; nothing is left when this fails.
+    pub async fn stage<S, E>(
         &self,
         organization: &str,
         mut chunks: S,
         limit: u64,
         expected: &Expected,
-    ) -> Result<Stored, BlobError>
+    ) -> Result<Staged, BlobError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: Display,
@@ -199,7 +229,26 @@ impl Blobs {
             return Err(error);
         }
         writer.finish().await?;
-        let key = Self::key(organization, &sha256);
+        Ok(Staged {
+            staging,
+            organization: organization.to_string(),
+            sha256,
+            size_bytes: size,
+            sniffed_content_type: infer::get(&head).map(|kind| kind.mime_type().to_string()),
+        })
+    }
+
+    /// Moves staged bytes to their content key (unless the same content is already there)
+    /// and removes the staging object.
+    pub async fn place(&self, staged: Staged) -> Result<Stored, BlobError> {
+        let Staged {
+            staging,
+            organization,
+            sha256,
+            size_bytes,
+            sniffed_content_type,
+        } = staged;
+        let key = Self::key(&organization, &sha256);
         let placed = async {
             let exists = match self.store.head(&key).await {
                 Ok(_) => true,
@@ -219,10 +268,17 @@ impl Blobs {
         }
         Ok(Stored {
             sha256,
-            size_bytes: size,
-            sniffed_content_type: infer::get(&head).map(|kind| kind.mime_type().to_string()),
+            size_bytes,
+            sniffed_content_type,
             created: placed?,
         })
+    }
+
+    /// Removes staged bytes that will not be placed.
+    pub async fn discard(&self, staged: Staged) {
+        if let Err(error) = self.store.delete(&staged.staging).await {
+            tracing::warn!(%error, "cannot delete a staging object; the staging sweep will remove it");
+        }
     }
 
     /// The bytes of `sha256` for `organization`, in chunks of at most [`READ_CHUNK`].
@@ -302,4 +358,13 @@ impl Blobs {
 
 fn system_time(meta: &object_store::ObjectMeta) -> std::time::SystemTime {
     meta.last_modified.into()
+}
+
+#[async_trait::async_trait]
+impl crate::store::ContentRemover for Blobs {
+    async fn remove(&self, organization: &str, sha256: &str) -> Result<(), String> {
+        self.delete(organization, sha256)
+            .await
+            .map_err(|error| error.to_string())
+    }
 }

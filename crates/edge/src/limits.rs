@@ -205,6 +205,15 @@ where
             .get(http::header::CONTENT_LENGTH)
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.parse::<u64>().ok());
+        // Uploads stream past the body limit: the service caps their total as bytes arrive
+        // and every message is capped by the message size limit.
+        if mesh::server::is_client_streaming(request.uri().path()) {
+            return Box::pin(self.inner.call(request.map(|body| LimitedBody {
+                inner: body,
+                remaining: usize::MAX,
+                max_bytes: usize::MAX,
+            })));
+        }
         if declared.is_some_and(|length| length > self.max_bytes as u64) {
             let response = too_large(self.max_bytes).into_http::<ResBody>();
             return Box::pin(async move { Ok(response) });

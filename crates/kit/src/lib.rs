@@ -13,12 +13,14 @@
 //! - [`live`]: per-user caps on open server streams and a follower of a topic's events
 //!   from every replica, for live streams.
 //! - [`revocations`]: keeps a process's set of revoked credentials current from the bus.
+//! - [`keys`]: per-deployment keys from configuration or generated once into the data dir.
 //! - [`idempotency`]: creates with a request id that return the first result, races too.
 //!
 //! Invariant: nothing here names a service; `kit` depends on `mesh`, `events` and the
 //! contracts only.
 
 pub mod idempotency;
+pub mod keys;
 pub mod live;
 pub mod revocations;
 pub mod service;

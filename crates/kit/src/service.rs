@@ -145,6 +145,16 @@ impl Built {
         self
     }
 
+    /// Adds plain HTTP routes the service serves beside its gRPC API (see
+    /// `mesh::server::GrpcServices::add_http`).
+    pub fn http(mut self, routes: axum::Router) -> Self {
+        self.mounts
+            .push(Box::new(move |services: &mut GrpcServices| {
+                services.add_http(routes);
+            }));
+        self
+    }
+
     /// Adds background work that runs until the shutdown signal (key rotation, consumers,
     /// schedulers). The outbox relay is not one of these: [`start`] runs it for every service.
     pub fn worker<F, Fut>(mut self, name: &'static str, run: F) -> Self

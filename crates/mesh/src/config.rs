@@ -50,6 +50,10 @@ impl fmt::Debug for Secret {
 pub struct Config {
     /// Address of the public listener (edge, or a single service in mesh mode).
     pub listen: SocketAddr,
+    /// Base URL people and browsers reach the edge at, for the URLs services hand out
+    /// (document downloads, share links), e.g. `https://tasks.example.com`. Empty:
+    /// `http://<listen>`.
+    pub public_url: String,
     /// Directory for embedded SQLite files and local blobs.
     pub data_dir: PathBuf,
     /// Logging format and filter.
@@ -84,10 +88,21 @@ impl fmt::Debug for Sections {
     }
 }
 
+impl Config {
+    /// [`Config::public_url`] without a trailing `/`, or `http://<listen>` when unset.
+    pub fn public_base_url(&self) -> String {
+        match self.public_url.trim().trim_end_matches('/') {
+            "" => format!("http://{}", self.listen),
+            url => url.to_string(),
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            public_url: String::new(),
             data_dir: PathBuf::from("./data"),
             log: LogConfig::default(),
             database: DatabaseConfig::default(),

@@ -191,3 +191,70 @@ mod tests {
         }
     }
 }
+
+/// Parses an `order_by` of one sort field from `fields`, optionally followed by ` desc` or
+/// ` asc` (ties are broken by id); an empty one is `default` (field, descending). Anything
+/// else is INVALID_ARGUMENT `ORDER_BY_INVALID` on `order_by`.
+pub fn order_by(
+    domain: &str,
+    text: &str,
+    fields: &[&'static str],
+    default: (&'static str, bool),
+) -> Result<(&'static str, bool), ServiceError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(default);
+    }
+    let invalid = || {
+        let description = format!(
+            "one of {} optionally followed by \" desc\"",
+            fields.join(", ")
+        );
+        ServiceError::new(
+            ErrorCode::InvalidArgument,
+            domain,
+            "ORDER_BY_INVALID",
+            format!("invalid order_by: {description}"),
+        )
+        .with_field_violation("order_by", description)
+    };
+    let mut parts = text.split_whitespace();
+    let name = parts.next().unwrap_or_default();
+    let descending = match parts.next() {
+        None | Some("asc") => false,
+        Some("desc") => true,
+        Some(_) => return Err(invalid()),
+    };
+    if parts.next().is_some() {
+        return Err(invalid());
+    }
+    let field = fields
+        .iter()
+        .find(|field| **field == name)
+        .ok_or_else(invalid)?;
+    Ok((field, descending))
+}
+
+#[cfg(test)]
+mod order_by_tests {
+    use super::*;
+
+    #[test]
+    fn one_field_and_a_direction() {
+        let fields = &["update_time", "title"];
+        let default = ("update_time", true);
+        assert_eq!(order_by("d", "", fields, default).unwrap(), default);
+        assert_eq!(
+            order_by("d", " title ", fields, default).unwrap(),
+            ("title", false)
+        );
+        assert_eq!(
+            order_by("d", "title desc", fields, default).unwrap(),
+            ("title", true)
+        );
+        for bad in ["size", "title up", "title desc x", "title,update_time"] {
+            let error = order_by("d", bad, fields, default).unwrap_err();
+            assert_eq!(error.reason(), "ORDER_BY_INVALID", "{bad}");
+        }
+    }
+}

@@ -74,6 +74,7 @@ pub struct GrpcServices {
     routes: RoutesBuilder,
     names: Vec<String>,
     forwarded: Vec<String>,
+    http: axum::Router,
 }
 
 impl GrpcServices {
@@ -86,6 +87,15 @@ impl GrpcServices {
     pub fn add<S: GrpcService>(&mut self, service: S) -> &mut Self {
         self.names.push(S::NAME.to_string());
         self.routes.add_service(service);
+        self
+    }
+
+    /// Adds plain HTTP routes a service serves beside its gRPC API (a download URL, a public
+    /// page). They sit behind the same layers as the gRPC services (request id, limits,
+    /// authentication when a credential is sent); their paths must not start with `/taskmesh.`
+    /// or `/grpc.`.
+    pub fn add_http(&mut self, routes: axum::Router) -> &mut Self {
+        self.http = std::mem::take(&mut self.http).merge(routes);
         self
     }
 
@@ -126,6 +136,7 @@ impl GrpcServices {
             mut routes,
             names,
             forwarded,
+            http,
         } = self;
         let (reporter, health_service) = tonic_health::server::health_reporter();
         let listed = reflected_services(&names, &forwarded);
@@ -153,7 +164,10 @@ impl GrpcServices {
         routes.add_service(health_service);
         routes.add_service(reflection().build_v1()?);
         routes.add_service(reflection().build_v1alpha()?);
-        Ok((routes.routes().prepare().into_axum_router(), health))
+        Ok((
+            routes.routes().prepare().into_axum_router().merge(http),
+            health,
+        ))
     }
 }
 
@@ -186,6 +200,34 @@ static CONTRACT_SERVICES: LazyLock<Vec<(String, String)>> = LazyLock::new(|| {
         })
         .collect()
 });
+
+/// The HTTP paths (`/<package>.<Service>/<Method>`) of every contract method whose client
+/// streams (an upload): their request bodies are bounded by the service's own cap as bytes
+/// arrive, each message by the message size limit, not by the edge's body limit.
+static CLIENT_STREAMING: LazyLock<Vec<String>> = LazyLock::new(|| {
+    let set =
+        <prost_types::FileDescriptorSet as prost::Message>::decode(taskmesh::FILE_DESCRIPTOR_SET)
+            .expect("the descriptor set compiled in by build.rs decodes");
+    set.file
+        .iter()
+        .flat_map(|file| {
+            let package = file.package().to_string();
+            file.service.iter().flat_map(move |service| {
+                let prefix = format!("/{package}.{}/", service.name());
+                service
+                    .method
+                    .iter()
+                    .filter(|method| method.client_streaming())
+                    .map(move |method| format!("{prefix}{}", method.name()))
+            })
+        })
+        .collect()
+});
+
+/// Whether `path` is a client-streaming contract method (see [`CLIENT_STREAMING`]).
+pub fn is_client_streaming(path: &str) -> bool {
+    CLIENT_STREAMING.iter().any(|known| known == path)
+}
 
 /// The fully-qualified names of the services of package `taskmesh.<service>.v1`, in
 /// declaration order; none for a name that is not a taskmesh package.

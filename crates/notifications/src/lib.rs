@@ -122,45 +122,18 @@ async fn reminders(
     }
 }
 
-/// The webhook secret key: configured, or kept in a file under the data dir (created once,
-/// readable by the owner only).
+/// The webhook secret key: configured, or kept in a file under the data dir.
 fn webhook_key(
     config: &NotificationsConfig,
     data_dir: &std::path::Path,
 ) -> Result<SecretKey, String> {
-    if let Some(key) = &config.webhook_secret_key {
-        return SecretKey::from_base64(key.expose())
-            .map_err(|error| format!("notifications.webhook_secret_key: {error}"));
-    }
-    let path = data_dir.join("notifications-webhook.key");
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(data_dir)
-                .map_err(|error| format!("{}: {error}", data_dir.display()))?;
-            let text = SecretKey::generate_base64()?;
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            match options.open(&path) {
-                Ok(mut file) => {
-                    std::io::Write::write_all(&mut file, text.as_bytes())
-                        .map_err(|error| format!("{}: {error}", path.display()))?;
-                    tracing::info!(path = %path.display(), "webhook secret key generated");
-                    text
-                }
-                // Another process of this data dir won the race: use its key.
-                Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
-                    std::fs::read_to_string(&path)
-                        .map_err(|error| format!("{}: {error}", path.display()))?
-                }
-                Err(error) => return Err(format!("{}: {error}", path.display())),
-            }
-        }
-        Err(error) => return Err(format!("{}: {error}", path.display())),
-    };
-    SecretKey::from_base64(&text).map_err(|error| format!("{}: {error}", path.display()))
+    let text = kit::keys::configured_or_file(
+        config.webhook_secret_key.as_ref(),
+        "notifications.webhook_secret_key",
+        data_dir,
+        "notifications-webhook.key",
+    )?;
+    SecretKey::from_base64(&text).map_err(|error| format!("notifications webhook key: {error}"))
 }
 
 async fn build(context: ServiceContext) -> Result<Built, BuildError> {

@@ -2,7 +2,27 @@
 
 use mesh::ids::{OrganizationId, UserId};
 
-use super::{DocumentRecord, DocumentsStore, StoreError, VersionRecord};
+use std::sync::Mutex;
+
+use mesh::paging::PageRequest;
+
+use super::{
+    ContentRemover, DocumentOrder, DocumentRecord, DocumentsStore, MetadataChange, Readable,
+    StoreError, VERSIONS_ORDER, VersionRecord,
+};
+use crate::domain::filter::DocumentQuery;
+
+/// Records what the collector removes.
+#[derive(Default)]
+struct Removed(Mutex<Vec<String>>);
+
+#[async_trait::async_trait]
+impl ContentRemover for Removed {
+    async fn remove(&self, _organization: &str, sha256: &str) -> Result<(), String> {
+        self.0.lock().unwrap().push(sha256.to_string());
+        Ok(())
+    }
+}
 
 fn document(org: OrganizationId, user: UserId, task: Option<&str>) -> DocumentRecord {
     DocumentRecord {
@@ -48,7 +68,14 @@ pub async fn run(store: &dyn DocumentsStore) {
         .create(&spec, &version(&spec, "a", 600, 1_000), 1_000)
         .await
         .unwrap();
-    assert_eq!(store.get(org, &spec.id).await.unwrap(), Some(spec.clone()));
+    assert_eq!(
+        store
+            .get(org, &spec.id)
+            .await
+            .unwrap()
+            .map(|row| row.document),
+        Some(spec.clone())
+    );
     assert_eq!(
         store.get(other, &spec.id).await.unwrap(),
         None,
@@ -96,9 +123,10 @@ pub async fn run(store: &dyn DocumentsStore) {
         Err(StoreError::QuotaExceeded { quota: 1_000 })
     ));
     let numbers: Vec<i64> = store
-        .versions(org, &spec.id)
+        .versions(org, &spec.id, &PageRequest::first(10, VERSIONS_ORDER))
         .await
         .unwrap()
+        .items
         .iter()
         .map(|v| v.version)
         .collect();
@@ -122,7 +150,14 @@ pub async fn run(store: &dyn DocumentsStore) {
         300
     );
     assert!(store.version(org, &spec.id, 9).await.unwrap().is_none());
-    assert!(store.versions(other, &spec.id).await.unwrap().is_empty());
+    assert!(
+        store
+            .versions(other, &spec.id, &PageRequest::first(10, VERSIONS_ORDER))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
 
     // A deleted task hides its documents; undoing shows them; purging deletes them.
     let notes = document(org, ada, None);
@@ -174,4 +209,251 @@ pub async fn run(store: &dyn DocumentsStore) {
         Err(StoreError::NotFound)
     ));
     assert_eq!(store.usage(org).await.unwrap(), 0);
+
+    // Unused contents were queued; an upload claiming one takes it off the queue; the
+    // collector removes the rest once past the cutoff, and only unused ones.
+    let removed = Removed::default();
+    assert_eq!(
+        store.collect_garbage(0, 10, &removed).await.unwrap(),
+        0,
+        "before the cutoff"
+    );
+    store.claim_content(org, &"a".repeat(64)).await.unwrap();
+    let far = mesh::time::now_millis() + 60_000;
+    let collected = store.collect_garbage(far, 10, &removed).await.unwrap();
+    let mut gone = removed.0.lock().unwrap().clone();
+    gone.sort();
+    assert_eq!(gone, vec!["b".repeat(64), "e".repeat(64)]);
+    assert_eq!(collected, 2);
+    assert_eq!(store.collect_garbage(far, 10, &removed).await.unwrap(), 0);
+
+    lists_and_updates(store).await;
+}
+
+async fn lists_and_updates(store: &dyn DocumentsStore) {
+    let org = OrganizationId::new();
+    let (ada, bob) = (UserId::new(), UserId::new());
+    let mut made = Vec::new();
+    for (index, (title, visibility, project, owner)) in [
+        ("Alpha plan", "project", "p1", ada),
+        ("Beta notes", "organization", "p2", ada),
+        ("Gamma secret", "private", "p1", ada),
+        ("Delta 100%_done", "project", "p2", bob),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let at = 10_000 + index as i64;
+        let record = DocumentRecord {
+            title: title.into(),
+            visibility: visibility.into(),
+            project_id: project.into(),
+            created_at: at,
+            updated_at: at,
+            ..document(org, owner, None)
+        };
+        store
+            .create(
+                &record,
+                &version(&record, &format!("{index}"), 10 * (index as i64 + 1), at),
+                1_000_000,
+            )
+            .await
+            .unwrap();
+        made.push(record);
+    }
+    let titles = |readable: Readable,
+                  query: DocumentQuery,
+                  order: DocumentOrder,
+                  descending: bool| async move {
+        let page = PageRequest::first(10, order.keyset(descending));
+        store
+            .list(org, &readable, &query, &page)
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|row| row.document.title)
+            .collect::<Vec<_>>()
+    };
+    let admin = Readable {
+        user_id: bob,
+        every_shared: true,
+        organization_wide: true,
+        projects: vec![],
+    };
+    assert_eq!(
+        titles(
+            admin.clone(),
+            DocumentQuery::default(),
+            DocumentOrder::Updated,
+            true
+        )
+        .await,
+        ["Delta 100%_done", "Beta notes", "Alpha plan"],
+        "owners and admins see all but others' private documents"
+    );
+    let member = Readable {
+        user_id: bob,
+        every_shared: false,
+        organization_wide: true,
+        projects: vec!["p2".into()],
+    };
+    assert_eq!(
+        titles(
+            member.clone(),
+            DocumentQuery::default(),
+            DocumentOrder::Title,
+            false
+        )
+        .await,
+        ["Beta notes", "Delta 100%_done"]
+    );
+    let guest = Readable {
+        user_id: UserId::new(),
+        every_shared: false,
+        organization_wide: false,
+        projects: vec!["p1".into()],
+    };
+    assert_eq!(
+        titles(
+            guest,
+            DocumentQuery::default(),
+            DocumentOrder::Created,
+            false
+        )
+        .await,
+        ["Alpha plan"]
+    );
+    let creator = Readable {
+        user_id: ada,
+        every_shared: false,
+        organization_wide: false,
+        projects: vec![],
+    };
+    assert_eq!(
+        titles(creator, DocumentQuery::default(), DocumentOrder::Size, true).await,
+        ["Gamma secret", "Beta notes", "Alpha plan"]
+    );
+    let literal = DocumentQuery {
+        title: Some("100%_".into()),
+        ..DocumentQuery::default()
+    };
+    assert_eq!(
+        titles(admin.clone(), literal, DocumentOrder::Updated, true).await,
+        ["Delta 100%_done"]
+    );
+    let wildcard = DocumentQuery {
+        title: Some("a%s".into()),
+        ..DocumentQuery::default()
+    };
+    assert!(
+        titles(admin.clone(), wildcard, DocumentOrder::Updated, true)
+            .await
+            .is_empty()
+    );
+    let in_p1 = DocumentQuery {
+        project_id: Some("p1".into()),
+        task_id: Some(String::new()),
+        ..DocumentQuery::default()
+    };
+    assert_eq!(
+        titles(admin.clone(), in_p1, DocumentOrder::Updated, true).await,
+        ["Alpha plan"]
+    );
+
+    // Pages continue where the last one ended.
+    let page = PageRequest::first(2, DocumentOrder::Title.keyset(false));
+    let first = store
+        .list(org, &admin, &DocumentQuery::default(), &page)
+        .await
+        .unwrap();
+    assert_eq!(first.items.len(), 2);
+    let next = page.next(&first.next_page_token).unwrap();
+    let second = store
+        .list(org, &admin, &DocumentQuery::default(), &next)
+        .await
+        .unwrap();
+    assert_eq!(
+        second
+            .items
+            .iter()
+            .map(|row| row.document.title.as_str())
+            .collect::<Vec<_>>(),
+        ["Delta 100%_done"]
+    );
+    assert!(second.next_page_token.is_empty());
+
+    // Metadata updates: etag checked, task attached and detached.
+    let alpha = &made[0];
+    let change = MetadataChange {
+        title: Some("Alpha v2".into()),
+        task_id: Some(Some("t9".into())),
+        visibility: Some("organization".into()),
+    };
+    assert!(matches!(
+        store.update(org, &alpha.id, Some(9), &change, 20_000).await,
+        Err(StoreError::EtagMismatch)
+    ));
+    let updated = store
+        .update(org, &alpha.id, Some(1), &change, 20_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            updated.document.title.as_str(),
+            updated.document.task_id.as_deref(),
+            updated.document.visibility.as_str()
+        ),
+        ("Alpha v2", Some("t9"), "organization")
+    );
+    assert_eq!(
+        (
+            updated.document.version,
+            updated.document.updated_at,
+            updated.size_bytes
+        ),
+        (2, 20_000, 10)
+    );
+    let detach = MetadataChange {
+        task_id: Some(None),
+        ..MetadataChange::default()
+    };
+    let detached = store
+        .update(org, &alpha.id, None, &detach, 21_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        (detached.document.task_id, detached.document.title.as_str()),
+        (None, "Alpha v2")
+    );
+    assert!(matches!(
+        store
+            .update(OrganizationId::new(), &alpha.id, None, &detach, 1)
+            .await,
+        Err(StoreError::NotFound)
+    ));
+
+    // Idempotent uploads are found by request id.
+    let with_request = DocumentRecord {
+        create_request_id: Some("r1".into()),
+        ..document(org, ada, None)
+    };
+    let first = VersionRecord {
+        request_id: Some("r1".into()),
+        ..version(&with_request, "9", 1, 30_000)
+    };
+    store
+        .create(&with_request, &first, 1_000_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .by_request(org, ada, "r1")
+            .await
+            .unwrap()
+            .map(|found| found.document_id),
+        Some(with_request.id.clone())
+    );
+    assert_eq!(store.by_request(org, bob, "r1").await.unwrap(), None);
 }

@@ -8,11 +8,16 @@
 //! document of a deleted task is hidden from every read until it is shown again or purged.
 
 pub mod sql;
+pub mod sql_lifecycle;
+pub mod sql_reads;
 
 #[cfg(feature = "testsuite")]
 pub mod conformance;
 
 use mesh::ids::{OrganizationId, UserId};
+use mesh::paging::{Direction, KeyKind, Keyset, Page, PageRequest};
+
+use crate::domain::filter::DocumentQuery;
 
 /// Store results.
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -97,6 +102,108 @@ pub struct VersionRecord {
     pub created_at: i64,
 }
 
+/// A document with the facts of its current version, as reads return it.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct DocumentRow {
+    /// The document.
+    #[sqlx(flatten)]
+    pub document: DocumentRecord,
+    /// Current content hash.
+    pub sha256: String,
+    /// Current size.
+    pub size_bytes: i64,
+    /// Current sniffed media type.
+    pub content_type: String,
+    /// Current declared media type.
+    pub declared_content_type: String,
+    /// Current file name.
+    pub file_name: String,
+}
+
+/// Which documents a caller may list (their readable set, decided by the API).
+#[derive(Clone, Debug)]
+pub struct Readable {
+    /// The caller (their own documents are always readable).
+    pub user_id: UserId,
+    /// Owners and admins: every document not private to someone else.
+    pub every_shared: bool,
+    /// Members: every ORGANIZATION document.
+    pub organization_wide: bool,
+    /// PROJECT and ORGANIZATION documents of these projects.
+    pub projects: Vec<String>,
+}
+
+/// A metadata change (None: unchanged).
+#[derive(Clone, Debug, Default)]
+pub struct MetadataChange {
+    /// New title.
+    pub title: Option<String>,
+    /// New task (`Some(None)`: detach).
+    pub task_id: Option<Option<String>>,
+    /// New visibility (stored name).
+    pub visibility: Option<String>,
+}
+
+/// The sort fields of ListDocuments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DocumentOrder {
+    /// Last change.
+    Updated,
+    /// Creation.
+    Created,
+    /// Title.
+    Title,
+    /// Current size.
+    Size,
+}
+
+impl DocumentOrder {
+    /// The keyset of this order in direction `descending`.
+    pub fn keyset(self, descending: bool) -> Keyset {
+        const UPDATED: &[(&str, KeyKind)] =
+            &[("d.updated_at", KeyKind::Int), ("d.id", KeyKind::Text)];
+        const CREATED: &[(&str, KeyKind)] =
+            &[("d.created_at", KeyKind::Int), ("d.id", KeyKind::Text)];
+        const TITLE: &[(&str, KeyKind)] = &[("d.title", KeyKind::Text), ("d.id", KeyKind::Text)];
+        const SIZE: &[(&str, KeyKind)] = &[("v.size_bytes", KeyKind::Int), ("d.id", KeyKind::Text)];
+        let columns = match self {
+            Self::Updated => UPDATED,
+            Self::Created => CREATED,
+            Self::Title => TITLE,
+            Self::Size => SIZE,
+        };
+        let direction = if descending {
+            Direction::Descending
+        } else {
+            Direction::Ascending
+        };
+        Keyset::new(columns, direction)
+    }
+}
+
+/// Versions newest first.
+pub const VERSIONS_ORDER: Keyset =
+    Keyset::new(&[("v.version", KeyKind::Int)], Direction::Descending);
+
+/// A scheduled purge.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct Purge {
+    /// Tenant.
+    pub organization_id: OrganizationId,
+    /// `task` or `project`.
+    pub scope: String,
+    /// The task or project.
+    pub target_id: String,
+}
+
+/// Deletes contents from blob storage (the store calls it while it holds the garbage row,
+/// so no upload of the same bytes can place its blob in between).
+#[async_trait::async_trait]
+pub trait ContentRemover: Send + Sync {
+    /// Deletes `sha256` of `organization`; nothing when absent.
+    async fn remove(&self, organization: &str, sha256: &str) -> Result<(), String>;
+}
+
 /// Documents as the API uses them.
 #[async_trait::async_trait]
 pub trait DocumentsStore: Send + Sync {
@@ -109,12 +216,32 @@ pub trait DocumentsStore: Send + Sync {
         quota: i64,
     ) -> StoreResult<()>;
 
-    /// A visible document.
+    /// A visible document with its current version's facts.
     async fn get(
         &self,
         organization_id: OrganizationId,
         id: &str,
-    ) -> StoreResult<Option<DocumentRecord>>;
+    ) -> StoreResult<Option<DocumentRow>>;
+
+    /// A page of the visible documents `readable` admits that match `query`.
+    async fn list(
+        &self,
+        organization_id: OrganizationId,
+        readable: &Readable,
+        query: &DocumentQuery,
+        page: &PageRequest,
+    ) -> StoreResult<Page<DocumentRow>>;
+
+    /// Changes a visible document's metadata if its row version is still `expected` (any
+    /// when `None`).
+    async fn update(
+        &self,
+        organization_id: OrganizationId,
+        id: &str,
+        expected: Option<i64>,
+        change: &MetadataChange,
+        at: i64,
+    ) -> StoreResult<DocumentRow>;
 
     /// Adds `next` as the next version if the document's row version is still `expected`
     /// (any when `None`) and the quota holds; returns the document and the version as stored.
@@ -135,15 +262,16 @@ pub trait DocumentsStore: Send + Sync {
         number: i64,
     ) -> StoreResult<Option<VersionRecord>>;
 
-    /// The versions of a visible document, newest first.
+    /// A page of the versions of a visible document, newest first ([`VERSIONS_ORDER`]).
     async fn versions(
         &self,
         organization_id: OrganizationId,
         id: &str,
-    ) -> StoreResult<Vec<VersionRecord>>;
+        page: &PageRequest,
+    ) -> StoreResult<Page<VersionRecord>>;
 
     /// Deletes a document with its versions; returns the contents no document of the
-    /// organization uses any more (to delete from blob storage).
+    /// organization uses any more, which are also queued for blob deletion.
     async fn delete(
         &self,
         organization_id: OrganizationId,
@@ -160,12 +288,42 @@ pub trait DocumentsStore: Send + Sync {
         hidden: bool,
     ) -> StoreResult<u64>;
 
-    /// Deletes the documents of a purged task; returns the contents no longer used.
+    /// Deletes the documents of a purged task; returns the contents no longer used (queued
+    /// for blob deletion).
     async fn purge_task(
         &self,
         organization_id: OrganizationId,
         task_id: &str,
     ) -> StoreResult<Vec<String>>;
+
+    /// Queues `sha256` for blob deletion once unused (an upload that placed its blob but
+    /// could not commit its version).
+    async fn queue_garbage(&self, organization_id: OrganizationId, sha256: &str)
+    -> StoreResult<()>;
+
+    /// The version `user` created with `request_id`, if any (idempotent uploads).
+    async fn by_request(
+        &self,
+        organization_id: OrganizationId,
+        user: UserId,
+        request_id: &str,
+    ) -> StoreResult<Option<VersionRecord>>;
+
+    /// Takes `sha256` off the blob deletion queue before an upload places it.
+    async fn claim_content(&self, organization_id: OrganizationId, sha256: &str)
+    -> StoreResult<()>;
+
+    /// Deletes (through `remover`) up to `limit` queued contents queued before `cutoff` that
+    /// no version uses; returns how many were deleted.
+    async fn collect_garbage(
+        &self,
+        cutoff: i64,
+        limit: i64,
+        remover: &dyn ContentRemover,
+    ) -> StoreResult<usize>;
+
+    /// Runs the purges due at `now` (up to `limit`); returns how many ran.
+    async fn run_purges(&self, now: i64, limit: i64) -> StoreResult<usize>;
 
     /// Bytes the organization uses (each distinct content once).
     async fn usage(&self, organization_id: OrganizationId) -> StoreResult<i64>;

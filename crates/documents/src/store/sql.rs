@@ -5,7 +5,13 @@ use events::EventMessage;
 use mesh::ids::{OrganizationId, UserId};
 use taskmesh::events::v1::{DocumentCreated, DocumentDeleted, DocumentVersionUploaded};
 
-use super::{DocumentRecord, DocumentsStore, StoreError, StoreResult, VersionRecord};
+use mesh::paging::{Page, PageRequest};
+
+use super::{
+    ContentRemover, DocumentRecord, DocumentRow, DocumentsStore, MetadataChange, Readable,
+    StoreError, StoreResult, VersionRecord,
+};
+use crate::domain::filter::DocumentQuery;
 use crate::events::{DOCUMENT_CREATED, DOCUMENT_DELETED, DOCUMENT_VERSION_UPLOADED};
 
 mesh::storage_errors_into!(StoreError);
@@ -23,9 +29,10 @@ pub fn migrations() -> mesh::db::Migrations {
 }
 
 const USAGE: &str = "select cast(coalesce(sum(size_bytes), 0) as bigint) from (select sha256, max(size_bytes) as size_bytes from document_versions where organization_id = $1 group by sha256) contents";
+pub(crate) const QUEUE_GARBAGE: &str = "insert into blob_garbage (organization_id, sha256, since) values ($1, $2, $3) on conflict (organization_id, sha256) do update set since = excluded.since";
 const INSERT_VERSION: &str = "insert into document_versions (organization_id, document_id, version, sha256, size_bytes, content_type, declared_content_type, file_name, created_by_user_id, restored_from_version, request_id, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
 
-fn resource(document: &DocumentRecord) -> String {
+pub(super) fn resource(document: &DocumentRecord) -> String {
     format!(
         "organizations/{}/documents/{}",
         document.organization_id, document.id
@@ -52,7 +59,7 @@ fn uploaded(document: &DocumentRecord, version: &VersionRecord) -> EventMessage 
         .build()
 }
 
-fn deleted(
+pub(super) fn deleted(
     document: &DocumentRecord,
     bytes: i64,
     task_deleted: bool,
@@ -146,12 +153,20 @@ macro_rules! delete_documents {
                 .fetch_optional(&mut *$tx)
                 .await?;
             if still.is_none() {
+                sqlx::query($crate::store::sql::QUEUE_GARBAGE)
+                    .bind($organization)
+                    .bind(&sha)
+                    .bind(mesh::time::now_millis())
+                    .execute(&mut *$tx)
+                    .await?;
                 unused.push(sha);
             }
         }
         (unused, sizes)
     }};
 }
+
+pub(super) use delete_documents;
 
 /// The visible document `$id` on `$tx`, if its row version is `$expected` (any when `None`);
 /// returns NotFound / EtagMismatch from the enclosing function otherwise.
@@ -225,18 +240,30 @@ impl DocumentsStore for SqlDocumentsStore {
         &self,
         organization_id: OrganizationId,
         id: &str,
-    ) -> StoreResult<Option<DocumentRecord>> {
-        mesh::read_one!(&self.0.database, Some(organization_id), None, |tx| {
-            Ok::<_, StoreError>(
-                sqlx::query_as(
-                    "select * from documents where organization_id = $1 and id = $2 and not hidden",
-                )
-                .bind(organization_id)
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?,
-            )
-        })
+    ) -> StoreResult<Option<DocumentRow>> {
+        self.get_row(organization_id, id).await
+    }
+
+    async fn list(
+        &self,
+        organization_id: OrganizationId,
+        readable: &Readable,
+        query: &DocumentQuery,
+        page: &PageRequest,
+    ) -> StoreResult<Page<DocumentRow>> {
+        self.list_rows(organization_id, readable, query, page).await
+    }
+
+    async fn update(
+        &self,
+        organization_id: OrganizationId,
+        id: &str,
+        expected: Option<i64>,
+        change: &MetadataChange,
+        at: i64,
+    ) -> StoreResult<DocumentRow> {
+        self.update_metadata(organization_id, id, expected, change, at)
+            .await
     }
 
     async fn add_version(
@@ -300,14 +327,9 @@ impl DocumentsStore for SqlDocumentsStore {
         &self,
         organization_id: OrganizationId,
         id: &str,
-    ) -> StoreResult<Vec<VersionRecord>> {
-        mesh::read_one!(&self.0.database, Some(organization_id), None, |tx| {
-            Ok::<_, StoreError>(sqlx::query_as("select v.* from document_versions v join documents d on d.id = v.document_id where v.organization_id = $1 and v.document_id = $2 and not d.hidden order by v.version desc")
-                .bind(organization_id)
-                .bind(id)
-                .fetch_all(&mut *tx)
-                .await?)
-        })
+        page: &PageRequest,
+    ) -> StoreResult<Page<VersionRecord>> {
+        self.version_page(organization_id, id, page).await
     }
 
     async fn delete(
@@ -335,13 +357,15 @@ impl DocumentsStore for SqlDocumentsStore {
         hidden: bool,
     ) -> StoreResult<u64> {
         mesh::transaction!(&self.0.database, Some(organization_id), None, |tx| {
-            Ok::<_, StoreError>(sqlx::query("update documents set hidden = $3 where organization_id = $1 and task_id = $2 and hidden <> $3")
-                .bind(organization_id)
-                .bind(task_id)
-                .bind(hidden)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected())
+            Ok::<_, StoreError>(
+                sqlx::query(super::sql_lifecycle::HIDE_TASK)
+                    .bind(organization_id)
+                    .bind(task_id)
+                    .bind(hidden)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected(),
+            )
         })
     }
 
@@ -364,6 +388,59 @@ impl DocumentsStore for SqlDocumentsStore {
             }
             Ok::<_, StoreError>(unused)
         })
+    }
+
+    async fn queue_garbage(
+        &self,
+        organization_id: OrganizationId,
+        sha256: &str,
+    ) -> StoreResult<()> {
+        mesh::transaction!(&self.0.database, Some(organization_id), None, |tx| {
+            sqlx::query(QUEUE_GARBAGE)
+                .bind(organization_id)
+                .bind(sha256)
+                .bind(mesh::time::now_millis())
+                .execute(&mut *tx)
+                .await?;
+            Ok::<_, StoreError>(())
+        })
+    }
+
+    async fn by_request(
+        &self,
+        organization_id: OrganizationId,
+        user: UserId,
+        request_id: &str,
+    ) -> StoreResult<Option<VersionRecord>> {
+        mesh::read_one!(&self.0.database, Some(organization_id), None, |tx| {
+            Ok::<_, StoreError>(sqlx::query_as("select v.* from document_versions v join documents d on d.id = v.document_id where v.organization_id = $1 and v.created_by_user_id = $2 and v.request_id = $3 and not d.hidden")
+                .bind(organization_id)
+                .bind(user)
+                .bind(request_id)
+                .fetch_optional(&mut *tx)
+                .await?)
+        })
+    }
+
+    async fn claim_content(
+        &self,
+        organization_id: OrganizationId,
+        sha256: &str,
+    ) -> StoreResult<()> {
+        self.claim(organization_id, sha256).await
+    }
+
+    async fn collect_garbage(
+        &self,
+        cutoff: i64,
+        limit: i64,
+        remover: &dyn ContentRemover,
+    ) -> StoreResult<usize> {
+        self.collect(cutoff, limit, remover).await
+    }
+
+    async fn run_purges(&self, now: i64, limit: i64) -> StoreResult<usize> {
+        self.purges(now, limit).await
     }
 
     async fn usage(&self, organization_id: OrganizationId) -> StoreResult<i64> {

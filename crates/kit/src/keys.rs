@@ -1,0 +1,98 @@
+//! Per-deployment keys a service needs (a key sealing secrets at rest, a key signing
+//! download URLs): taken from configuration when set, otherwise generated once into a file
+//! under the data dir, so an all-in-one install works with no setup and keeps its key across
+//! restarts.
+//!
+//! Invariants: a generated key is 32 bytes from the OS random source, written base64 to a
+//! file created exclusively with mode 0600; when two processes of one data dir race, both
+//! use the file's one key. Replicas on different machines must be given the same key in
+//! configuration.
+
+use std::path::Path;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+/// 32 random bytes, base64 (standard alphabet, padded).
+pub fn generate_base64() -> Result<String, String> {
+    let mut bytes = [0_u8; 32];
+    getrandom::fill(&mut bytes).map_err(|_| "the system random source failed".to_string())?;
+    Ok(STANDARD.encode(bytes))
+}
+
+/// The key's text: `configured` when set, else the content of `<data_dir>/<file_name>`,
+/// generated (see [`generate_base64`]) when the file does not exist yet. Errors name the
+/// file or `setting` (the config key, for messages).
+pub fn configured_or_file(
+    configured: Option<&mesh::config::Secret>,
+    setting: &str,
+    data_dir: &Path,
+    file_name: &str,
+) -> Result<String, String> {
+    if let Some(key) = configured {
+        let text = key.expose().trim().to_string();
+        if text.is_empty() {
+            return Err(format!("{setting} is empty"));
+        }
+        return Ok(text);
+    }
+    let path = data_dir.join(file_name);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(data_dir)
+                .map_err(|error| format!("{}: {error}", data_dir.display()))?;
+            let text = generate_base64()?;
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            match options.open(&path) {
+                Ok(mut file) => {
+                    std::io::Write::write_all(&mut file, text.as_bytes())
+                        .map_err(|error| format!("{}: {error}", path.display()))?;
+                    tracing::info!(path = %path.display(), "{setting} generated");
+                    text
+                }
+                // Another process of this data dir won the race: use its key.
+                Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+                    std::fs::read_to_string(&path)
+                        .map_err(|error| format!("{}: {error}", path.display()))?
+                }
+                Err(error) => return Err(format!("{}: {error}", path.display())),
+            }
+        }
+        Err(error) => return Err(format!("{}: {error}", path.display())),
+    };
+    Ok(text.trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_generated_key_is_kept_and_a_configured_one_wins() {
+        let directory = tempfile::tempdir().unwrap();
+        let first = configured_or_file(None, "x.key", directory.path(), "x.key").unwrap();
+        assert_eq!(STANDARD.decode(&first).unwrap().len(), 32);
+        let again = configured_or_file(None, "x.key", directory.path(), "x.key").unwrap();
+        assert_eq!(first, again);
+        let other = configured_or_file(None, "y.key", directory.path(), "y.key").unwrap();
+        assert_ne!(first, other);
+        let configured = mesh::config::Secret::new("abc".to_string());
+        assert_eq!(
+            configured_or_file(Some(&configured), "x.key", directory.path(), "x.key").unwrap(),
+            "abc"
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(directory.path().join("x.key"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+}
