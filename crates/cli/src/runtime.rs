@@ -50,7 +50,8 @@ pub async fn serve_with_bus(
         revocations.clone(),
         shutdown.clone(),
     ));
-    let authenticator = authenticator(&config, &peers, revocations)?;
+    let service_keys = Arc::new(service_keys(&config)?);
+    let authenticator = authenticator(&config, &peers, revocations, service_keys.clone())?;
 
     let mut services = GrpcServices::new();
     for service in config.peers.keys() {
@@ -64,7 +65,8 @@ pub async fn serve_with_bus(
             database: database.clone(),
         }));
         let context =
-            ServiceContext::new(service.name, &config, database, bus.clone(), peers.clone());
+            ServiceContext::new(service.name, &config, database, bus.clone(), peers.clone())
+                .with_service_keys(service_keys.clone());
         kit::start(service, context, &mut services, &shutdown)
             .await
             .map_err(|error| anyhow::anyhow!("{} service: {error}", service.name))?;
@@ -119,10 +121,24 @@ async fn connect_bus(config: &Config) -> anyhow::Result<Arc<dyn Bus>> {
     })
 }
 
+/// The service-credential key: configured, or generated once into the data dir.
+fn service_keys(config: &Config) -> anyhow::Result<mesh::auth::ServiceKeys> {
+    let secret = kit::keys::key_bytes(
+        config.auth.service_key.as_ref(),
+        "auth.service_key",
+        &config.data_dir,
+        "service-credential.key",
+    )
+    .map_err(|error| anyhow::anyhow!(error))?;
+    mesh::auth::ServiceKeys::new(&secret)
+        .map_err(|error| anyhow::anyhow!("auth.service_key: {error}"))
+}
+
 fn authenticator(
     config: &Config,
     peers: &Peers,
     revocations: Arc<Revocations>,
+    service_keys: Arc<mesh::auth::ServiceKeys>,
 ) -> anyhow::Result<Arc<Authenticator>> {
     let identity = peers.channel("identity")?;
     let keys = JwksCache::new(
@@ -142,7 +158,8 @@ fn authenticator(
     );
     Ok(Arc::new(
         Authenticator::new(Arc::new(verifier), Some(Arc::new(introspector)))
-            .with_revocations(revocations),
+            .with_revocations(revocations)
+            .with_service_keys(service_keys),
     ))
 }
 

@@ -14,6 +14,7 @@ pub const SERVICES: &[ServiceDefinition] = &[
     notifications::SERVICE,
     analytics::SERVICE,
     documents::SERVICE,
+    links::SERVICE,
 ];
 
 /// The service names the contracts define (`taskmesh.<name>.v1` packages with services),
@@ -109,8 +110,6 @@ mod tests {
     fn unknown_and_unimplemented_services_are_refused_by_name() {
         let error = select(&["billing".to_string()]).unwrap_err().to_string();
         assert!(error.contains("unknown service"), "{error}");
-        let error = select(&["links".to_string()]).unwrap_err().to_string();
-        assert!(error.contains("not implemented"), "{error}");
         let edge_only = select(&["edge".to_string()]).unwrap();
         assert!(edge_only.services.is_empty());
     }

@@ -74,6 +74,8 @@ const MATRIX: &[(&str, &str)] = &[
     ("GetUndoState", "AAAADDH"),
     ("UndoLastAction", "AAAADDH"),
     ("RedoLastAction", "AAAADDH"),
+    // Answers service credentials only (links' share views), never a user.
+    ("GetTaskShareView", "DDDDDDD"),
 ];
 
 /// Rows whose every cell needs its own project: a removal, deletion or unique name in one cell
@@ -561,6 +563,14 @@ async fn call(
             }))
             .await
             .map(drop),
+        "GetTaskShareView" => c
+            .tasks
+            .get_task_share_view(t!(GetTaskShareViewRequest {
+                task_id: f.task.id.clone(),
+                include_comments: true,
+            }))
+            .await
+            .map(drop),
         "GetTask" => c
             .tasks
             .get_task(t!(GetTaskRequest {
@@ -725,7 +735,8 @@ const ALLOWED_FAILURES: [&str; 3] = [
     "NOTHING_TO_UNDO",
     "NOTHING_TO_REDO",
 ];
-const DENIALS: [&str; 4] = [
+const DENIALS: [&str; 5] = [
+    "SERVICE_CREDENTIAL_REQUIRED",
     "ROLE_INSUFFICIENT",
     "NOT_COMMENT_AUTHOR",
     "NOT_WORK_LOG_AUTHOR",

@@ -21,7 +21,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine;
 use kit::{BuildError, Built, ServiceContext, ServiceDefinition};
 use serde::{Deserialize, Serialize};
 use taskmesh::documents::v1::document_service_server::DocumentServiceServer;
@@ -127,15 +126,12 @@ async fn build(context: ServiceContext) -> Result<Built, BuildError> {
     let config: DocumentsConfig = context.section()?;
     let data_dir = context.config().data_dir.clone();
     let blobs = blobs(&config, &data_dir)?;
-    let key = kit::keys::configured_or_file(
+    let key = kit::keys::key_bytes(
         config.download_key.as_ref(),
         "documents.download_key",
         &data_dir,
         "documents-download.key",
     )?;
-    let key = base64::engine::general_purpose::STANDARD
-        .decode(key.as_bytes())
-        .map_err(|error| format!("documents.download_key: not base64: {error}"))?;
     let signer = Arc::new(download::Signer::new(&key)?);
     let store: Arc<dyn DocumentsStore> = Arc::new(SqlDocumentsStore(context.storage()));
     let api = DocumentsApi::new(

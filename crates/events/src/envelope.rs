@@ -64,6 +64,16 @@ impl EventBuilder {
         self
     }
 
+    /// Someone without an account caused it (a share link's visitor).
+    pub fn anonymous_actor(mut self) -> Self {
+        self.event.actor = Some(Actor {
+            user_id: String::new(),
+            kind: ActorKind::Anonymous as i32,
+            service: String::new(),
+        });
+        self
+    }
+
     /// A service caused it on its own (a consumer reacting, a scheduled job).
     pub fn service_actor(mut self, service: &str) -> Self {
         self.event.actor = Some(Actor {

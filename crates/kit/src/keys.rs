@@ -67,6 +67,19 @@ pub fn configured_or_file(
     Ok(text.trim().to_string())
 }
 
+/// [`configured_or_file`], decoded from base64: the key's bytes.
+pub fn key_bytes(
+    configured: Option<&mesh::config::Secret>,
+    setting: &str,
+    data_dir: &Path,
+    file_name: &str,
+) -> Result<Vec<u8>, String> {
+    let text = configured_or_file(configured, setting, data_dir, file_name)?;
+    STANDARD
+        .decode(text.as_bytes())
+        .map_err(|error| format!("{setting}: not base64: {error}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

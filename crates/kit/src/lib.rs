@@ -28,6 +28,8 @@ pub mod store;
 pub mod topic;
 
 pub use idempotency::{Outcome, create_once};
-pub use service::{BuildError, Built, ServiceContext, ServiceDefinition, start};
+pub use service::{
+    BuildError, Built, ServiceContext, ServiceCredentials, ServiceDefinition, start,
+};
 pub use store::{AuditEntry, Effects, EffectsFor, Storage, WriteEffects};
 pub use topic::Topic;

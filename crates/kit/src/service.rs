@@ -50,6 +50,33 @@ pub struct ServiceContext {
     bus: Arc<dyn Bus>,
     peers: Peers,
     relay: OutboxRelay,
+    service_keys: Option<Arc<mesh::auth::ServiceKeys>>,
+}
+
+/// Mints this service's credentials for calling another service for no user (see
+/// `mesh::auth::service`): issuer fixed to the service's name.
+#[derive(Clone, Debug)]
+pub struct ServiceCredentials {
+    issuer: &'static str,
+    keys: Arc<mesh::auth::ServiceKeys>,
+}
+
+impl ServiceCredentials {
+    /// A one-minute credential for service `audience` in `organization_id`.
+    pub fn mint(
+        &self,
+        audience: &str,
+        organization_id: mesh::ids::OrganizationId,
+    ) -> Result<String, mesh::ServiceError> {
+        self.keys
+            .mint(
+                self.issuer,
+                audience,
+                organization_id,
+                mesh::auth::service::MAX_LIFETIME,
+            )
+            .map_err(|error| mesh::ServiceError::internal("kit", &error))
+    }
 }
 
 impl ServiceContext {
@@ -73,7 +100,26 @@ impl ServiceContext {
             bus,
             peers,
             relay,
+            service_keys: None,
         }
+    }
+
+    /// The deployment's service key, for services that mint service credentials.
+    pub fn with_service_keys(mut self, keys: Arc<mesh::auth::ServiceKeys>) -> Self {
+        self.service_keys = Some(keys);
+        self
+    }
+
+    /// This service's credential minter; an error when the process has no service key.
+    pub fn service_credentials(&self) -> Result<ServiceCredentials, BuildError> {
+        let keys = self
+            .service_keys
+            .clone()
+            .ok_or("this process has no service key (auth.service_key)")?;
+        Ok(ServiceCredentials {
+            issuer: self.name,
+            keys,
+        })
     }
 
     /// The service's name.

@@ -230,6 +230,10 @@ pub struct AuthConfig {
     pub jwks_min_refresh_ms: u64,
     /// How long a personal-access-token introspection result is cached.
     pub introspection_cache_ms: u64,
+    /// The key (base64, 32 bytes or more) signing service credentials (a service calling
+    /// another for no user); every process of a deployment needs the same. Unset: generated
+    /// once into `<data_dir>/service-credential.key` (fine for one machine).
+    pub service_key: Option<Secret>,
 }
 
 impl Default for AuthConfig {
@@ -240,6 +244,7 @@ impl Default for AuthConfig {
             leeway_secs: 30,
             jwks_min_refresh_ms: 5_000,
             introspection_cache_ms: 5_000,
+            service_key: None,
         }
     }
 }

@@ -27,6 +27,7 @@ pub mod deadline;
 pub mod error;
 pub mod filter;
 pub mod ids;
+pub mod json;
 pub mod paging;
 pub mod peers;
 pub mod request;

@@ -537,6 +537,32 @@ impl DocumentService for DocumentsApi {
         )
     }
 
+    async fn get_document_share_view(
+        &self,
+        request: Request<GetDocumentShareViewRequest>,
+    ) -> Reply<GetDocumentShareViewResponse> {
+        reply(
+            async {
+                let caller = mesh::auth::require_service_caller(&request, "documents")?;
+                let organization_id = caller.organization_id;
+                let id = &request.get_ref().document_id;
+                let row = self
+                    .store
+                    .get(organization_id, id)
+                    .await?
+                    .ok_or(DocumentsError::DocumentNotFound)?;
+                let (download_url, expires_at) =
+                    self.download_url(organization_id, id, row.document.current_version);
+                Ok(GetDocumentShareViewResponse {
+                    document: Some(convert::row(&row)),
+                    download_url,
+                    download_url_expire_time: Some(mesh::time::timestamp(expires_at)),
+                })
+            }
+            .await,
+        )
+    }
+
     async fn restore_document_version(
         &self,
         request: Request<RestoreDocumentVersionRequest>,

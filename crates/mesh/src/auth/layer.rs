@@ -65,6 +65,22 @@ where
         Box::pin(async move {
             let header = request.headers().get(http::header::AUTHORIZATION).cloned();
             if let Some(value) = header {
+                if let Some(verdict) = value
+                    .to_str()
+                    .ok()
+                    .and_then(|text| authenticator.authenticate_service(text))
+                {
+                    match verdict {
+                        Ok(caller) => {
+                            request.extensions_mut().insert(caller);
+                        }
+                        Err(error) => {
+                            let status = ServiceError::from(error).into_status();
+                            return Ok(status.into_http());
+                        }
+                    }
+                    return inner.call(request).await;
+                }
                 let verdict = match value.to_str() {
                     Ok(text) => authenticator.authenticate(text).await,
                     Err(_) => Err(super::AuthError::Malformed),

@@ -14,6 +14,7 @@ pub mod identity;
 pub mod introspect;
 pub mod layer;
 pub mod revocations;
+pub mod service;
 pub mod token;
 
 use std::fmt;
@@ -23,6 +24,7 @@ use std::sync::Arc;
 pub use introspect::{CachedIntrospector, Introspector};
 pub use layer::AuthLayer;
 pub use revocations::{Revocations, Revoked};
+pub use service::{ServiceCaller, ServiceKeys, require_service_caller};
 pub use token::{AccessClaims, JwksCache, KeySource, PublicKey, SigningKey, TokenVerifier};
 
 use crate::error::{ErrorCode, ServiceError};
@@ -273,6 +275,7 @@ pub struct Authenticator {
     verifier: Arc<TokenVerifier>,
     introspector: Option<Arc<dyn Introspector>>,
     revocations: Arc<Revocations>,
+    service_keys: Option<Arc<ServiceKeys>>,
 }
 
 /// The prefix of personal access tokens.
@@ -286,7 +289,32 @@ impl Authenticator {
             verifier,
             introspector,
             revocations: Arc::new(Revocations::new()),
+            service_keys: None,
         }
+    }
+
+    /// Accepts service credentials signed with `keys` (see [`service`]).
+    pub fn with_service_keys(mut self, keys: Arc<ServiceKeys>) -> Self {
+        self.service_keys = Some(keys);
+        self
+    }
+
+    /// Verifies a service credential (`Bearer tmsvc_...`); `None` when the value is not one.
+    pub fn authenticate_service(
+        &self,
+        authorization: &str,
+    ) -> Option<Result<ServiceCaller, AuthError>> {
+        let token = authorization
+            .strip_prefix("Bearer ")
+            .or_else(|| authorization.strip_prefix("bearer "))?
+            .trim();
+        if !token.starts_with(service::SERVICE_CREDENTIAL_PREFIX) {
+            return None;
+        }
+        Some(match &self.service_keys {
+            Some(keys) => keys.verify(token),
+            None => Err(AuthError::Invalid),
+        })
     }
 
     /// Refuses credentials in `revocations` (fed by identity's revocation events).

@@ -21,6 +21,7 @@ mod history;
 mod moves;
 mod projects;
 mod service;
+mod share;
 mod tasks;
 #[cfg(test)]
 mod test_world;

@@ -213,6 +213,13 @@ impl TaskService for ProjectsApi {
         reply(moves::delete_task(self, request).await)
     }
 
+    async fn get_task_share_view(
+        &self,
+        request: Request<GetTaskShareViewRequest>,
+    ) -> Reply<GetTaskShareViewResponse> {
+        reply(super::share::task_share_view(self, request).await)
+    }
+
     async fn create_comment(
         &self,
         request: Request<CreateCommentRequest>,

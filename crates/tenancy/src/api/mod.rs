@@ -162,6 +162,15 @@ impl TenancyService for TenancyApi {
         ))
     }
 
+    async fn get_member_display_names(
+        &self,
+        request: Request<GetMemberDisplayNamesRequest>,
+    ) -> Reply<GetMemberDisplayNamesResponse> {
+        Ok(Response::new(
+            organizations::member_display_names(self, request).await?,
+        ))
+    }
+
     async fn get_membership(
         &self,
         request: Request<GetMembershipRequest>,

@@ -301,6 +301,31 @@ pub(super) async fn list_members(
     })
 }
 
+/// Display names for a share link's page, answered to a service credential for tenancy only.
+pub(super) async fn member_display_names(
+    api: &TenancyApi,
+    request: Request<GetMemberDisplayNamesRequest>,
+) -> Result<GetMemberDisplayNamesResponse> {
+    let caller = mesh::auth::require_service_caller(&request, "tenancy")?;
+    let organization_id = caller.organization_id;
+    let ids = &request.get_ref().user_ids;
+    if ids.len() > 100 {
+        return Err(TenancyError::InvalidField {
+            field: "user_ids",
+            description: "at most 100".into(),
+        }
+        .into());
+    }
+    let mut display_names = std::collections::HashMap::new();
+    for id in ids {
+        let user = parse_user("user_ids", id)?;
+        if let Some(member) = api.store.membership(organization_id, user).await? {
+            display_names.insert(id.clone(), member.display_name);
+        }
+    }
+    Ok(GetMemberDisplayNamesResponse { display_names })
+}
+
 fn parse_user(field: &'static str, text: &str) -> Result<UserId> {
     mesh::request::parse_id(domain::DOMAIN, field, text)
 }

@@ -1,0 +1,536 @@
+//! Share links end to end through the edge: a task shared with a password and three visits
+//! (the page's form, a wrong password, the task for the right one, the fourth visit
+//! refused), JSON on request, the visits listed and counted by analytics; 100 concurrent
+//! resolves of a ten-visit link give exactly ten views; a document link's download URL
+//! works; visitor context cannot be forged; the view methods refuse users' credentials.
+
+mod support;
+
+use http_body_util::BodyExt;
+use support::*;
+use taskmesh::analytics::v1::GetLinkMetricsRequest;
+use taskmesh::analytics::v1::analytics_service_client::AnalyticsServiceClient;
+use taskmesh::documents::v1::document_service_client::DocumentServiceClient;
+use taskmesh::documents::v1::{CreateDocumentRequest, GetDocumentShareViewRequest};
+use taskmesh::links::v1::link_service_client::LinkServiceClient;
+use taskmesh::links::v1::*;
+use taskmesh::projects::v1::task_service_client::TaskServiceClient;
+use taskmesh::projects::v1::{Comment, CreateCommentRequest, GetTaskShareViewRequest, Task};
+use taskmesh::tenancy::v1::{GetMemberDisplayNamesRequest, OrganizationRole};
+use tonic::Code;
+
+type Http = hyper_util::client::legacy::Client<
+    hyper_util::client::legacy::connect::HttpConnector,
+    http_body_util::Full<bytes::Bytes>,
+>;
+
+fn http() -> Http {
+    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http()
+}
+
+/// (status, headers, body) of a request to the share page.
+async fn page(
+    client: &Http,
+    mesh: &Mesh,
+    slug: &str,
+    password: Option<&str>,
+    accept: &str,
+) -> (u16, http::HeaderMap, String) {
+    let uri = format!("http://{}/l/{slug}", mesh.address);
+    let builder = http::Request::builder()
+        .uri(uri)
+        .header("accept", accept)
+        .header(
+            "user-agent",
+            "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+        )
+        .header("referer", "https://mail.example.com/inbox?token=secret");
+    let request = match password {
+        None => builder.method("GET").body(http_body_util::Full::default()),
+        Some(password) => builder
+            .method("POST")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(http_body_util::Full::from(format!(
+                "password={}",
+                password.replace(' ', "+")
+            ))),
+    }
+    .unwrap();
+    let response = client.request(request).await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, headers, String::from_utf8(body.to_vec()).unwrap())
+}
+
+fn create(target: link::Target) -> Link {
+    Link {
+        target: Some(target),
+        ..Link::default()
+    }
+}
+
+#[tokio::test]
+async fn a_password_protected_task_link_shown_three_times_then_refused() {
+    let mesh = Mesh::start().await;
+    let (ada_user, ada) = mesh.sign_up("ada@share.test").await;
+    let (organization, ada) = mesh.create_organization(&ada, "sharers").await;
+    let token = ada.access_token.as_str();
+    let project = create_project(&mesh.channel, token, "SHR").await;
+    let task = create_task(
+        &mesh.channel,
+        token,
+        Task {
+            project_id: project.id.clone(),
+            title: "Launch <plan> & \"review\"".into(),
+            description: "<script>alert(1)</script>".into(),
+            assignee_user_ids: vec![ada_user.id.clone()],
+            ..Task::default()
+        },
+    )
+    .await;
+    TaskServiceClient::new(mesh.channel.clone())
+        .create_comment(bearer(
+            CreateCommentRequest {
+                comment: Some(Comment {
+                    task_id: task.id.clone(),
+                    body: "Looks good".into(),
+                    ..Comment::default()
+                }),
+                request_id: String::new(),
+            },
+            token,
+        ))
+        .await
+        .unwrap();
+    let mut links = LinkServiceClient::new(mesh.channel.clone());
+    let link = links
+        .create_link(bearer(
+            CreateLinkRequest {
+                link: Some(Link {
+                    password: "open sesame".into(),
+                    max_visits: 3,
+                    note: "For the Friday review".into(),
+                    allow_comments: true,
+                    ..create(link::Target::TaskId(task.id.clone()))
+                }),
+                request_id: String::new(),
+            },
+            token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .link
+        .unwrap();
+    assert_eq!(link.slug.len(), 11);
+    assert!(link.slug.bytes().all(|byte| byte.is_ascii_alphanumeric()));
+    assert!(link.password_protected && link.password.is_empty());
+    assert!(link.short_url.ends_with(&format!("/l/{}", link.slug)));
+
+    let client = http();
+    // The form, then a wrong password: no visit counted.
+    let (status, headers, body) = page(&client, &mesh, &link.slug, None, "text/html").await;
+    assert_eq!(status, 401);
+    assert!(
+        body.contains("<form method=\"post\">") && !body.contains("Launch"),
+        "{body}"
+    );
+    assert!(
+        headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .starts_with("default-src 'none'")
+    );
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    let (status, _, body) = page(
+        &client,
+        &mesh,
+        &link.slug,
+        Some("wrong password"),
+        "text/html",
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert!(body.contains("not right"));
+
+    // The right password shows the task, escaped, with its comment and the assignee's name.
+    for visit in 1..=3 {
+        let (status, _, body) =
+            page(&client, &mesh, &link.slug, Some("open sesame"), "text/html").await;
+        assert_eq!(status, 200, "visit {visit}: {body}");
+        assert!(
+            body.contains("Launch &lt;plan&gt; &amp; &quot;review&quot;"),
+            "{body}"
+        );
+        assert!(
+            body.contains("&lt;script&gt;") && !body.contains("<script"),
+            "{body}"
+        );
+        assert!(
+            body.contains("For the Friday review")
+                && body.contains("Looks good")
+                && body.contains("ada"),
+            "{body}"
+        );
+    }
+    let (status, _, body) =
+        page(&client, &mesh, &link.slug, Some("open sesame"), "text/html").await;
+    assert_eq!(status, 404, "the fourth visit: {body}");
+    assert!(body.contains("Not found"));
+
+    // The visits, as recorded: anonymized, referrer host only, the browser parsed.
+    let visits = links
+        .list_link_visits(bearer(
+            ListLinkVisitsRequest {
+                link_id: link.id.clone(),
+                page_size: 10,
+                page_token: String::new(),
+            },
+            token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .visits;
+    assert_eq!(visits.len(), 3);
+    assert!(
+        visits
+            .iter()
+            .all(|visit| visit.anonymized_address == "127.0.0.0"
+                && visit.referrer_host == "mail.example.com"
+                && visit.browser == "Firefox"
+                && visit.device_class == "desktop")
+    );
+    assert_eq!(
+        links
+            .get_link(bearer(
+                GetLinkRequest {
+                    id: link.id.clone()
+                },
+                token
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .link
+            .unwrap()
+            .visit_count,
+        3
+    );
+
+    // Analytics counts them.
+    tokio::time::timeout(
+        std::time::Duration::from_secs(15),
+        mesh.bus.settled("analytics-links"),
+    )
+    .await
+    .expect("analytics caught up with links");
+    let now = mesh::time::now_millis();
+    let metrics = AnalyticsServiceClient::new(mesh.channel.clone())
+        .get_link_metrics(bearer(
+            GetLinkMetricsRequest {
+                link_id: link.id.clone(),
+                start_time: Some(mesh::time::timestamp(now - 86_400_000)),
+                end_time: Some(mesh::time::timestamp(now + 86_400_000)),
+                top_links_limit: 5,
+            },
+            token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((metrics.visit_count, metrics.unique_visitor_count), (3, 1));
+
+    // JSON when asked for; a client's visitor context is not believed.
+    let open = links
+        .create_link(bearer(
+            CreateLinkRequest {
+                link: Some(create(link::Target::TaskId(task.id.clone()))),
+                request_id: String::new(),
+            },
+            token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .link
+        .unwrap();
+    let (status, headers, body) = page(&client, &mesh, &open.slug, None, "application/json").await;
+    assert_eq!(
+        (status, headers["content-type"].to_str().unwrap()),
+        (200, "application/json")
+    );
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["task"]["title"], "Launch <plan> & \"review\"");
+    assert_eq!(json["organizationId"], organization.id.as_str());
+    assert!(
+        json["task"]["comments"].is_null(),
+        "comments only when allowed"
+    );
+    let forged = links
+        .resolve_link(ResolveLinkRequest {
+            slug: open.slug.clone(),
+            visitor: Some(VisitorContext {
+                address: "198.51.100.7".into(),
+                user_agent: "Googlebot/2.1".into(),
+                referrer: "https://forged.example/".into(),
+            }),
+            ..ResolveLinkRequest::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(forged.task.unwrap().status, "To Do");
+    let visits = links
+        .list_link_visits(bearer(
+            ListLinkVisitsRequest {
+                link_id: open.id.clone(),
+                page_size: 10,
+                page_token: String::new(),
+            },
+            token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .visits;
+    assert_eq!(visits[0].anonymized_address, "127.0.0.0");
+    assert!(!visits[0].bot && visits[0].referrer_host.is_empty());
+
+    // The view methods answer services only, never a user's token, whatever the role.
+    let refused = TaskServiceClient::new(mesh.channel.clone())
+        .get_task_share_view(bearer(
+            GetTaskShareViewRequest {
+                task_id: task.id.clone(),
+                include_comments: true,
+            },
+            token,
+        ))
+        .await;
+    assert_refused(
+        refused,
+        Code::PermissionDenied,
+        "SERVICE_CREDENTIAL_REQUIRED",
+    );
+    let refused = mesh
+        .tenancy()
+        .get_member_display_names(bearer(
+            GetMemberDisplayNamesRequest {
+                user_ids: vec![ada_user.id.clone()],
+            },
+            token,
+        ))
+        .await;
+    assert_refused(
+        refused,
+        Code::PermissionDenied,
+        "SERVICE_CREDENTIAL_REQUIRED",
+    );
+    let refused = DocumentServiceClient::new(mesh.channel.clone())
+        .get_document_share_view(GetDocumentShareViewRequest {
+            document_id: "x".into(),
+        })
+        .await;
+    assert_refused(
+        refused,
+        Code::PermissionDenied,
+        "SERVICE_CREDENTIAL_REQUIRED",
+    );
+    let forged_credential = format!("tmsvc_{}", "e30.e30.c2ln");
+    let refused = TaskServiceClient::new(mesh.channel.clone())
+        .get_task_share_view(bearer(
+            GetTaskShareViewRequest {
+                task_id: task.id.clone(),
+                include_comments: true,
+            },
+            &forged_credential,
+        ))
+        .await;
+    assert_refused(refused, Code::Unauthenticated, "TOKEN_INVALID");
+
+    // Management: another organization sees nothing; guests may not create; URL links are off.
+    let (_, eve) = mesh.sign_up("eve@elsewhere.test").await;
+    let (_, eve) = mesh.create_organization(&eve, "elsewhere").await;
+    assert_refused(
+        links
+            .get_link(bearer(
+                GetLinkRequest {
+                    id: link.id.clone(),
+                },
+                &eve.access_token,
+            ))
+            .await,
+        Code::NotFound,
+        "LINK_NOT_FOUND",
+    );
+    let (_, gus) = mesh.sign_up("gus@share.test").await;
+    let gus = mesh
+        .invite_and_join(
+            &ada,
+            &organization.id,
+            "gus@share.test",
+            OrganizationRole::Guest,
+            &gus,
+        )
+        .await;
+    let refused = links
+        .create_link(bearer(
+            CreateLinkRequest {
+                link: Some(create(link::Target::TaskId(task.id.clone()))),
+                request_id: String::new(),
+            },
+            &gus.access_token,
+        ))
+        .await;
+    assert_refused(refused, Code::PermissionDenied, "ROLE_INSUFFICIENT");
+    let refused = links
+        .create_link(bearer(
+            CreateLinkRequest {
+                link: Some(create(link::Target::Url("https://example.com/".into()))),
+                request_id: String::new(),
+            },
+            token,
+        ))
+        .await;
+    assert_refused(refused, Code::FailedPrecondition, "URL_LINKS_DISABLED");
+    let refused = links
+        .create_link(bearer(
+            CreateLinkRequest {
+                link: Some(create(link::Target::TaskId(
+                    uuid::Uuid::now_v7().to_string(),
+                ))),
+                request_id: String::new(),
+            },
+            token,
+        ))
+        .await;
+    assert_refused(refused, Code::NotFound, "TASK_NOT_FOUND");
+
+    mesh.stop().await;
+}
+
+#[tokio::test]
+async fn a_hundred_concurrent_visitors_of_a_ten_visit_link_get_ten_views() {
+    let mesh = Mesh::start().await;
+    let (_, ada) = mesh.sign_up("ada@crowd.test").await;
+    let (_, ada) = mesh.create_organization(&ada, "crowds").await;
+    let token = ada.access_token.as_str();
+    let project = create_project(&mesh.channel, token, "CRD").await;
+    let document = DocumentServiceClient::new(mesh.channel.clone())
+        .create_document(bearer(
+            CreateDocumentRequest {
+                title: "Brief".into(),
+                content: b"%PDF-1.7 brief".to_vec(),
+                file_name: "brief.pdf".into(),
+                project_id: project.id.clone(),
+                ..CreateDocumentRequest::default()
+            },
+            token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .document
+        .unwrap();
+    let mut links = LinkServiceClient::new(mesh.channel.clone());
+    let link = links
+        .create_link(bearer(
+            CreateLinkRequest {
+                link: Some(Link {
+                    max_visits: 10,
+                    slug: "crowd-brief".into(),
+                    ..create(link::Target::DocumentId(document.id.clone()))
+                }),
+                request_id: String::new(),
+            },
+            token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .link
+        .unwrap();
+    assert_eq!(link.slug, "crowd-brief");
+    let taken = links
+        .create_link(bearer(
+            CreateLinkRequest {
+                link: Some(Link {
+                    slug: "crowd-brief".into(),
+                    ..create(link::Target::DocumentId(document.id.clone()))
+                }),
+                request_id: String::new(),
+            },
+            token,
+        ))
+        .await;
+    assert_refused(taken, Code::AlreadyExists, "SLUG_TAKEN");
+
+    let outcomes = at_once(100, || {
+        let mut links = links.clone();
+        async move {
+            links
+                .resolve_link(ResolveLinkRequest {
+                    slug: "crowd-brief".into(),
+                    ..ResolveLinkRequest::default()
+                })
+                .await
+        }
+    })
+    .await;
+    let views: Vec<_> = outcomes
+        .iter()
+        .filter_map(|outcome| outcome.as_ref().ok())
+        .collect();
+    assert_eq!(views.len(), 10, "exactly max_visits views");
+    for outcome in &outcomes {
+        if let Err(status) = outcome {
+            assert_eq!(
+                (status.code(), reason(status)),
+                (Code::NotFound, "LINK_NOT_FOUND".to_string())
+            );
+        }
+    }
+    let shared = views[0].get_ref().document.clone().unwrap();
+    assert_eq!(
+        (shared.file_name.as_str(), shared.content_type.as_str()),
+        ("brief.pdf", "application/pdf")
+    );
+    let path = shared
+        .download_url
+        .split_once("/d/")
+        .map(|(_, token)| format!("/d/{token}"))
+        .unwrap();
+    let response = http()
+        .get(format!("http://{}{path}", mesh.address).parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .as_ref(),
+        b"%PDF-1.7 brief"
+    );
+    assert_eq!(
+        links
+            .get_link(bearer(
+                GetLinkRequest {
+                    id: link.id.clone()
+                },
+                token
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .link
+            .unwrap()
+            .visit_count,
+        10
+    );
+    mesh.stop().await;
+}
