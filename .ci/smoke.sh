@@ -45,6 +45,13 @@ BUF="$buf" bash "$(dirname "$0")/kanban.sh" "http://$address" | tee "$work/kanba
 grep -q 'Move WEB-1 "Fix login" back from In Progress to To Do' "$work/kanban"
 [ "$(tail -1 "$work/kanban")" -ge 2 ] || { echo "smoke: the board watcher missed the moves"; exit 1; }
 
+echo "smoke: the README documents and share-link walkthrough with buf curl and curl"
+BUF="$buf" bash "$(dirname "$0")/share.sh" "http://$address" | tee "$work/share"
+grep -q "content-disposition: attachment" "$work/share"
+[ "$(grep -cx '401\|403\|404' "$work/share")" -eq 3 ] || { echo "smoke: share page statuses"; exit 1; }
+grep -q '"title":"Review the spec"' "$work/share"
+grep -qx '3 visits' "$work/share"
+
 echo "smoke: python grpcio through reflection"
 "$tools/venv/bin/python" "$(dirname "$0")/smoke.py" "$address"
 

@@ -39,6 +39,12 @@ pub async fn serve_with_bus(
     bus: Arc<dyn Bus>,
 ) -> anyhow::Result<()> {
     let _metrics = mesh::telemetry::metrics_handle();
+    // URLs handed out (downloads, share links) name the address actually bound when no
+    // public URL is configured (`listen` may say port 0).
+    let mut config = config;
+    if config.public_url.trim().is_empty() {
+        config.public_url = format!("http://{}", listener.local_addr()?);
+    }
     let (in_process, incoming) = InProcess::new();
     let peers = Peers::new(config.peers.clone(), Some(in_process));
     // Every process refuses revoked credentials within about a second of their revocation,
