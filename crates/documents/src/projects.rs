@@ -4,7 +4,6 @@
 //! ([`mesh::peers::call_peer`]) with the caller's own credential, so projects answers only
 //! what the caller may see (a project or task they cannot see reads as absent).
 
-use mesh::ErrorCode;
 use mesh::peers::{CallContext, Idempotency, PeerChannel, PeerFailure, call_peer};
 use taskmesh::projects::v1::project_service_client::ProjectServiceClient;
 use taskmesh::projects::v1::task_service_client::TaskServiceClient;
@@ -57,23 +56,11 @@ impl ProjectsClient {
     }
 }
 
-/// Absent when projects refused (not found, not visible, malformed id); the failure in
-/// documents' words otherwise.
+/// Absent when the peer refused (not found, not visible, malformed id); the failure in
+/// this service's words otherwise.
 fn absent_or<T>(result: Result<T, PeerFailure>) -> Result<Option<T>, DocumentsError> {
-    match result {
-        Ok(value) => Ok(Some(value)),
-        Err(failure)
-            if matches!(
-                failure.refused_with(),
-                Some(
-                    ErrorCode::NotFound | ErrorCode::PermissionDenied | ErrorCode::InvalidArgument
-                )
-            ) =>
-        {
-            Ok(None)
-        }
-        Err(failure) => Err(failure.into_service_error(DOMAIN).into()),
-    }
+    mesh::peers::absent_if_refused(result)
+        .map_err(|failure| failure.into_service_error(DOMAIN).into())
 }
 
 #[async_trait::async_trait]

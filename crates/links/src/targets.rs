@@ -6,7 +6,6 @@
 
 use std::time::{Duration, Instant};
 
-use mesh::ErrorCode;
 use mesh::ids::OrganizationId;
 use mesh::peers::{CallContext, Idempotency, PeerChannel, PeerFailure, call_peer};
 use taskmesh::documents::v1::document_service_client::DocumentServiceClient;
@@ -86,22 +85,11 @@ impl PeerTargets {
     }
 }
 
-/// `None` when the peer refused (not found, not visible), the failure otherwise.
+/// Absent when the peer refused (not found, not visible, malformed id); the failure in
+/// this service's words otherwise.
 fn absent_or<T>(result: Result<T, PeerFailure>) -> Result<Option<T>, LinksError> {
-    match result {
-        Ok(value) => Ok(Some(value)),
-        Err(failure)
-            if matches!(
-                failure.refused_with(),
-                Some(
-                    ErrorCode::NotFound | ErrorCode::PermissionDenied | ErrorCode::InvalidArgument
-                )
-            ) =>
-        {
-            Ok(None)
-        }
-        Err(failure) => Err(failure.into_service_error(DOMAIN).into()),
-    }
+    mesh::peers::absent_if_refused(result)
+        .map_err(|failure| failure.into_service_error(DOMAIN).into())
 }
 
 /// `STATUS_CATEGORY_IN_PROGRESS` → `in_progress`.

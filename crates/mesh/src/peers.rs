@@ -237,6 +237,26 @@ impl CallContext {
     }
 }
 
+/// A lookup's answer with refusals read as absence: `Ok(None)` when the peer refused the
+/// call with NOT_FOUND, PERMISSION_DENIED or INVALID_ARGUMENT (what the caller cannot see, or
+/// an id that cannot exist, is simply not there); other failures stay failures.
+pub fn absent_if_refused<T>(result: Result<T, PeerFailure>) -> Result<Option<T>, PeerFailure> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(failure)
+            if matches!(
+                failure.refused_with(),
+                Some(
+                    ErrorCode::NotFound | ErrorCode::PermissionDenied | ErrorCode::InvalidArgument
+                )
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(failure) => Err(failure),
+    }
+}
+
 /// Parses a `grpc-timeout` value (`<digits><unit>`, unit one of H M S m u n).
 pub fn parse_grpc_timeout(value: &str) -> Option<Duration> {
     if value.len() < 2 || value.len() > 9 {

@@ -4,7 +4,6 @@
 //! ([`mesh::peers::call_peer`]) with the caller's own credential, so projects answers only
 //! what the caller may see.
 
-use mesh::ErrorCode;
 use mesh::peers::{CallContext, Idempotency, PeerChannel, call_peer};
 use taskmesh::projects::v1::GetProjectRequest;
 use taskmesh::projects::v1::project_service_client::ProjectServiceClient;
@@ -58,21 +57,8 @@ impl ProjectDirectory for ProjectsClient {
             },
         )
         .await;
-        match response {
-            Ok(response) => Ok(response.project.is_some()),
-            Err(failure)
-                if matches!(
-                    failure.refused_with(),
-                    Some(
-                        ErrorCode::NotFound
-                            | ErrorCode::PermissionDenied
-                            | ErrorCode::InvalidArgument
-                    )
-                ) =>
-            {
-                Ok(false)
-            }
-            Err(failure) => Err(failure.into_service_error(crate::domain::DOMAIN).into()),
-        }
+        Ok(mesh::peers::absent_if_refused(response)
+            .map_err(|failure| failure.into_service_error(crate::domain::DOMAIN))?
+            .is_some_and(|response| response.project.is_some()))
     }
 }

@@ -163,6 +163,22 @@ impl DocumentsApi {
         Ok((row, role))
     }
 
+    /// One version (0: the current one) of a document the caller may read.
+    async fn readable_version(
+        &self,
+        caller: &Caller,
+        id: &str,
+        number: i64,
+    ) -> Result<(DocumentRow, crate::store::VersionRecord)> {
+        let (row, _) = self.readable(caller, id).await?;
+        let version = self
+            .store
+            .version(caller.organization_id, &row.document.id, number.max(0))
+            .await?
+            .ok_or(DocumentsError::VersionNotFound)?;
+        Ok((row, version))
+    }
+
     /// A document the caller may change.
     async fn writable(&self, caller: &Caller, id: &str) -> Result<DocumentRow> {
         caller.ensure_can_write()?;
@@ -273,16 +289,9 @@ impl DocumentService for DocumentsApi {
             async {
                 let caller = Caller::of(&request)?;
                 let message = request.get_ref();
-                let (row, _) = self.readable(&caller, &message.id).await?;
-                let version = self
-                    .store
-                    .version(
-                        caller.organization_id,
-                        &row.document.id,
-                        message.version.max(0),
-                    )
-                    .await?
-                    .ok_or(DocumentsError::VersionNotFound)?;
+                let (_, version) = self
+                    .readable_version(&caller, &message.id, message.version)
+                    .await?;
                 let chunks = self
                     .blobs
                     .read(&caller.organization_id.to_string(), &version.sha256)
@@ -332,16 +341,9 @@ impl DocumentService for DocumentsApi {
             async {
                 let caller = Caller::of(&request)?;
                 let message = request.get_ref();
-                let (row, _) = self.readable(&caller, &message.document_id).await?;
-                let version = self
-                    .store
-                    .version(
-                        caller.organization_id,
-                        &row.document.id,
-                        message.version.max(0),
-                    )
-                    .await?
-                    .ok_or(DocumentsError::VersionNotFound)?;
+                let (row, version) = self
+                    .readable_version(&caller, &message.document_id, message.version)
+                    .await?;
                 let (url, expires_at) =
                     self.download_url(caller.organization_id, &row.document.id, version.version);
                 Ok(CreateDownloadUrlResponse {
