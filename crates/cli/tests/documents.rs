@@ -112,6 +112,7 @@ async fn twenty_mebibytes_up_and_down_by_grpc_http_and_grpc_web() {
         config
             .update_section("documents", |documents: &mut documents::DocumentsConfig| {
                 documents.max_document_bytes = 24 * MIB as u64;
+                documents.quota_bytes = 30 * MIB as i64;
             })
             .unwrap();
     })
@@ -351,6 +352,56 @@ async fn twenty_mebibytes_up_and_down_by_grpc_http_and_grpc_web() {
             .collect::<Vec<_>>(),
         ["Telemetry dump"]
     );
+    // The organization's quota (30 MiB, 20 used): a distinct 12 MiB upload is refused and
+    // leaves nothing; the same 20 MiB again costs nothing (stored once).
+    let over_quota = content(12 * MIB, 11);
+    let metadata = UploadDocumentVersionMetadata {
+        target: Some(Target::NewDocument(NewDocumentMetadata {
+            title: "One too many".into(),
+            project_id: project.id.clone(),
+            ..NewDocumentMetadata::default()
+        })),
+        ..UploadDocumentVersionMetadata::default()
+    };
+    let refused = client
+        .upload_document_version(bearer(upload_stream(metadata, &over_quota), token))
+        .await;
+    assert_refused(refused, Code::ResourceExhausted, "STORAGE_QUOTA_EXCEEDED");
+    assert_eq!(
+        stored_files(&blob_root),
+        before,
+        "no blob, no staging object"
+    );
+    let metadata = UploadDocumentVersionMetadata {
+        target: Some(Target::NewDocument(NewDocumentMetadata {
+            title: "Copy".into(),
+            project_id: project.id.clone(),
+            ..NewDocumentMetadata::default()
+        })),
+        ..UploadDocumentVersionMetadata::default()
+    };
+    let copy = client
+        .upload_document_version(bearer(upload_stream(metadata, &big), token))
+        .await
+        .unwrap()
+        .into_inner()
+        .document
+        .unwrap();
+    assert_eq!(
+        stored_files(&blob_root),
+        before,
+        "the same bytes are stored once"
+    );
+    client
+        .delete_document(bearer(
+            DeleteDocumentRequest {
+                id: copy.id.clone(),
+                etag: copy.etag.clone(),
+            },
+            token,
+        ))
+        .await
+        .unwrap();
     // A stated size over the cap is refused before any byte is read.
     let declared = UploadDocumentVersionMetadata {
         target: Some(Target::DocumentId(document.id.clone())),
