@@ -384,6 +384,41 @@ async fn a_password_protected_task_link_shown_three_times_then_refused() {
         ))
         .await;
     assert_refused(refused, Code::PermissionDenied, "ROLE_INSUFFICIENT");
+    // A member sees only their own links: another's slug would open what it shares.
+    let (_, cat) = mesh.sign_up("cat@share.test").await;
+    let cat = mesh
+        .invite_and_join(
+            &ada,
+            &organization.id,
+            "cat@share.test",
+            OrganizationRole::Member,
+            &cat,
+        )
+        .await;
+    assert_refused(
+        links
+            .get_link(bearer(
+                GetLinkRequest {
+                    id: link.id.clone(),
+                },
+                &cat.access_token,
+            ))
+            .await,
+        Code::NotFound,
+        "LINK_NOT_FOUND",
+    );
+    let listed = links
+        .list_links(bearer(ListLinksRequest::default(), &cat.access_token))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(listed.links.is_empty(), "{listed:?}");
+    let everything = links
+        .list_links(bearer(ListLinksRequest::default(), token))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(everything.links.len(), 2);
     let refused = links
         .create_link(bearer(
             CreateLinkRequest {

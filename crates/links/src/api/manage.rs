@@ -214,6 +214,10 @@ impl LinksApi {
             .get(caller.organization_id, id)
             .await?
             .ok_or(LinksError::LinkNotFound)?;
+        // A member sees only their own links: a slug is a way in to what it shares.
+        caller
+            .manages(&link)
+            .map_err(|_| LinksError::LinkNotFound)?;
         Ok(GetLinkResponse {
             link: Some(convert::link(&link, &self.settings.public_url)),
         })
@@ -225,7 +229,11 @@ impl LinksApi {
     ) -> Result<ListLinksResponse> {
         let caller = Caller::of(&request)?;
         let message = request.get_ref();
-        let query = rules::filter(&message.filter)?;
+        let mut query = rules::filter(&message.filter)?;
+        if !caller.role.at_least(OrganizationRole::Admin) {
+            // Members list only their own links (a slug is a way in to what it shares).
+            query.created_by_user_id = Some(caller.principal.user_id.to_string());
+        }
         let (field, descending) = mesh::request::order_by(
             DOMAIN,
             &message.order_by,
