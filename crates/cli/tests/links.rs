@@ -384,6 +384,59 @@ async fn a_password_protected_task_link_shown_three_times_then_refused() {
         ))
         .await;
     assert_refused(refused, Code::PermissionDenied, "ROLE_INSUFFICIENT");
+    // Guessing is limited: five wrong passwords from one address, then 429 with retry-after,
+    // even for the right one.
+    let guarded = links
+        .create_link(bearer(
+            CreateLinkRequest {
+                link: Some(Link {
+                    password: "right password".into(),
+                    ..create(link::Target::TaskId(task.id.clone()))
+                }),
+                request_id: String::new(),
+            },
+            token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .link
+        .unwrap();
+    for guess in 0..5 {
+        let (status, _, _) = page(
+            &client,
+            &mesh,
+            &guarded.slug,
+            Some(&format!("guess {guess}")),
+            "text/html",
+        )
+        .await;
+        assert_eq!(status, 403);
+    }
+    let (status, headers, _) = page(
+        &client,
+        &mesh,
+        &guarded.slug,
+        Some("right password"),
+        "text/html",
+    )
+    .await;
+    assert_eq!(status, 429);
+    let wait: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=900).contains(&wait), "{wait}");
+    let refused = links
+        .resolve_link(ResolveLinkRequest {
+            slug: guarded.slug.clone(),
+            password: "right password".into(),
+            ..ResolveLinkRequest::default()
+        })
+        .await;
+    assert_refused(
+        refused,
+        Code::ResourceExhausted,
+        "LINK_PASSWORD_ATTEMPTS_EXCEEDED",
+    );
+
     // A member sees only their own links: another's slug would open what it shares.
     let (_, cat) = mesh.sign_up("cat@share.test").await;
     let cat = mesh
@@ -418,7 +471,7 @@ async fn a_password_protected_task_link_shown_three_times_then_refused() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(everything.links.len(), 2);
+    assert_eq!(everything.links.len(), 3);
     let refused = links
         .create_link(bearer(
             CreateLinkRequest {
