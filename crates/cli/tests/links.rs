@@ -620,5 +620,99 @@ async fn a_hundred_concurrent_visitors_of_a_ten_visit_link_get_ten_views() {
             .visit_count,
         10
     );
+
+    // Update with a mask and an etag: a new slug (the old one stops at once), more visits;
+    // a stale etag is refused; then delete: the slug resolves no more.
+    let current = links
+        .get_link(bearer(
+            GetLinkRequest {
+                id: link.id.clone(),
+            },
+            token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .link
+        .unwrap();
+    let change = |etag: &str| UpdateLinkRequest {
+        link: Some(Link {
+            id: link.id.clone(),
+            etag: etag.to_string(),
+            slug: "crowd-brief-2".into(),
+            max_visits: 20,
+            password: String::new(),
+            ..Link::default()
+        }),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec!["slug".into(), "max_visits".into(), "password".into()],
+        }),
+    };
+    let updated = links
+        .update_link(bearer(change(&current.etag), token))
+        .await
+        .unwrap()
+        .into_inner()
+        .link
+        .unwrap();
+    assert_eq!(
+        (
+            updated.slug.as_str(),
+            updated.max_visits,
+            updated.password_protected
+        ),
+        ("crowd-brief-2", 20, false)
+    );
+    assert_refused(
+        links
+            .update_link(bearer(change(&current.etag), token))
+            .await,
+        Code::Aborted,
+        "ETAG_MISMATCH",
+    );
+    let bad_mask = UpdateLinkRequest {
+        link: Some(Link {
+            id: link.id.clone(),
+            ..Link::default()
+        }),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec!["visit_count".into()],
+        }),
+    };
+    assert_refused(
+        links.update_link(bearer(bad_mask, token)).await,
+        Code::InvalidArgument,
+        "UPDATE_MASK_INVALID",
+    );
+    let resolver = links.clone();
+    let resolve = |slug: &str| {
+        let mut links = resolver.clone();
+        let request = ResolveLinkRequest {
+            slug: slug.into(),
+            ..ResolveLinkRequest::default()
+        };
+        async move { links.resolve_link(request).await }
+    };
+    assert_refused(
+        resolve("crowd-brief").await,
+        Code::NotFound,
+        "LINK_NOT_FOUND",
+    );
+    assert!(resolve("crowd-brief-2").await.is_ok());
+    links
+        .delete_link(bearer(
+            DeleteLinkRequest {
+                id: link.id.clone(),
+                etag: updated.etag.clone(),
+            },
+            token,
+        ))
+        .await
+        .unwrap();
+    assert_refused(
+        resolve("crowd-brief-2").await,
+        Code::NotFound,
+        "LINK_NOT_FOUND",
+    );
     mesh.stop().await;
 }
