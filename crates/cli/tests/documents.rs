@@ -611,6 +611,11 @@ async fn twenty_mebibytes_up_and_down_by_grpc_http_and_grpc_web() {
         ))
         .await
         .unwrap();
+    // Published first (the relay runs after the commit), then applied.
+    wait_for_event_where(&mesh, "taskmesh.projects.task.deleted", |event| {
+        event.resource.ends_with(&task.id)
+    })
+    .await;
     tokio::time::timeout(
         std::time::Duration::from_secs(15),
         mesh.bus.settled("documents-projects"),

@@ -219,7 +219,13 @@ async fn a_password_protected_task_link_shown_three_times_then_refused() {
         3
     );
 
-    // Analytics counts them.
+    // Analytics counts them, once the third visit is published.
+    wait_for_event_where(&mesh, "taskmesh.links.link.visited", |event| {
+        use prost::Message;
+        taskmesh::events::v1::LinkVisited::decode(event.payload.as_slice())
+            .is_ok_and(|visited| visited.link_id == link.id && visited.visit_count == 3)
+    })
+    .await;
     tokio::time::timeout(
         std::time::Duration::from_secs(15),
         mesh.bus.settled("analytics-links"),

@@ -36,6 +36,8 @@ pub const SCENARIOS: &[&str] = &[
     "move-task",
     "kanban",
     "login",
+    "share",
+    "download",
     "watch",
     "events",
 ];
@@ -60,8 +62,10 @@ pub enum BusKind {
 #[derive(Clone, Debug, clap::Args)]
 pub struct Options {
     /// Scenarios to run, comma-separated, or `all`: baseline, get-task, list-tasks,
-    /// create-task, move-task, kanban, login (argon2id logins alongside kanban), watch
-    /// (WatchBoard delivery lag), events (outbox → consumer lag). Baseline always runs first.
+    /// create-task, move-task, kanban, login (argon2id logins alongside kanban), share
+    /// (ResolveLink: a share page's view, a visit counted), download (DownloadDocument of
+    /// 256 KiB), watch (WatchBoard delivery lag), events (outbox → consumer lag). Baseline
+    /// always runs first.
     #[arg(long, value_delimiter = ',', default_value = "all")]
     pub scenario: Vec<String>,
     /// HTTP/2 connections the workers share.
@@ -363,6 +367,10 @@ async fn measure(
             }
             "kanban" => {
                 load::drive(name, &channels, shape, mixed(Mix::Kanban)?, options.quiet).await
+            }
+            "share" => load::drive(name, &channels, shape, mixed(Mix::Share)?, options.quiet).await,
+            "download" => {
+                load::drive(name, &channels, shape, mixed(Mix::Download)?, options.quiet).await
             }
             "login" => {
                 let login_channel = connections(url, 1).await?;

@@ -153,6 +153,50 @@ impl Calls {
         outcome("CreateComment", result)
     }
 
+    /// ResolveLink of an unlimited, password-less task link: public, a view built from
+    /// projects and tenancy with a service credential, a visit counted (one write).
+    pub async fn resolve_link(&self, channel: &Channel) -> Outcome {
+        let request = taskmesh::links::v1::ResolveLinkRequest {
+            slug: self.world.share_slug.clone(),
+            ..Default::default()
+        };
+        let result =
+            taskmesh::links::v1::link_service_client::LinkServiceClient::new(channel.clone())
+                .resolve_link(request)
+                .await;
+        outcome("ResolveLink", result)
+    }
+
+    /// DownloadDocument of a 256 KiB document, every chunk read.
+    pub async fn download(&self, channel: &Channel) -> Outcome {
+        let request = taskmesh::documents::v1::DownloadDocumentRequest {
+            id: self.world.document_id.clone(),
+            version: 0,
+        };
+        let mut client =
+            taskmesh::documents::v1::document_service_client::DocumentServiceClient::new(
+                channel.clone(),
+            );
+        let result = async {
+            let mut stream = client
+                .download_document(bearer(request, &self.world.token))
+                .await?
+                .into_inner();
+            let mut bytes = 0;
+            while let Some(message) = stream.message().await? {
+                if let Some(taskmesh::documents::v1::download_document_response::Payload::Chunk(
+                    chunk,
+                )) = message.payload
+                {
+                    bytes += chunk.len();
+                }
+            }
+            Ok::<_, tonic::Status>(tonic::Response::new(bytes))
+        }
+        .await;
+        outcome("DownloadDocument (256 KiB)", result)
+    }
+
     pub async fn login(&self, channel: &Channel) -> Outcome {
         let request = LoginRequest {
             email: self.world.email.clone(),
@@ -179,6 +223,10 @@ pub enum Mix {
     /// 5% CreateComment, 5% CreateTask.
     Kanban,
     Login,
+    /// ResolveLink (the share page's call).
+    Share,
+    /// DownloadDocument.
+    Download,
 }
 
 pub struct Mixed {
@@ -196,6 +244,8 @@ impl Workload for Mixed {
             Mix::CreateTask => calls.create_task(channel, rng).await,
             Mix::MoveTask => calls.move_task(channel, rng).await,
             Mix::Login => calls.login(channel).await,
+            Mix::Share => calls.resolve_link(channel).await,
+            Mix::Download => calls.download(channel).await,
             Mix::Kanban => match rng.random_range(0..100) {
                 0..40 => calls.get_task(channel, rng).await,
                 40..65 => calls.list_tasks(channel, rng).await,

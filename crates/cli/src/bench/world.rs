@@ -192,7 +192,14 @@ pub struct World {
     pub task_ids: Vec<String>,
     /// Page tokens from deep in the rank order (ListTasks).
     pub deep_page_tokens: Vec<String>,
+    /// Slug of an unlimited share link to a task, without a password (`share`).
+    pub share_slug: String,
+    /// A document of [`SHARED_DOCUMENT_BYTES`] (`download`).
+    pub document_id: String,
 }
+
+/// Size of the document `download` reads.
+pub const SHARED_DOCUMENT_BYTES: usize = 256 * 1024;
 
 /// Signs up a fresh user, creates an organization and a project, and fills it with `tasks`
 /// tasks: bulk-loaded through the store when `server` is this process's, else through
@@ -282,6 +289,8 @@ pub async fn build(
         columns,
         task_ids: Vec::new(),
         deep_page_tokens: Vec::new(),
+        share_slug: String::new(),
+        document_id: String::new(),
     };
     let started = Instant::now();
     match server {
@@ -293,7 +302,55 @@ pub async fn build(
         started.elapsed().as_secs_f64()
     );
     collect(channel, &mut world).await?;
+    share(channel, &mut world).await?;
     Ok(world)
+}
+
+/// A document and a share link for the `download` and `share` scenarios.
+async fn share(channel: &Channel, world: &mut World) -> anyhow::Result<()> {
+    use taskmesh::documents::v1::CreateDocumentRequest;
+    use taskmesh::documents::v1::document_service_client::DocumentServiceClient;
+    use taskmesh::links::v1::link_service_client::LinkServiceClient;
+    use taskmesh::links::v1::{CreateLinkRequest, Link, link};
+    let content: Vec<u8> = (0..SHARED_DOCUMENT_BYTES)
+        .map(|index| (index % 251) as u8)
+        .collect();
+    world.document_id = DocumentServiceClient::new(channel.clone())
+        .create_document(bearer(
+            CreateDocumentRequest {
+                title: "Bench document".into(),
+                content,
+                file_name: "bench.bin".into(),
+                project_id: world.project_id.clone(),
+                ..CreateDocumentRequest::default()
+            },
+            &world.token,
+        ))
+        .await
+        .context("CreateDocument")?
+        .into_inner()
+        .document
+        .context("document")?
+        .id;
+    let task = world.task_ids.first().context("a task to share")?.clone();
+    world.share_slug = LinkServiceClient::new(channel.clone())
+        .create_link(bearer(
+            CreateLinkRequest {
+                link: Some(Link {
+                    target: Some(link::Target::TaskId(task)),
+                    ..Link::default()
+                }),
+                request_id: String::new(),
+            },
+            &world.token,
+        ))
+        .await
+        .context("CreateLink")?
+        .into_inner()
+        .link
+        .context("link")?
+        .slug;
+    Ok(())
 }
 
 async fn create_project(
