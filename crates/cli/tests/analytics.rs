@@ -103,7 +103,7 @@ async fn real_activity_becomes_metrics_for_those_allowed_to_see_them() {
         )
         .await;
     support::add_project_member(&mesh.channel, token, &web.id, &bob_user.id).await;
-    let (_, cy) = mesh.sign_up("cy@metrics.test").await;
+    let (cy_user, cy) = mesh.sign_up("cy@metrics.test").await;
     let cy = mesh
         .invite_and_join(
             &ada,
@@ -113,6 +113,13 @@ async fn real_activity_becomes_metrics_for_those_allowed_to_see_them() {
             &cy,
         )
         .await;
+    // The last change's event must be on the bus before "caught up" means anything.
+    support::wait_for_event_where(&mesh, "taskmesh.tenancy.member.added", |event| {
+        use prost::Message;
+        taskmesh::events::v1::MemberAdded::decode(event.payload.as_slice())
+            .is_ok_and(|added| added.user_id == cy_user.id)
+    })
+    .await;
     settled(&mesh).await;
 
     let mut analytics = AnalyticsServiceClient::new(mesh.channel.clone());

@@ -720,5 +720,53 @@ async fn a_hundred_concurrent_visitors_of_a_ten_visit_link_get_ten_views() {
         Code::NotFound,
         "LINK_NOT_FOUND",
     );
+
+    // Deleting the document deletes its links (link.deleted with target_deleted).
+    let doc_link = links
+        .create_link(bearer(
+            CreateLinkRequest {
+                link: Some(create(link::Target::DocumentId(document.id.clone()))),
+                request_id: String::new(),
+            },
+            token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .link
+        .unwrap();
+    DocumentServiceClient::new(mesh.channel.clone())
+        .delete_document(bearer(
+            taskmesh::documents::v1::DeleteDocumentRequest {
+                id: document.id.clone(),
+                etag: String::new(),
+            },
+            token,
+        ))
+        .await
+        .unwrap();
+    wait_for_event_where(&mesh, "taskmesh.links.link.deleted", |event| {
+        use prost::Message;
+        taskmesh::events::v1::LinkDeleted::decode(event.payload.as_slice())
+            .is_ok_and(|deleted| deleted.link_id == doc_link.id && deleted.target_deleted)
+    })
+    .await;
+    assert_refused(
+        links
+            .get_link(bearer(
+                GetLinkRequest {
+                    id: doc_link.id.clone(),
+                },
+                token,
+            ))
+            .await,
+        Code::NotFound,
+        "LINK_NOT_FOUND",
+    );
+    assert_refused(
+        resolve(&doc_link.slug).await,
+        Code::NotFound,
+        "LINK_NOT_FOUND",
+    );
     mesh.stop().await;
 }

@@ -96,10 +96,17 @@ async fn build(context: ServiceContext) -> Result<Built, BuildError> {
         },
     ));
     let limit = context.max_message_bytes();
+    let targets_gone = Arc::new(store::sql_targets::TargetDeletes);
     Ok(Built::new(
         LinkServiceServer::from_arc(api.clone())
             .max_decoding_message_size(limit)
             .max_encoding_message_size(limit),
     )
-    .http(http::routes(api)))
+    .http(http::routes(api))
+    .consumer(
+        &context,
+        "links-documents",
+        store::sql_targets::DOCUMENTS_EVENTS,
+        targets_gone,
+    ))
 }

@@ -258,6 +258,9 @@ pub struct ServerConfig {
     /// Longest any call may run: the caller's `grpc-timeout`, capped at this (also the
     /// deadline of calls that arrive without one). Streams included.
     pub default_deadline_ms: u64,
+    /// Longest an upload (a client-streaming call) may run, the caller's `grpc-timeout`
+    /// capped at this: its duration is the client's bytes, not the server's work.
+    pub upload_deadline_ms: u64,
     /// In-flight requests per connection before new ones are shed with RESOURCE_EXHAUSTED.
     pub concurrency_limit: usize,
     /// How long graceful shutdown waits for in-flight calls.
@@ -274,6 +277,7 @@ impl Default for ServerConfig {
         Self {
             max_message_bytes: 4 * 1024 * 1024,
             default_deadline_ms: 30_000,
+            upload_deadline_ms: 600_000,
             concurrency_limit: 256,
             shutdown_grace_ms: 10_000,
             trusted_proxies: Vec::new(),

@@ -369,9 +369,10 @@ where
         .layer(RpcLayer {
             trusted_proxies: crate::client_ip::TrustedProxies::new(&config.trusted_proxies),
         })
-        .layer(crate::deadline::DeadlineLayer::new(
-            config.default_deadline(),
-        ))
+        .layer(
+            crate::deadline::DeadlineLayer::new(config.default_deadline())
+                .with_uploads(std::time::Duration::from_millis(config.upload_deadline_ms)),
+        )
         .serve_with_incoming_shutdown(service, incoming, signal);
     tokio::pin!(server);
     tokio::select! {

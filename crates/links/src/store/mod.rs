@@ -9,6 +9,7 @@
 
 pub mod sql;
 pub mod sql_reads;
+pub mod sql_targets;
 
 #[cfg(feature = "testsuite")]
 pub mod conformance;
