@@ -94,7 +94,7 @@ async fn a_password_protected_task_link_shown_three_times_then_refused() {
             CreateCommentRequest {
                 comment: Some(Comment {
                     task_id: task.id.clone(),
-                    body: "Looks good".into(),
+                    body: format!("Looks good @[ada](user:{})", ada_user.id),
                     ..Comment::default()
                 }),
                 request_id: String::new(),
@@ -166,6 +166,10 @@ async fn a_password_protected_task_link_shown_three_times_then_refused() {
         assert!(
             body.contains("&lt;script&gt;") && !body.contains("<script"),
             "{body}"
+        );
+        assert!(
+            body.contains("Looks good @ada") && !body.contains(&ada_user.id),
+            "mentions read as names: {body}"
         );
         assert!(
             body.contains("For the Friday review")

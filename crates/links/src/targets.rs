@@ -218,7 +218,7 @@ impl Targets for PeerTargets {
                 .iter()
                 .map(|comment| SharedComment {
                     author_display_name: name(&comment.author_user_id),
-                    body: comment.body.clone(),
+                    body: crate::domain::rules::plain_mentions(&comment.body),
                     create_time: comment.create_time,
                 })
                 .collect(),

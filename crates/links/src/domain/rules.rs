@@ -43,6 +43,40 @@ pub fn password(text: &str) -> Result<&str, LinksError> {
     Ok(text)
 }
 
+/// A comment body as a visitor reads it: each mention token `@[Name](user:<uuid>)` shown as
+/// `@Name` (the id is none of the visitor's business); anything else unchanged.
+pub fn plain_mentions(body: &str) -> String {
+    let mut out = String::with_capacity(body.len());
+    let mut rest = body;
+    while let Some(start) = rest.find("@[") {
+        out.push_str(&rest[..start]);
+        let token = &rest[start..];
+        let parsed = token[2..].find("](user:").and_then(|close| {
+            let name = &token[2..2 + close];
+            let after = &token[2 + close + "](user:".len()..];
+            let id = after.get(..36)?;
+            let valid = name.chars().count() <= 100
+                && !name.contains(['\n', '\r', ']', '['])
+                && uuid::Uuid::parse_str(id).is_ok()
+                && after[36..].starts_with(')');
+            valid.then(|| (name, 2 + close + "](user:".len() + 37))
+        });
+        match parsed {
+            Some((name, length)) => {
+                out.push('@');
+                out.push_str(name);
+                rest = &token[length..];
+            }
+            None => {
+                out.push_str("@[");
+                rest = &token[2..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// What a ListLinks call asks for.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LinkQuery {
@@ -152,6 +186,28 @@ mod tests {
             assert!(url(bad).is_err(), "{bad}");
         }
         assert!(url(&format!("https://example.com/{}", "a".repeat(2_100))).is_err());
+    }
+
+    #[test]
+    fn mentions_read_as_names() {
+        let id = "0190a4b2-3c4d-7e5f-8a6b-7c8d9e0f1a2b";
+        assert_eq!(
+            plain_mentions(&format!("Thanks @[Ada Lovelace](user:{id})!")),
+            "Thanks @Ada Lovelace!"
+        );
+        assert_eq!(
+            plain_mentions(&format!("@[A](user:{id}) and @[B](user:{id})")),
+            "@A and @B"
+        );
+        for untouched in [
+            "mail me @ home",
+            "@[not](user:123)",
+            "@[x](user:",
+            "a @[b] c",
+            "@[",
+        ] {
+            assert_eq!(plain_mentions(untouched), untouched);
+        }
     }
 
     #[test]
