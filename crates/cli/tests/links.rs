@@ -447,6 +447,55 @@ async fn a_password_protected_task_link_shown_three_times_then_refused() {
         "LINK_PASSWORD_ATTEMPTS_EXCEEDED",
     );
 
+    // Concurrent guesses are counted before they are checked: of 30 at once, at most five
+    // get their password checked.
+    let raced = links
+        .create_link(bearer(
+            CreateLinkRequest {
+                link: Some(Link {
+                    password: "right password".into(),
+                    ..create(link::Target::TaskId(task.id.clone()))
+                }),
+                request_id: String::new(),
+            },
+            token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .link
+        .unwrap();
+    let guesses = at_once(30, || {
+        let mut links = links.clone();
+        let slug = raced.slug.clone();
+        async move {
+            links
+                .resolve_link(ResolveLinkRequest {
+                    slug,
+                    password: "a wrong guess".into(),
+                    ..ResolveLinkRequest::default()
+                })
+                .await
+        }
+    })
+    .await;
+    let reasons: Vec<String> = guesses
+        .iter()
+        .map(|guess| reason(guess.as_ref().unwrap_err()))
+        .collect();
+    let checked = reasons
+        .iter()
+        .filter(|reason| *reason == "LINK_PASSWORD_INVALID")
+        .count();
+    assert_eq!(checked, 5, "{reasons:?}");
+    assert!(
+        reasons
+            .iter()
+            .all(|reason| reason == "LINK_PASSWORD_INVALID"
+                || reason == "LINK_PASSWORD_ATTEMPTS_EXCEEDED"),
+        "{reasons:?}"
+    );
+
     // A member sees only their own links: another's slug would open what it shares.
     let (_, cat) = mesh.sign_up("cat@share.test").await;
     let cat = mesh
@@ -481,7 +530,7 @@ async fn a_password_protected_task_link_shown_three_times_then_refused() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(everything.links.len(), 3);
+    assert_eq!(everything.links.len(), 4);
     let refused = links
         .create_link(bearer(
             CreateLinkRequest {

@@ -114,7 +114,8 @@ impl LinksApi {
             .collect()
     }
 
-    /// Checks the password of a protected `link` under the attempt limits.
+    /// Checks the password of a protected `link` under the attempt limits: the attempt is
+    /// reserved (counted) before the password is verified, and given back when it is right.
     async fn check_password(
         &self,
         link: &LinkRecord,
@@ -125,43 +126,44 @@ impl LinksApi {
         let Some(hash) = &link.password_hash else {
             return Ok(());
         };
-        let limits = self.settings.attempts;
-        let counters = [
-            (attempts::link_key(&link.id), limits.per_link),
-            (attempts::source_key(&link.id, address), limits.per_source),
-        ];
-        let keys: Vec<String> = counters.iter().map(|(key, _)| key.clone()).collect();
-        let known = self.store.attempts(&keys).await?;
-        let state = |key: &str| {
-            known
-                .iter()
-                .find(|(known, ..)| known == key)
-                .map(|(_, failures, started)| (*failures, *started))
-        };
-        let mut fresh = Vec::new();
-        for (key, limit) in &counters {
-            let (failures, started) = state(key).unwrap_or((0, now));
-            if let Some(wait) = attempts::wait(*limit, limits.window_ms, failures, started, now) {
-                return Err(LinksError::AttemptsExceeded(wait));
-            }
-            fresh.push((
-                key.clone(),
-                state(key).is_none_or(|_| now - started >= limits.window_ms),
-            ));
-        }
         if password.is_empty() {
             return Err(LinksError::PasswordRequired);
+        }
+        let limits = self.settings.attempts;
+        let (link_key, source_key) = (
+            attempts::link_key(&link.id),
+            attempts::source_key(&link.id, address),
+        );
+        let counters = [
+            (link_key.clone(), limits.per_link),
+            (source_key.clone(), limits.per_source),
+        ];
+        if let Some(wait) = self
+            .store
+            .reserve_attempt(&counters, limits.window_ms, now)
+            .await?
+        {
+            return Err(LinksError::AttemptsExceeded(wait));
         }
         let right = self
             .passwords
             .verify(password, hash)
             .await
-            .map_err(|error| mesh::ServiceError::internal(crate::domain::DOMAIN, &error))?;
+            .map_err(|busy| {
+                mesh::ServiceError::new(
+                    mesh::ErrorCode::ResourceExhausted,
+                    crate::domain::DOMAIN,
+                    "RATE_LIMITED",
+                    busy,
+                )
+                .with_retry_after(std::time::Duration::from_secs(1))
+            })?;
         if !right {
-            self.store.record_failure(&fresh, now).await?;
             return Err(LinksError::PasswordInvalid);
         }
-        self.store.clear_attempts(&keys[1..]).await?;
+        self.store
+            .release_attempt(&[link_key], &[source_key])
+            .await?;
         Ok(())
     }
 
@@ -194,7 +196,6 @@ impl LinksApi {
             .address
             .map(|address| visitors::anonymize(address).to_string())
             .unwrap_or_else(|| "unknown".into());
-        self.check_password(&link, password, &address, now).await?;
         let organization_id: OrganizationId = link.organization_id;
         let mut view = ResolveLinkResponse {
             organization_id: organization_id.to_string(),
@@ -226,6 +227,9 @@ impl LinksApi {
             }
             _ => view.target = Some(resolve_link_response::Target::Url(link.target_id.clone())),
         }
+        // The view first: a link whose target is gone answers NOT_FOUND before any password
+        // prompt, like every other link that does not resolve.
+        self.check_password(&link, password, &address, now).await?;
         let agent = visitors::agent(&visitor.user_agent);
         let visit = VisitRecord {
             id: uuid::Uuid::now_v7().to_string(),

@@ -1,16 +1,20 @@
-//! Wrong-password limits: failures are counted per link and per (link, source address) in
-//! fixed windows; past the limit a visitor waits for the window to end, and each further
-//! failure while locked doubles the window (up to a day), so guessing stays slow however
-//! many addresses an attacker has.
+//! Password attempt limits: every attempt with a password is reserved on two counters (per
+//! link, and per link and visitor address) before the password is checked, so concurrent
+//! guesses cannot all pass a check that was read before any of them was counted. A right
+//! password gives its reservation back.
+//!
+//! A counter allows `limit` attempts per window. Past the limit the counter is locked until
+//! its window ends, and every attempt while locked doubles the window (up to a day), so a
+//! guesser who keeps trying waits longer and longer; a window that ended starts afresh.
 
 use std::time::Duration;
 
 /// The limits.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
-    /// Failures allowed per link and source in one window.
+    /// Attempts allowed per link and source in one window.
     pub per_source: i64,
-    /// Failures allowed per link from all sources in one window.
+    /// Attempts allowed per link from all sources in one window.
     pub per_link: i64,
     /// Window length, in milliseconds.
     pub window_ms: i64,
@@ -36,23 +40,44 @@ pub fn source_key(link_id: &str, anonymized_address: &str) -> String {
     format!("source:{link_id}:{anonymized_address}")
 }
 
-/// How long to wait, given a counter's failures and window start, or `None` when another
-/// attempt is allowed now.
-pub fn wait(
-    limit: i64,
-    window_ms: i64,
-    failures: i64,
-    started_at: i64,
-    now: i64,
-) -> Option<Duration> {
-    if failures < limit {
-        return None;
+/// Longest a counter stays locked.
+const MAX_WINDOW_MS: i64 = 86_400_000;
+
+/// When the window of a counter holding `attempts` (started at `started_at`) ends: the base
+/// window, doubled for each attempt past the limit but the first.
+pub fn window_end(limit: i64, window_ms: i64, attempts: i64, started_at: i64) -> i64 {
+    let doublings = u32::try_from((attempts - limit - 1).clamp(0, 16)).unwrap_or(16);
+    started_at.saturating_add(
+        window_ms
+            .saturating_mul(1_i64 << doublings)
+            .min(MAX_WINDOW_MS),
+    )
+}
+
+/// What to do with an attempt, given the counter before it (`attempts` so far in the window
+/// that started at `started_at`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// The window is over: start a new one with this attempt.
+    Restart,
+    /// Count the attempt and let it through.
+    Allow,
+    /// Count the attempt and refuse it; the counter stays locked this long.
+    Refuse(Duration),
+}
+
+/// The decision for one more attempt at `now`.
+pub fn decide(limit: i64, window_ms: i64, attempts: i64, started_at: i64, now: i64) -> Decision {
+    if now >= window_end(limit, window_ms, attempts, started_at) {
+        return Decision::Restart;
     }
-    // Each failure past the limit doubles the window, capped at a day.
-    let doublings = u32::try_from((failures - limit).clamp(0, 16)).unwrap_or(16);
-    let window = window_ms.saturating_mul(1_i64 << doublings).min(86_400_000);
-    let ends = started_at.saturating_add(window);
-    (ends > now).then(|| Duration::from_millis(u64::try_from(ends - now).unwrap_or(0)))
+    if attempts < limit {
+        return Decision::Allow;
+    }
+    let until = window_end(limit, window_ms, attempts + 1, started_at);
+    Decision::Refuse(Duration::from_millis(
+        u64::try_from(until - now).unwrap_or(0),
+    ))
 }
 
 #[cfg(test)]
@@ -60,17 +85,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn allowed_until_the_limit_then_waiting_longer_with_each_failure() {
-        assert_eq!(wait(5, 1_000, 4, 0, 10), None);
-        assert_eq!(wait(5, 1_000, 5, 0, 10), Some(Duration::from_millis(990)));
-        assert_eq!(wait(5, 1_000, 5, 0, 1_000), None, "the window ended");
+    fn allowed_up_to_the_limit_then_locked_longer_with_each_attempt() {
+        assert_eq!(decide(5, 1_000, 0, 0, 10), Decision::Allow);
+        assert_eq!(decide(5, 1_000, 4, 0, 10), Decision::Allow);
         assert_eq!(
-            wait(5, 1_000, 7, 0, 1_000),
-            Some(Duration::from_millis(3_000))
+            decide(5, 1_000, 5, 0, 10),
+            Decision::Refuse(Duration::from_millis(990))
+        );
+        // Each attempt while locked doubles the window.
+        assert_eq!(
+            decide(5, 1_000, 6, 0, 10),
+            Decision::Refuse(Duration::from_millis(1_990))
         );
         assert_eq!(
-            wait(5, 60_000_000, 40, 0, 0),
-            Some(Duration::from_millis(86_400_000))
+            decide(5, 1_000, 7, 0, 10),
+            Decision::Refuse(Duration::from_millis(3_990))
+        );
+        // A window that ended starts afresh; a grown one ends later.
+        assert_eq!(decide(5, 1_000, 5, 0, 1_000), Decision::Restart);
+        assert_eq!(
+            decide(5, 1_000, 7, 0, 1_000),
+            Decision::Refuse(Duration::from_millis(3_000))
+        );
+        assert_eq!(decide(5, 1_000, 7, 0, 2_000), Decision::Restart);
+        assert_eq!(
+            decide(5, 60_000_000, 40, 0, 0),
+            Decision::Refuse(Duration::from_millis(86_400_000))
         );
     }
 }

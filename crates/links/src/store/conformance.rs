@@ -282,28 +282,47 @@ pub async fn run(store: &dyn LinksStore) {
         .await
         .unwrap();
 
-    // Attempt counters.
-    let keys = vec!["link:x".to_string(), "source:x:1".to_string()];
-    assert!(store.attempts(&keys).await.unwrap().is_empty());
-    store
-        .record_failure(&[(keys[0].clone(), true), (keys[1].clone(), true)], 100)
-        .await
-        .unwrap();
-    store
-        .record_failure(&[(keys[0].clone(), false), (keys[1].clone(), true)], 200)
-        .await
-        .unwrap();
-    let mut counters = store.attempts(&keys).await.unwrap();
-    counters.sort();
+    // Attempt counters: reserved before a check, locked past the limit (each locked
+    // attempt lengthening the lock), released by a right password, fresh after the window.
+    let counters = [("link:x".to_string(), 3), ("source:x:1".to_string(), 2)];
+    for at in [100, 101] {
+        assert_eq!(
+            store.reserve_attempt(&counters, 1_000, at).await.unwrap(),
+            None
+        );
+    }
     assert_eq!(
-        counters,
-        [
-            ("link:x".to_string(), 2, 100),
-            ("source:x:1".to_string(), 1, 200)
-        ]
+        store.reserve_attempt(&counters, 1_000, 102).await.unwrap(),
+        Some(std::time::Duration::from_millis(998)),
+        "the source counter is locked"
     );
-    store.clear_attempts(&keys[1..]).await.unwrap();
-    assert_eq!(store.attempts(&keys).await.unwrap().len(), 1);
+    assert_eq!(
+        store.reserve_attempt(&counters, 1_000, 103).await.unwrap(),
+        Some(std::time::Duration::from_millis(1_997)),
+        "each locked attempt doubles the window"
+    );
+    // A right password releases: the source counter is gone, the link counter gives one back.
+    store
+        .release_attempt(&[counters[0].0.clone()], &[counters[1].0.clone()])
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .reserve_attempt(&counters, 1_000, 104)
+            .await
+            .unwrap()
+            .map(|wait| wait.as_millis()),
+        Some(996),
+        "the link counter (3 of 3) is still locked"
+    );
+    assert_eq!(
+        store
+            .reserve_attempt(&counters, 1_000, 10_000)
+            .await
+            .unwrap(),
+        None,
+        "windows over: fresh"
+    );
 
     // Deleting frees the slug and drops the visits.
     assert!(matches!(

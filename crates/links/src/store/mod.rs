@@ -225,11 +225,16 @@ pub trait LinksStore: Send + Sync {
         link_id: &str,
         page: &PageRequest,
     ) -> StoreResult<Page<VisitRecord>>;
-    /// Failures and window start of each counter in `keys` (absent: none).
-    async fn attempts(&self, keys: &[String]) -> StoreResult<Vec<(String, i64, i64)>>;
-    /// Counts a failure on each counter in `keys`; a counter marked `true` starts a new
-    /// window at `now` (its last one ended unlocked).
-    async fn record_failure(&self, keys: &[(String, bool)], now: i64) -> StoreResult<()>;
-    /// Clears `keys` (a right password).
-    async fn clear_attempts(&self, keys: &[String]) -> StoreResult<()>;
+    /// Reserves one password attempt on each counter of `counters` (key, limit) at `now`,
+    /// in one transaction (see `domain::attempts`); the longest wait when a counter is
+    /// locked (the attempt is counted all the same).
+    async fn reserve_attempt(
+        &self,
+        counters: &[(String, i64)],
+        window_ms: i64,
+        now: i64,
+    ) -> StoreResult<Option<std::time::Duration>>;
+    /// Gives a right password's reservation back: one attempt off each of `decrement`, and
+    /// the counters `clear` removed.
+    async fn release_attempt(&self, decrement: &[String], clear: &[String]) -> StoreResult<()>;
 }

@@ -7,8 +7,8 @@ use mesh::paging::{Page, PageRequest};
 use taskmesh::events::v1::{LinkCreated, LinkDeleted, LinkVisited};
 
 use super::{LinkChange, LinkRecord, LinksStore, StoreResult, VisitRecord};
-use crate::domain::LinksError;
 use crate::domain::rules::LinkQuery;
+use crate::domain::{LinksError, attempts};
 use crate::events::{LINK_CREATED, LINK_DELETED, LINK_VISITED};
 
 mesh::storage_errors_into!(LinksError);
@@ -328,31 +328,49 @@ impl LinksStore for SqlLinksStore {
         self.visit_page(organization_id, link_id, page).await
     }
 
-    async fn attempts(&self, keys: &[String]) -> StoreResult<Vec<(String, i64, i64)>> {
-        self.attempt_counters(keys).await
-    }
-
-    async fn record_failure(&self, keys: &[(String, bool)], now: i64) -> StoreResult<()> {
+    async fn reserve_attempt(
+        &self,
+        counters: &[(String, i64)],
+        window_ms: i64,
+        now: i64,
+    ) -> StoreResult<Option<std::time::Duration>> {
         mesh::transaction!(&self.0.database, None, None, |tx| {
-            for (key, fresh) in keys {
-                let statement = if *fresh {
-                    "insert into link_attempts (key, window_started_at, failures) values ($1, $2, 1) on conflict (key) do update set window_started_at = excluded.window_started_at, failures = 1"
-                } else {
-                    "insert into link_attempts (key, window_started_at, failures) values ($1, $2, 1) on conflict (key) do update set failures = link_attempts.failures + 1"
-                };
-                sqlx::query(statement)
+            let mut longest: Option<std::time::Duration> = None;
+            for (key, limit) in counters {
+                // Counting first takes the row (PostgreSQL's row lock, SQLite's one writer),
+                // so concurrent attempts each see the ones before them.
+                let (counted, started): (i64, i64) = sqlx::query_as("insert into link_attempts (key, window_started_at, failures) values ($1, $2, 1) on conflict (key) do update set failures = link_attempts.failures + 1 returning failures, window_started_at")
                     .bind(key)
                     .bind(now)
-                    .execute(&mut *tx)
+                    .fetch_one(&mut *tx)
                     .await?;
+                match attempts::decide(*limit, window_ms, counted - 1, started, now) {
+                    attempts::Decision::Allow => {}
+                    attempts::Decision::Restart => {
+                        sqlx::query("update link_attempts set failures = 1, window_started_at = $2 where key = $1")
+                            .bind(key)
+                            .bind(now)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    attempts::Decision::Refuse(wait) => {
+                        longest = Some(longest.map_or(wait, |longest| longest.max(wait)));
+                    }
+                }
             }
-            Ok::<_, LinksError>(())
+            Ok::<_, LinksError>(longest)
         })
     }
 
-    async fn clear_attempts(&self, keys: &[String]) -> StoreResult<()> {
+    async fn release_attempt(&self, decrement: &[String], clear: &[String]) -> StoreResult<()> {
         mesh::transaction!(&self.0.database, None, None, |tx| {
-            for key in keys {
+            for key in decrement {
+                sqlx::query("update link_attempts set failures = failures - 1 where key = $1 and failures > 0")
+                    .bind(key)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            for key in clear {
                 sqlx::query("delete from link_attempts where key = $1")
                     .bind(key)
                     .execute(&mut *tx)

@@ -167,25 +167,4 @@ impl SqlLinksStore {
             }))
         })
     }
-
-    pub(super) async fn attempt_counters(
-        &self,
-        keys: &[String],
-    ) -> StoreResult<Vec<(String, i64, i64)>> {
-        mesh::read_one!(&self.0.database, None, None, |tx| {
-            let mut counters = Vec::new();
-            for key in keys {
-                let row: Option<(i64, i64)> = sqlx::query_as(
-                    "select failures, window_started_at from link_attempts where key = $1",
-                )
-                .bind(key)
-                .fetch_optional(&mut *tx)
-                .await?;
-                if let Some((failures, started)) = row {
-                    counters.push((key.clone(), failures, started));
-                }
-            }
-            Ok::<_, LinksError>(counters)
-        })
-    }
 }
