@@ -340,6 +340,7 @@ async fn a_password_protected_task_link_shown_three_times_then_refused() {
     let refused = DocumentServiceClient::new(mesh.channel.clone())
         .get_document_share_view(GetDocumentShareViewRequest {
             document_id: "x".into(),
+            shared_by_user_id: String::new(),
         })
         .await;
     assert_refused(
@@ -507,6 +508,59 @@ async fn a_password_protected_task_link_shown_three_times_then_refused() {
             &cat,
         )
         .await;
+    // A document shared by a member stops showing once its creator makes it private.
+    let shared_doc = DocumentServiceClient::new(mesh.channel.clone())
+        .create_document(bearer(
+            CreateDocumentRequest {
+                title: "Handbook".into(),
+                content: b"handbook".to_vec(),
+                project_id: project.id.clone(),
+                visibility: taskmesh::documents::v1::DocumentVisibility::Organization as i32,
+                ..CreateDocumentRequest::default()
+            },
+            token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .document
+        .unwrap();
+    let cats_link = links
+        .create_link(bearer(
+            CreateLinkRequest {
+                link: Some(create(link::Target::DocumentId(shared_doc.id.clone()))),
+                request_id: String::new(),
+            },
+            &cat.access_token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .link
+        .unwrap();
+    let (status, _, _) = page(&client, &mesh, &cats_link.slug, None, "text/html").await;
+    assert_eq!(status, 200);
+    DocumentServiceClient::new(mesh.channel.clone())
+        .update_document(bearer(
+            taskmesh::documents::v1::UpdateDocumentRequest {
+                document: Some(taskmesh::documents::v1::Document {
+                    id: shared_doc.id.clone(),
+                    visibility: taskmesh::documents::v1::DocumentVisibility::Private as i32,
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["visibility".into()],
+                }),
+            },
+            token,
+        ))
+        .await
+        .unwrap();
+    let (status, _, _) = page(&client, &mesh, &cats_link.slug, None, "text/html").await;
+    assert_eq!(
+        status, 404,
+        "a private document shows only when its creator shared it"
+    );
     assert_refused(
         links
             .get_link(bearer(
@@ -524,13 +578,21 @@ async fn a_password_protected_task_link_shown_three_times_then_refused() {
         .await
         .unwrap()
         .into_inner();
-    assert!(listed.links.is_empty(), "{listed:?}");
+    assert_eq!(
+        listed
+            .links
+            .iter()
+            .map(|link| link.id.as_str())
+            .collect::<Vec<_>>(),
+        [cats_link.id.as_str()],
+        "a member lists only their own links"
+    );
     let everything = links
         .list_links(bearer(ListLinksRequest::default(), token))
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(everything.links.len(), 4);
+    assert_eq!(everything.links.len(), 5);
     let refused = links
         .create_link(bearer(
             CreateLinkRequest {

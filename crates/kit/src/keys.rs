@@ -3,9 +3,9 @@
 //! under the data dir, so an all-in-one install works with no setup and keeps its key across
 //! restarts.
 //!
-//! Invariants: a generated key is 32 bytes from the OS random source, written base64 to a
-//! file created exclusively with mode 0600; when two processes of one data dir race, both
-//! use the file's one key. Replicas on different machines must be given the same key in
+//! Invariants: a generated key is 32 bytes from the OS random source, written base64 with
+//! mode 0600 to a private file and hard-linked into place, so the key file is never seen
+//! half-written; when two processes of one data dir race, both use the first one linked. Replicas on different machines must be given the same key in
 //! configuration.
 
 use std::path::Path;
@@ -37,33 +37,38 @@ pub fn configured_or_file(
         return Ok(text);
     }
     let path = data_dir.join(file_name);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(data_dir)
-                .map_err(|error| format!("{}: {error}", data_dir.display()))?;
-            let text = generate_base64()?;
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            match options.open(&path) {
-                Ok(mut file) => {
-                    std::io::Write::write_all(&mut file, text.as_bytes())
-                        .map_err(|error| format!("{}: {error}", path.display()))?;
-                    tracing::info!(path = %path.display(), "{setting} generated");
-                    text
-                }
-                // Another process of this data dir won the race: use its key.
-                Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
-                    std::fs::read_to_string(&path)
-                        .map_err(|error| format!("{}: {error}", path.display()))?
-                }
-                Err(error) => return Err(format!("{}: {error}", path.display())),
-            }
-        }
+    match std::fs::read_to_string(&path) {
+        Ok(text) => return Ok(text.trim().to_string()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
         Err(error) => return Err(format!("{}: {error}", path.display())),
-    };
+    }
+    std::fs::create_dir_all(data_dir)
+        .map_err(|error| format!("{}: {error}", data_dir.display()))?;
+    // Written whole under a private name, then linked into place: the key file exists only
+    // complete, and when two processes race, the first link wins and both read it.
+    let text = generate_base64()?;
+    let staging = data_dir.join(format!(".{file_name}.{}", uuid::Uuid::now_v7().simple()));
+    let written = (|| {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&staging)?;
+        std::io::Write::write_all(&mut file, text.as_bytes())?;
+        file.sync_all()?;
+        match std::fs::hard_link(&staging, &path) {
+            Ok(()) => {
+                tracing::info!(path = %path.display(), "{setting} generated");
+                Ok(())
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            Err(error) => Err(error),
+        }
+    })();
+    let _ = std::fs::remove_file(&staging);
+    written.map_err(|error| format!("{}: {error}", path.display()))?;
+    let text =
+        std::fs::read_to_string(&path).map_err(|error| format!("{}: {error}", path.display()))?;
     Ok(text.trim().to_string())
 }
 
@@ -83,6 +88,29 @@ pub fn key_bytes(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn racing_generators_agree_on_one_key() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().to_path_buf();
+        let keys: Vec<String> = (0..8)
+            .map(|_| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    configured_or_file(None, "k", &path, "race.key").unwrap()
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|handle| handle.join().unwrap())
+            .collect();
+        assert!(
+            keys.iter().all(|key| key == &keys[0] && !key.is_empty()),
+            "{keys:?}"
+        );
+        let left: Vec<_> = std::fs::read_dir(directory.path()).unwrap().collect();
+        assert_eq!(left.len(), 1, "no staging file left behind");
+    }
 
     #[test]
     fn a_generated_key_is_kept_and_a_configured_one_wins() {

@@ -36,11 +36,13 @@ pub trait Targets: Send + Sync {
         id: &str,
         comments: bool,
     ) -> Result<Option<SharedTask>, LinksError>;
-    /// The share view of document `id` of `organization_id`; `None` when it is gone.
+    /// The share view of document `id` of `organization_id`, shared by `shared_by`; `None`
+    /// when it is gone (or private to someone else).
     async fn document_view(
         &self,
         organization_id: OrganizationId,
         id: &str,
+        shared_by: &str,
     ) -> Result<Option<SharedDocument>, LinksError>;
     /// The organization with slug `slug`, if any.
     async fn organization(&self, slug: &str) -> Result<Option<OrganizationId>, LinksError>;
@@ -229,10 +231,12 @@ impl Targets for PeerTargets {
         &self,
         organization_id: OrganizationId,
         id: &str,
+        shared_by: &str,
     ) -> Result<Option<SharedDocument>, LinksError> {
         let context = self.as_links("documents", organization_id)?;
         let request = GetDocumentShareViewRequest {
             document_id: id.to_string(),
+            shared_by_user_id: shared_by.to_string(),
         };
         let response = call_peer(
             "documents",

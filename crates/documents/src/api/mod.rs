@@ -547,11 +547,17 @@ impl DocumentService for DocumentsApi {
             async {
                 let caller = mesh::auth::require_service_caller(&request, "documents")?;
                 let organization_id = caller.organization_id;
-                let id = &request.get_ref().document_id;
+                let message = request.get_ref();
+                let id = &message.document_id;
                 let row = self
                     .store
                     .get(organization_id, id)
                     .await?
+                    .filter(|row| {
+                        Visibility::parse(&row.document.visibility) != Visibility::Private
+                            || row.document.created_by_user_id.to_string()
+                                == message.shared_by_user_id
+                    })
                     .ok_or(DocumentsError::DocumentNotFound)?;
                 let (download_url, expires_at) =
                     self.download_url(organization_id, id, row.document.current_version);

@@ -4,8 +4,9 @@
 //!
 //! - Organization owners and admins read, write and delete every document.
 //! - A PRIVATE document: its creator only.
-//! - ORGANIZATION: every member (not guests) reads; project viewers too.
-//! - PROJECT: the project's members (any project role) read.
+//! - ORGANIZATION: every member (not guests) reads; project viewers and its creator too.
+//! - PROJECT: the project's members (any project role) read; its creator only while a
+//!   member (someone removed from the project loses what was shared there).
 //! - Writing (new versions, metadata, restore) needs project owner or member, or being the
 //!   creator of a PRIVATE document; deleting: the creator or a project owner.
 
@@ -64,19 +65,28 @@ pub struct Subject {
 
 /// Whether the decision for `subject` needs the caller's project role at all.
 pub fn needs_project_role(role: OrganizationRole, subject: Subject) -> bool {
-    !(role.at_least(OrganizationRole::Admin)
-        || subject.visibility == Visibility::Private
-        || (subject.created_by_caller && subject.visibility != Visibility::Project))
+    match subject.visibility {
+        _ if role.at_least(OrganizationRole::Admin) => false,
+        Visibility::Private => false,
+        Visibility::Organization => {
+            !(subject.created_by_caller || role.at_least(OrganizationRole::Member))
+        }
+        Visibility::Project => true,
+    }
 }
 
 /// Whether the caller may read.
 pub fn can_read(role: OrganizationRole, project: Option<ProjectRole>, subject: Subject) -> bool {
-    if role.at_least(OrganizationRole::Admin) || subject.created_by_caller {
+    if role.at_least(OrganizationRole::Admin) {
         return true;
     }
     match subject.visibility {
-        Visibility::Private => false,
-        Visibility::Organization => role.at_least(OrganizationRole::Member) || project.is_some(),
+        Visibility::Private => subject.created_by_caller,
+        Visibility::Organization => {
+            subject.created_by_caller
+                || role.at_least(OrganizationRole::Member)
+                || project.is_some()
+        }
         Visibility::Project => project.is_some(),
     }
 }
@@ -137,6 +147,12 @@ mod tests {
         assert!(!can_write(Member, Some(ProjectRole::Viewer), project));
         assert!(can_write(Member, Some(ProjectRole::Member), project));
         assert!(needs_project_role(Member, project));
+        let left = subject(Visibility::Project, true);
+        assert!(
+            !can_read(Member, None, left),
+            "a creator removed from the project"
+        );
+        assert!(needs_project_role(Member, left));
         let organization = subject(Visibility::Organization, false);
         assert!(can_read(Member, None, organization));
         assert!(!can_read(Guest, None, organization));

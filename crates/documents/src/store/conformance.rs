@@ -210,24 +210,76 @@ pub async fn run(store: &dyn DocumentsStore) {
     ));
     assert_eq!(store.usage(org).await.unwrap(), 0);
 
-    // Unused contents were queued; an upload claiming one takes it off the queue; the
-    // collector removes the rest once past the cutoff, and only unused ones.
+    // Unused contents were queued; the collector removes those queued before the cutoff
+    // that no version uses. An upload claims its content by queueing it afresh (so one that
+    // never commits is collected too), which keeps a collection from taking it meanwhile.
     let removed = Removed::default();
     assert_eq!(
         store.collect_garbage(0, 10, &removed).await.unwrap(),
         0,
         "before the cutoff"
     );
-    store.claim_content(org, &"a".repeat(64)).await.unwrap();
+    let now = mesh::time::now_millis();
+    store.claim_content(org, &"b".repeat(64)).await.unwrap();
+    let claimed = store.collect_garbage(now - 1, 10, &removed).await.unwrap();
+    assert!(
+        !removed.0.lock().unwrap().contains(&"b".repeat(64)),
+        "a fresh claim is not collected"
+    );
     let far = mesh::time::now_millis() + 60_000;
-    let collected = store.collect_garbage(far, 10, &removed).await.unwrap();
+    let collected = claimed + store.collect_garbage(far, 10, &removed).await.unwrap();
     let mut gone = removed.0.lock().unwrap().clone();
     gone.sort();
-    assert_eq!(gone, vec!["b".repeat(64), "e".repeat(64)]);
-    assert_eq!(collected, 2);
+    assert_eq!(gone, vec!["a".repeat(64), "b".repeat(64), "e".repeat(64)]);
+    assert_eq!(collected, 3);
     assert_eq!(store.collect_garbage(far, 10, &removed).await.unwrap(), 0);
 
     lists_and_updates(store).await;
+    races(store).await;
+}
+
+/// Concurrent writers: two uploads on one document state, two uploads that each fit the
+/// quota but not together. Exactly one of each pair wins; the other gets the domain error.
+async fn races(store: &dyn DocumentsStore) {
+    let org = OrganizationId::new();
+    let ada = UserId::new();
+    let doc = document(org, ada, None);
+    store
+        .create(&doc, &version(&doc, "1", 10, 1_000), 1_000)
+        .await
+        .unwrap();
+    let (two, three) = (version(&doc, "2", 10, 2_000), version(&doc, "3", 10, 2_000));
+    let (left, right) = tokio::join!(
+        store.add_version(org, &doc.id, Some(1), &two, 1_000),
+        store.add_version(org, &doc.id, Some(1), &three, 1_000),
+    );
+    let outcomes = [left.is_ok(), right.is_ok()];
+    assert_eq!(outcomes.iter().filter(|ok| **ok).count(), 1, "{outcomes:?}");
+    for result in [left, right] {
+        if let Err(error) = result {
+            assert!(matches!(error, StoreError::EtagMismatch), "{error:?}");
+        }
+    }
+    let (first, second) = (document(org, ada, None), document(org, ada, None));
+    let (four, five) = (
+        version(&first, "4", 600, 3_000),
+        version(&second, "5", 600, 3_000),
+    );
+    let (left, right) = tokio::join!(
+        store.create(&first, &four, 1_000),
+        store.create(&second, &five, 1_000),
+    );
+    assert_eq!(
+        [left.is_ok(), right.is_ok()]
+            .iter()
+            .filter(|ok| **ok)
+            .count(),
+        1
+    );
+    assert!(
+        store.usage(org).await.unwrap() <= 1_000,
+        "the quota holds under concurrency"
+    );
 }
 
 async fn lists_and_updates(store: &dyn DocumentsStore) {
@@ -333,7 +385,8 @@ async fn lists_and_updates(store: &dyn DocumentsStore) {
     };
     assert_eq!(
         titles(creator, DocumentQuery::default(), DocumentOrder::Size, true).await,
-        ["Gamma secret", "Beta notes", "Alpha plan"]
+        ["Gamma secret", "Beta notes"],
+        "a creator outside the project does not see its PROJECT documents"
     );
     let literal = DocumentQuery {
         title: Some("100%_".into()),

@@ -123,7 +123,8 @@ pub struct DocumentRow {
 /// Which documents a caller may list (their readable set, decided by the API).
 #[derive(Clone, Debug)]
 pub struct Readable {
-    /// The caller (their own documents are always readable).
+    /// The caller (their own PRIVATE and ORGANIZATION documents are readable; PROJECT ones
+    /// only through `projects`).
     pub user_id: UserId,
     /// Owners and admins: every document not private to someone else.
     pub every_shared: bool,
@@ -309,7 +310,9 @@ pub trait DocumentsStore: Send + Sync {
         request_id: &str,
     ) -> StoreResult<Option<VersionRecord>>;
 
-    /// Takes `sha256` off the blob deletion queue before an upload places it.
+    /// Queues `sha256` afresh before an upload places it: a collection in progress finishes
+    /// first, and none takes it before the grace period (by which time the upload has
+    /// committed, or failed and left garbage).
     async fn claim_content(&self, organization_id: OrganizationId, sha256: &str)
     -> StoreResult<()>;
 

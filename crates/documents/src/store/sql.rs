@@ -89,6 +89,11 @@ pub(super) fn deleted(
 macro_rules! insert_version {
     ($tx:expr, $version:expr, $quota:expr) => {{
         let version: &VersionRecord = $version;
+        // Uploads of one organization check the quota one at a time.
+        sqlx::query("insert into usage_locks (organization_id) values ($1) on conflict (organization_id) do update set organization_id = excluded.organization_id")
+            .bind(version.organization_id)
+            .execute(&mut *$tx)
+            .await?;
         let known: Option<i64> = sqlx::query_scalar("select size_bytes from document_versions where organization_id = $1 and sha256 = $2 limit 1")
             .bind(version.organization_id)
             .bind(&version.sha256)
@@ -276,19 +281,13 @@ impl DocumentsStore for SqlDocumentsStore {
     ) -> StoreResult<(DocumentRecord, VersionRecord)> {
         kit::change!(&self.0, Some(organization_id), None, |tx, effects| {
             let current = visible_at!(tx, organization_id, id, expected);
-            let version = VersionRecord {
-                organization_id,
-                document_id: id.to_string(),
-                version: current.current_version + 1,
-                ..next.clone()
-            };
-            insert_version!(tx, &version, quota);
-            // The row version guards against a concurrent upload that read the same state.
-            let changed = sqlx::query("update documents set current_version = $3, version = version + 1, updated_at = $4 where organization_id = $1 and id = $2 and version = $5")
+            // The guarded update first: it takes the document's row, so a concurrent upload
+            // that read the same state waits, then finds the version moved on (ETAG_MISMATCH)
+            // instead of colliding on the version number.
+            let changed = sqlx::query("update documents set current_version = current_version + 1, version = version + 1, updated_at = $3 where organization_id = $1 and id = $2 and version = $4")
                 .bind(organization_id)
                 .bind(id)
-                .bind(version.version)
-                .bind(version.created_at)
+                .bind(next.created_at)
                 .bind(current.version)
                 .execute(&mut *tx)
                 .await?
@@ -296,6 +295,13 @@ impl DocumentsStore for SqlDocumentsStore {
             if changed != 1 {
                 return Err(StoreError::EtagMismatch);
             }
+            let version = VersionRecord {
+                organization_id,
+                document_id: id.to_string(),
+                version: current.current_version + 1,
+                ..next.clone()
+            };
+            insert_version!(tx, &version, quota);
             let document = DocumentRecord {
                 current_version: version.version,
                 version: current.version + 1,

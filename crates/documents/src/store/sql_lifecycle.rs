@@ -4,11 +4,13 @@
 //! [`TaskLifecycle`], the consumer of projects' events.
 //!
 //! Invariant: a blob is deleted only while its `blob_garbage` row is deleted in the same
-//! open transaction and no version uses it; an upload takes the row away
-//! ([`SqlDocumentsStore::claim`]) before placing the same bytes, so it waits for a
-//! collection in progress (PostgreSQL's row lock, SQLite's one writer) and then writes its
-//! blob anew. The grace period covers the milliseconds between an upload placing its blob
-//! and committing its version.
+//! open transaction, the row is older than the cutoff and no version uses the content. An
+//! upload queues its content afresh ([`SqlDocumentsStore::claim`]) before placing the bytes:
+//! it waits for a collection in progress (PostgreSQL's row lock, SQLite's one writer) and
+//! then writes its blob anew, and a collection after it skips the content until the grace
+//! period has passed; by then the upload has committed (the version keeps the blob) or
+//! failed (the blob is garbage, and collected). The grace period covers an upload's time
+//! between claiming and committing.
 
 use events::consumer::{EventTx, Handler, HandlerError};
 use mesh::ids::OrganizationId;
@@ -35,9 +37,10 @@ impl SqlDocumentsStore {
         sha256: &str,
     ) -> StoreResult<()> {
         mesh::transaction!(&self.0.database, Some(organization_id), None, |tx| {
-            sqlx::query("delete from blob_garbage where organization_id = $1 and sha256 = $2")
+            sqlx::query(super::sql::QUEUE_GARBAGE)
                 .bind(organization_id)
                 .bind(sha256)
+                .bind(mesh::time::now_millis())
                 .execute(&mut *tx)
                 .await?;
             Ok::<_, StoreError>(())

@@ -50,8 +50,9 @@ fn push_list<DB>(
     query
         .push(ROW)
         .push_bind(organization_id.to_string())
-        .push(" and not d.hidden and (d.created_by_user_id = ")
-        .push_bind(readable.user_id.to_string());
+        .push(" and not d.hidden and ((d.visibility <> 'project' and d.created_by_user_id = ")
+        .push_bind(readable.user_id.to_string())
+        .push(")");
     if readable.every_shared {
         query.push(" or d.visibility <> 'private'");
     } else {

@@ -220,7 +220,11 @@ impl LinksApi {
                 ));
                 view.document = Some(
                     self.targets
-                        .document_view(organization_id, &link.target_id)
+                        .document_view(
+                            organization_id,
+                            &link.target_id,
+                            &link.created_by_user_id.to_string(),
+                        )
                         .await?
                         .ok_or(LinksError::LinkNotFound)?,
                 );

@@ -10,8 +10,8 @@ use super::{ProjectsApi, Result, convert, parse_id};
 use crate::domain::ProjectsError;
 use crate::store::comments_keyset;
 
-/// Most comments a share view carries.
-const MAX_SHARED_COMMENTS: i64 = 50;
+/// Most comments a share view carries (SharedTask promises at most 200).
+const MAX_SHARED_COMMENTS: i64 = 200;
 
 pub(super) async fn task_share_view(
     api: &ProjectsApi,
@@ -33,7 +33,10 @@ pub(super) async fn task_share_view(
         .map(|column| column.name)
         .unwrap_or_default();
     let comments = if message.include_comments {
-        let page = PageRequest::first(MAX_SHARED_COMMENTS, comments_keyset(false));
+        let page = PageRequest::first(
+            MAX_SHARED_COMMENTS,
+            comments_keyset(false).with_max_page_size(MAX_SHARED_COMMENTS),
+        );
         api.store
             .comments(organization_id, task_id, &page)
             .await?
