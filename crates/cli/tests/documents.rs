@@ -435,6 +435,58 @@ async fn twenty_mebibytes_up_and_down_by_grpc_http_and_grpc_web() {
     let (_, eve) = mesh.sign_up("eve@elsewhere.test").await;
     let (_, eve) = mesh.create_organization(&eve, "elsewhere").await;
     let eve = eve.access_token.as_str();
+    // ... nor change it, add to it or list its versions.
+    let refused = client
+        .update_document(bearer(
+            UpdateDocumentRequest {
+                document: Some(Document {
+                    id: document.id.clone(),
+                    title: "Mine now".into(),
+                    ..Document::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["title".into()],
+                }),
+            },
+            eve,
+        ))
+        .await;
+    assert_refused(refused, Code::NotFound, "DOCUMENT_NOT_FOUND");
+    let refused = client
+        .upload_document_version_unary(bearer(
+            UploadDocumentVersionUnaryRequest {
+                metadata: Some(UploadDocumentVersionMetadata {
+                    target: Some(Target::DocumentId(document.id.clone())),
+                    ..UploadDocumentVersionMetadata::default()
+                }),
+                content: b"overwrite".to_vec(),
+            },
+            eve,
+        ))
+        .await;
+    assert_refused(refused, Code::NotFound, "DOCUMENT_NOT_FOUND");
+    let refused = client
+        .list_document_versions(bearer(
+            ListDocumentVersionsRequest {
+                document_id: document.id.clone(),
+                page_size: 0,
+                page_token: String::new(),
+            },
+            eve,
+        ))
+        .await;
+    assert_refused(refused, Code::NotFound, "DOCUMENT_NOT_FOUND");
+    let refused = client
+        .restore_document_version(bearer(
+            RestoreDocumentVersionRequest {
+                document_id: document.id.clone(),
+                version: 1,
+                ..RestoreDocumentVersionRequest::default()
+            },
+            eve,
+        ))
+        .await;
+    assert_refused(refused, Code::NotFound, "DOCUMENT_NOT_FOUND");
     assert_refused(
         client
             .get_document(bearer(

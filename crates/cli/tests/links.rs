@@ -375,6 +375,56 @@ async fn a_password_protected_task_link_shown_three_times_then_refused() {
         Code::NotFound,
         "LINK_NOT_FOUND",
     );
+    for refused in [
+        links
+            .update_link(bearer(
+                UpdateLinkRequest {
+                    link: Some(Link {
+                        id: link.id.clone(),
+                        note: "mine".into(),
+                        ..Link::default()
+                    }),
+                    update_mask: Some(prost_types::FieldMask {
+                        paths: vec!["note".into()],
+                    }),
+                },
+                &eve.access_token,
+            ))
+            .await
+            .map(drop),
+        links
+            .delete_link(bearer(
+                DeleteLinkRequest {
+                    id: link.id.clone(),
+                    etag: String::new(),
+                },
+                &eve.access_token,
+            ))
+            .await
+            .map(drop),
+        links
+            .list_link_visits(bearer(
+                ListLinkVisitsRequest {
+                    link_id: link.id.clone(),
+                    page_size: 0,
+                    page_token: String::new(),
+                },
+                &eve.access_token,
+            ))
+            .await
+            .map(drop),
+    ] {
+        assert_refused(refused, Code::NotFound, "LINK_NOT_FOUND");
+    }
+    assert!(
+        links
+            .list_links(bearer(ListLinksRequest::default(), &eve.access_token))
+            .await
+            .unwrap()
+            .into_inner()
+            .links
+            .is_empty()
+    );
     let (_, gus) = mesh.sign_up("gus@share.test").await;
     let gus = mesh
         .invite_and_join(
