@@ -38,6 +38,7 @@ pub const SCENARIOS: &[&str] = &[
     "login",
     "share",
     "download",
+    "upload",
     "watch",
     "events",
 ];
@@ -64,7 +65,7 @@ pub struct Options {
     /// Scenarios to run, comma-separated, or `all`: baseline, get-task, list-tasks,
     /// create-task, move-task, kanban, login (argon2id logins alongside kanban), share
     /// (ResolveLink: a share page's view, a visit counted), download (DownloadDocument of
-    /// 256 KiB), watch (WatchBoard delivery lag), events (outbox → consumer lag). Baseline
+    /// 256 KiB), upload (UploadDocumentVersion of a new 1 MiB document), watch (WatchBoard delivery lag), events (outbox → consumer lag). Baseline
     /// always runs first.
     #[arg(long, value_delimiter = ',', default_value = "all")]
     pub scenario: Vec<String>,
@@ -371,6 +372,9 @@ async fn measure(
             "share" => load::drive(name, &channels, shape, mixed(Mix::Share)?, options.quiet).await,
             "download" => {
                 load::drive(name, &channels, shape, mixed(Mix::Download)?, options.quiet).await
+            }
+            "upload" => {
+                load::drive(name, &channels, shape, mixed(Mix::Upload)?, options.quiet).await
             }
             "login" => {
                 let login_channel = connections(url, 1).await?;

@@ -197,6 +197,44 @@ impl Calls {
         outcome("DownloadDocument (256 KiB)", result)
     }
 
+    /// UploadDocumentVersion of a new 1 MiB document, streamed in 64 KiB chunks (distinct
+    /// bytes each time, so every upload stores a new content).
+    pub async fn upload(&self, channel: &Channel) -> Outcome {
+        use taskmesh::documents::v1::upload_document_version_metadata::Target;
+        use taskmesh::documents::v1::upload_document_version_request::Payload;
+        use taskmesh::documents::v1::{
+            NewDocumentMetadata, UploadDocumentVersionMetadata, UploadDocumentVersionRequest,
+        };
+        const CHUNK: usize = 64 * 1024;
+        let number = self.created.fetch_add(1, Ordering::Relaxed);
+        let metadata = UploadDocumentVersionMetadata {
+            target: Some(Target::NewDocument(NewDocumentMetadata {
+                title: format!("Bench upload {number}"),
+                project_id: self.world.project_id.clone(),
+                ..NewDocumentMetadata::default()
+            })),
+            expected_size: Some((16 * CHUNK) as i64),
+            ..UploadDocumentVersionMetadata::default()
+        };
+        let mut messages = vec![UploadDocumentVersionRequest {
+            payload: Some(Payload::Metadata(metadata)),
+        }];
+        for chunk in 0..16_u64 {
+            let mut bytes = vec![(chunk % 251) as u8; CHUNK];
+            bytes[..8].copy_from_slice(&number.to_le_bytes());
+            messages.push(UploadDocumentVersionRequest {
+                payload: Some(Payload::Chunk(bytes)),
+            });
+        }
+        let result =
+            taskmesh::documents::v1::document_service_client::DocumentServiceClient::new(
+                channel.clone(),
+            )
+            .upload_document_version(bearer(tokio_stream::iter(messages), &self.world.token))
+            .await;
+        outcome("UploadDocumentVersion (1 MiB)", result)
+    }
+
     pub async fn login(&self, channel: &Channel) -> Outcome {
         let request = LoginRequest {
             email: self.world.email.clone(),
@@ -227,6 +265,8 @@ pub enum Mix {
     Share,
     /// DownloadDocument.
     Download,
+    /// UploadDocumentVersion.
+    Upload,
 }
 
 pub struct Mixed {
@@ -246,6 +286,7 @@ impl Workload for Mixed {
             Mix::Login => calls.login(channel).await,
             Mix::Share => calls.resolve_link(channel).await,
             Mix::Download => calls.download(channel).await,
+            Mix::Upload => calls.upload(channel).await,
             Mix::Kanban => match rng.random_range(0..100) {
                 0..40 => calls.get_task(channel, rng).await,
                 40..65 => calls.list_tasks(channel, rng).await,
