@@ -226,12 +226,11 @@ impl Calls {
                 payload: Some(Payload::Chunk(bytes)),
             });
         }
-        let result =
-            taskmesh::documents::v1::document_service_client::DocumentServiceClient::new(
-                channel.clone(),
-            )
-            .upload_document_version(bearer(tokio_stream::iter(messages), &self.world.token))
-            .await;
+        let result = taskmesh::documents::v1::document_service_client::DocumentServiceClient::new(
+            channel.clone(),
+        )
+        .upload_document_version(bearer(tokio_stream::iter(messages), &self.world.token))
+        .await;
         outcome("UploadDocumentVersion (1 MiB)", result)
     }
 
