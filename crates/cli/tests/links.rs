@@ -278,6 +278,22 @@ async fn a_password_protected_task_link_shown_three_times_then_refused() {
         json["task"]["comments"].is_null(),
         "comments only when allowed"
     );
+    // A client naming the organization gets the link only from that organization.
+    let narrowed = |organization_slug: &str| {
+        let mut links = links.clone();
+        let request = ResolveLinkRequest {
+            slug: open.slug.clone(),
+            organization_slug: organization_slug.into(),
+            ..ResolveLinkRequest::default()
+        };
+        async move { links.resolve_link(request).await }
+    };
+    assert!(narrowed("sharers").await.is_ok());
+    assert_refused(
+        narrowed("no-such-org").await,
+        Code::NotFound,
+        "LINK_NOT_FOUND",
+    );
     let forged = links
         .resolve_link(ResolveLinkRequest {
             slug: open.slug.clone(),
