@@ -65,10 +65,10 @@ async fn abandoned_logins_do_not_pile_up_hashing_work() {
             .and_then(|rest| rest.trim().parse().ok())
             .unwrap_or(0.0)
     };
-    let peak = value("taskmesh_password_hashes_peak ");
-    let computed = value("taskmesh_password_hashes_total{outcome=\"computed\"} ");
-    let spared = value("taskmesh_password_hashes_total{outcome=\"skipped\"} ")
-        + value("taskmesh_password_hashes_total{outcome=\"refused\"} ");
+    let peak = value("taskmesh_password_hashes_peak{pool=\"identity\"} ");
+    let computed = value("taskmesh_password_hashes_total{pool=\"identity\",outcome=\"computed\"} ");
+    let spared = value("taskmesh_password_hashes_total{pool=\"identity\",outcome=\"skipped\"} ")
+        + value("taskmesh_password_hashes_total{pool=\"identity\",outcome=\"refused\"} ");
     println!(
         "{abandoned} of 60 abandoned; hashes: peak {peak}, computed {computed}, spared {spared}"
     );

@@ -13,7 +13,6 @@
 pub mod api;
 pub mod domain;
 pub mod events;
-pub mod hasher;
 pub mod keys;
 pub mod store;
 pub mod tenancy;
@@ -28,11 +27,11 @@ use serde::{Deserialize, Serialize};
 use taskmesh::identity::v1::identity_service_server::IdentityServiceServer;
 
 use crate::api::IdentityApi;
-use crate::hasher::PasswordHasherPool;
 use crate::keys::{Keys, LocalKeySource};
 use crate::store::IdentityStore;
 use crate::store::sql::SqlIdentityStore;
 use crate::throttle::Throttle;
+use kit::passwords::PasswordHasherPool;
 
 pub use store::sql::migrations;
 
@@ -114,7 +113,7 @@ async fn build(context: ServiceContext) -> Result<Built, BuildError> {
     let throttle = Arc::new(Throttle::new(store.clone()));
     let api = Arc::new(IdentityApi {
         store,
-        hasher: PasswordHasherPool::new(config.password_hash_concurrency),
+        hasher: PasswordHasherPool::new("identity", config.password_hash_concurrency),
         keys: keys.clone(),
         verifier,
         tenancy: Arc::new(tenancy::TenancyClient::new(

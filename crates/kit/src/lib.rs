@@ -12,6 +12,7 @@
 //!   whose type name comes from the contracts.
 //! - [`live`]: per-user caps on open server streams and a follower of a topic's events
 //!   from every replica, for live streams.
+//! - [`passwords`]: argon2id hashing on a fixed set of worker threads.
 //! - [`revocations`]: keeps a process's set of revoked credentials current from the bus.
 //! - [`keys`]: per-deployment keys from configuration or generated once into the data dir.
 //! - [`idempotency`]: creates with a request id that return the first result, races too.
@@ -22,6 +23,7 @@
 pub mod idempotency;
 pub mod keys;
 pub mod live;
+pub mod passwords;
 pub mod revocations;
 pub mod service;
 pub mod store;

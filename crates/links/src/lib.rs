@@ -5,7 +5,7 @@
 //! Layers: [`api`] (tonic; `resolve` shared with the page) → [`domain`] (pure rules: slugs,
 //! visitors, fields, attempt limits) → [`store`] (sqlx; row-level security on PostgreSQL).
 //! [`http`] and [`page`] serve `/l/{slug}`; [`targets`] asks projects, documents and tenancy
-//! (as the caller, or as links with a service credential); [`passwords`] hashes with
+//! (as the caller, or as links with a service credential); `kit::passwords` hashes with
 //! argon2id. The binary knows it only as [`SERVICE`].
 
 pub mod api;
@@ -13,7 +13,6 @@ pub mod domain;
 pub mod events;
 pub mod http;
 pub mod page;
-pub mod passwords;
 pub mod store;
 pub mod targets;
 

@@ -104,54 +104,63 @@ where
 #[cfg(test)]
 mod tests {
     use std::convert::Infallible;
+    use std::sync::Arc;
     use std::time::Duration;
 
+    use tokio::sync::Notify;
     use tower::{Layer, ServiceExt};
 
     use super::DeadlineLayer;
 
-    /// A handler that answers after `work` (virtual time: the test clock is paused).
-    fn slow(
-        work: Duration,
+    type Response = http::Response<tonic::body::Body>;
+
+    /// A handler that answers once `gate` opens (never, unless the test opens it).
+    fn gated(
+        gate: Arc<Notify>,
     ) -> impl tower::Service<
         http::Request<()>,
-        Response = http::Response<tonic::body::Body>,
+        Response = Response,
         Error = Infallible,
-        Future = impl Future<Output = Result<http::Response<tonic::body::Body>, Infallible>> + Send,
+        Future = impl Future<Output = Result<Response, Infallible>> + Send,
     > + Clone {
-        tower::service_fn(move |_request: http::Request<()>| async move {
-            tokio::time::sleep(work).await;
-            Ok::<_, Infallible>(http::Response::new(tonic::body::Body::empty()))
+        tower::service_fn(move |_request: http::Request<()>| {
+            let gate = gate.clone();
+            async move {
+                gate.notified().await;
+                Ok::<_, Infallible>(http::Response::new(tonic::body::Body::empty()))
+            }
         })
     }
 
-    fn status(response: &http::Response<tonic::body::Body>) -> Option<&str> {
+    fn status(response: &Response) -> Option<&str> {
         response
             .headers()
             .get("grpc-status")
             .and_then(|value| value.to_str().ok())
     }
 
+    /// The clock is paused: time moves only when the test advances it.
     #[tokio::test(start_paused = true)]
     async fn uploads_get_their_own_longer_cap() {
         let layer =
             DeadlineLayer::new(Duration::from_millis(100)).with_uploads(Duration::from_secs(60));
+        let gate = Arc::new(Notify::new());
         let call = |path: &str| {
-            let service = layer.layer(slow(Duration::from_secs(5)));
             let request = http::Request::builder().uri(path).body(()).unwrap();
-            service.oneshot(request)
+            tokio::spawn(layer.layer(gated(gate.clone())).oneshot(request))
         };
-        let unary = call("/taskmesh.documents.v1.DocumentService/GetDocument")
-            .await
-            .unwrap();
+        let unary = call("/taskmesh.documents.v1.DocumentService/GetDocument");
+        let upload = call("/taskmesh.documents.v1.DocumentService/UploadDocumentVersion");
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let unary = unary.await.unwrap().unwrap();
         assert_eq!(
             status(&unary),
             Some("4"),
             "DEADLINE_EXCEEDED at the default"
         );
-        let upload = call("/taskmesh.documents.v1.DocumentService/UploadDocumentVersion")
-            .await
-            .unwrap();
-        assert_eq!(status(&upload), None, "an upload runs past the default");
+        assert!(!upload.is_finished(), "an upload runs past the default");
+        gate.notify_one();
+        let upload = upload.await.unwrap().unwrap();
+        assert_eq!(status(&upload), None, "the upload answered");
     }
 }

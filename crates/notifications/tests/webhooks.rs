@@ -25,7 +25,7 @@ async fn world() -> World {
         mesh::testing::sqlite(&[&notifications::migrations(), &events::migrations()]).await;
     World {
         store: Arc::new(SqlNotificationsStore(Storage::detached(database))),
-        key: Arc::new(SecretKey::from_base64(&SecretKey::generate_base64().unwrap()).unwrap()),
+        key: Arc::new(SecretKey::from_base64(&kit::keys::generate_base64().unwrap()).unwrap()),
         organization: OrganizationId::new(),
         _dir: dir,
     }

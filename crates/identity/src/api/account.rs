@@ -91,7 +91,8 @@ pub(super) async fn change_password(
     let verified = api
         .hasher
         .verify(&message.current_password, Some(&user.password_hash))
-        .await?;
+        .await
+        .map_err(crate::domain::IdentityError::from)?;
     drop(in_flight);
     if !verified {
         api.throttle.failed(&[&key]).await?;
@@ -100,7 +101,11 @@ pub(super) async fn change_password(
     api.throttle.succeeded(&key).await?;
     password::check_policy(&message.new_password)
         .map_err(|error| error.for_field("new_password"))?;
-    let hash = api.hasher.hash(&message.new_password).await?;
+    let hash = api
+        .hasher
+        .hash(&message.new_password)
+        .await
+        .map_err(crate::domain::IdentityError::from)?;
     let user_id = principal.user_id;
     let events = |revoked: &Vec<mesh::ids::SessionId>| {
         convert::password_changed_effects(user_id, false, revoked, &[]).audit(security_event(
@@ -180,7 +185,11 @@ pub(super) async fn reset_password(
     drop(in_flight);
     password::check_policy(&message.new_password)
         .map_err(|error| error.for_field("new_password"))?;
-    let hash = api.hasher.hash(&message.new_password).await?;
+    let hash = api
+        .hasher
+        .hash(&message.new_password)
+        .await
+        .map_err(crate::domain::IdentityError::from)?;
     let events = |reset: &PasswordReset| {
         convert::password_changed_effects(
             reset.user_id,

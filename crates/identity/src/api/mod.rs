@@ -17,11 +17,11 @@ use tonic::{Request, Response, Status};
 
 use crate::IdentityConfig;
 use crate::domain::IdentityError;
-use crate::hasher::PasswordHasherPool;
 use crate::keys::Keys;
 use crate::store::{IdentityStore, SessionRecord};
 use crate::tenancy::TenancyDirectory;
 use crate::throttle::{Key, Throttle};
+use kit::passwords::PasswordHasherPool;
 
 /// Everything the identity API needs.
 pub struct IdentityApi {

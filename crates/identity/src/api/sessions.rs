@@ -189,7 +189,8 @@ pub(super) async fn sign_up(
             let verified = api
                 .hasher
                 .verify(&message.password, Some(&existing.password_hash))
-                .await?;
+                .await
+                .map_err(crate::domain::IdentityError::from)?;
             drop(in_flight);
             if !verified {
                 api.throttle.failed(&[&account, &address]).await?;
@@ -223,7 +224,8 @@ pub(super) async fn login(
             &message.password,
             user.as_ref().map(|user| user.password_hash.as_str()),
         )
-        .await?;
+        .await
+        .map_err(crate::domain::IdentityError::from)?;
     drop(in_flight);
     let Some(user) = user.filter(|_| verified) else {
         api.throttle.failed(&[&account, &address]).await?;

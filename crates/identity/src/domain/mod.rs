@@ -73,6 +73,15 @@ pub enum IdentityError {
     Service(#[from] ServiceError),
 }
 
+impl From<kit::passwords::PasswordError> for IdentityError {
+    fn from(error: kit::passwords::PasswordError) -> Self {
+        match error {
+            kit::passwords::PasswordError::Busy(wait) => Self::RateLimited(wait),
+            kit::passwords::PasswordError::Internal(cause) => Self::Internal(cause),
+        }
+    }
+}
+
 impl From<IdentityError> for ServiceError {
     fn from(error: IdentityError) -> Self {
         use IdentityError::*;

@@ -4,7 +4,7 @@
 //! digits, other), not one of a built-in list of common passwords (compared
 //! case-insensitively, with trailing digits and punctuation removed, so `Password123!` is
 //! refused too).
-//! Hashing lives in [`crate::hasher`].
+//! Hashing lives in `kit::passwords`.
 
 use super::IdentityError;
 

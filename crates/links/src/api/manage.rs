@@ -107,11 +107,7 @@ impl LinksApi {
         if password.is_empty() {
             return Ok(None);
         }
-        let hash = self
-            .passwords
-            .hash(rules::password(password)?)
-            .await
-            .map_err(|error| mesh::ServiceError::internal(DOMAIN, &error))?;
+        let hash = self.passwords.hash(rules::password(password)?).await?;
         Ok(Some(hash))
     }
 

@@ -22,9 +22,9 @@ use tonic::{Request, Response, Status};
 
 use crate::domain::attempts::{self, Limits};
 use crate::domain::{LinksError, visitors};
-use crate::passwords::Passwords;
 use crate::store::{LinkRecord, LinksStore, VisitRecord};
 use crate::targets::Targets;
+use kit::passwords::PasswordHasherPool;
 
 type Reply<T> = std::result::Result<Response<T>, Status>;
 type Result<T> = std::result::Result<T, LinksError>;
@@ -82,7 +82,7 @@ pub struct Settings {
 pub struct LinksApi {
     store: Arc<dyn LinksStore>,
     targets: Arc<dyn Targets>,
-    passwords: Passwords,
+    passwords: PasswordHasherPool,
     visitor_key: hmac::Key,
     settings: Settings,
 }
@@ -98,7 +98,8 @@ impl LinksApi {
         Self {
             store,
             targets,
-            passwords: Passwords::default(),
+            // Two threads: share-link passwords are rare next to the page's other work.
+            passwords: PasswordHasherPool::new("links", 2),
             visitor_key: hmac::Key::new(hmac::HMAC_SHA256, visitor_key),
             settings,
         }
@@ -145,19 +146,7 @@ impl LinksApi {
         {
             return Err(LinksError::AttemptsExceeded(wait));
         }
-        let right = self
-            .passwords
-            .verify(password, hash)
-            .await
-            .map_err(|busy| {
-                mesh::ServiceError::new(
-                    mesh::ErrorCode::ResourceExhausted,
-                    crate::domain::DOMAIN,
-                    "RATE_LIMITED",
-                    busy,
-                )
-                .with_retry_after(std::time::Duration::from_secs(1))
-            })?;
+        let right = self.passwords.verify(password, Some(hash)).await?;
         if !right {
             return Err(LinksError::PasswordInvalid);
         }
@@ -283,7 +272,7 @@ impl LinkService for LinksApi {
         request: Request<ResolveLinkRequest>,
     ) -> Reply<ResolveLinkResponse> {
         // The visitor is what this process saw; `request.visitor` from a client is ignored.
-        let visitor = Visitor::from_headers(&request.metadata().clone().into_headers());
+        let visitor = Visitor::from_headers(request.metadata().as_ref());
         let message = request.into_inner();
         reply(
             self.resolve(

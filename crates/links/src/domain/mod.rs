@@ -73,6 +73,23 @@ impl LinksError {
     }
 }
 
+impl From<kit::passwords::PasswordError> for LinksError {
+    fn from(error: kit::passwords::PasswordError) -> Self {
+        Self::Service(match error {
+            kit::passwords::PasswordError::Busy(wait) => ServiceError::new(
+                ErrorCode::ResourceExhausted,
+                DOMAIN,
+                "RATE_LIMITED",
+                "too many password checks at once; retry shortly",
+            )
+            .with_retry_after(wait),
+            kit::passwords::PasswordError::Internal(cause) => {
+                ServiceError::internal(DOMAIN, &cause)
+            }
+        })
+    }
+}
+
 impl From<LinksError> for ServiceError {
     fn from(error: LinksError) -> Self {
         use LinksError::*;

@@ -50,6 +50,31 @@ fn created(link: &LinkRecord) -> EventMessage {
         .build()
 }
 
+/// Deletes link `$id` (slug `$slug`) of `$organization` with its visits on `$tx`, freeing
+/// the slug: the one way a link goes (DeleteLink, a deleted target).
+macro_rules! delete_link {
+    ($tx:expr, $organization:expr, $id:expr, $slug:expr) => {{
+        let organization: String = $organization;
+        sqlx::query("delete from link_visits where organization_id = $1 and link_id = $2")
+            .bind(&organization)
+            .bind($id)
+            .execute(&mut *$tx)
+            .await?;
+        sqlx::query("delete from links where organization_id = $1 and id = $2")
+            .bind(&organization)
+            .bind($id)
+            .execute(&mut *$tx)
+            .await?;
+        sqlx::query("delete from link_slugs where slug = $1 and link_id = $2")
+            .bind($slug)
+            .bind($id)
+            .execute(&mut *$tx)
+            .await?;
+    }};
+}
+
+pub(super) use delete_link;
+
 /// Claims `$slug` for `$link` in the directory on `$tx`; SlugTaken when another link has it.
 macro_rules! claim_slug {
     ($tx:expr, $slug:expr, $organization:expr, $link:expr) => {
@@ -220,21 +245,7 @@ impl LinksStore for SqlLinksStore {
             if expected.is_some_and(|expected| expected != current.version) {
                 return Err(LinksError::EtagMismatch);
             }
-            sqlx::query("delete from link_visits where organization_id = $1 and link_id = $2")
-                .bind(organization_id)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("delete from links where organization_id = $1 and id = $2")
-                .bind(organization_id)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("delete from link_slugs where slug = $1 and link_id = $2")
-                .bind(&current.slug)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+            delete_link!(tx, organization_id.to_string(), id, &current.slug);
             effects.events.push(
                 LINK_DELETED
                     .event(

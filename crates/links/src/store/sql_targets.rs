@@ -9,6 +9,7 @@ use mesh::ids::OrganizationId;
 use prost::{Message, Name};
 use taskmesh::events::v1::{DocumentDeleted, Event, LinkDeleted};
 
+use super::sql::delete_link;
 use crate::events::LINK_DELETED;
 
 /// Documents' events (links follows document deletes).
@@ -36,21 +37,7 @@ impl Handler for TargetDeletes {
                 .fetch_all(&mut *connection)
                 .await?;
             for (id, slug) in links {
-                sqlx::query("delete from link_visits where organization_id = $1 and link_id = $2")
-                    .bind(&org)
-                    .bind(&id)
-                    .execute(&mut *connection)
-                    .await?;
-                sqlx::query("delete from links where organization_id = $1 and id = $2")
-                    .bind(&org)
-                    .bind(&id)
-                    .execute(&mut *connection)
-                    .await?;
-                sqlx::query("delete from link_slugs where slug = $1 and link_id = $2")
-                    .bind(&slug)
-                    .bind(&id)
-                    .execute(&mut *connection)
-                    .await?;
+                delete_link!(connection, org.clone(), &id, &slug);
                 let message = LINK_DELETED
                     .event(
                         format!("organizations/{org}/links/{id}"),

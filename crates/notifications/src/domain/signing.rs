@@ -109,11 +109,6 @@ impl SecretKey {
         Self::new(&bytes)
     }
 
-    /// A new random key, as its base64 text.
-    pub fn generate_base64() -> Result<String, String> {
-        SigningSecret::generate().map(|secret| STANDARD.encode(secret.0))
-    }
-
     /// Seals `secret` for the endpoint `endpoint_id`: `<key id>:<base64 nonce‖ciphertext>`.
     pub fn seal(&self, endpoint_id: &str, secret: &SigningSecret) -> Result<String, String> {
         let mut nonce = [0_u8; 12];
@@ -187,7 +182,7 @@ mod tests {
 
     #[test]
     fn secrets_round_trip_sealed_and_are_bound_to_their_endpoint() {
-        let key = SecretKey::from_base64(&SecretKey::generate_base64().unwrap()).unwrap();
+        let key = SecretKey::from_base64(&kit::keys::generate_base64().unwrap()).unwrap();
         let secret = SigningSecret::generate().unwrap();
         assert!(secret.reveal().starts_with("whsec_"));
         assert_eq!(SigningSecret::parse(&secret.reveal()), Some(secret.clone()));
@@ -195,7 +190,7 @@ mod tests {
         assert!(!sealed.contains(&secret.reveal()[6..]));
         assert_eq!(key.open("endpoint-1", &sealed).unwrap(), secret);
         assert!(key.open("endpoint-2", &sealed).is_err());
-        let other = SecretKey::from_base64(&SecretKey::generate_base64().unwrap()).unwrap();
+        let other = SecretKey::from_base64(&kit::keys::generate_base64().unwrap()).unwrap();
         assert!(
             other
                 .open("endpoint-1", &sealed)

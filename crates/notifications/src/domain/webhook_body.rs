@@ -4,9 +4,7 @@
 //! names, enums by name, 64-bit integers as strings), decoded through the contracts'
 //! descriptors so every event type is covered without code per type.
 
-use std::sync::OnceLock;
-
-use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions, Value};
+use prost_reflect::{DynamicMessage, SerializeOptions, Value};
 use taskmesh::events::v1::{ActorKind, Event};
 
 use super::webhooks::TEST_EVENT_TYPE;
@@ -20,15 +18,6 @@ pub struct Described {
     pub failed_endpoint_id: Option<String>,
     /// The body to POST.
     pub body: String,
-}
-
-fn pool() -> Result<&'static DescriptorPool, String> {
-    static POOL: OnceLock<Result<DescriptorPool, String>> = OnceLock::new();
-    POOL.get_or_init(|| {
-        DescriptorPool::decode(taskmesh::FILE_DESCRIPTOR_SET).map_err(|error| error.to_string())
-    })
-    .as_ref()
-    .map_err(Clone::clone)
 }
 
 fn text_field(message: &DynamicMessage, name: &str) -> Option<String> {
@@ -50,7 +39,7 @@ fn to_json(message: &DynamicMessage) -> Result<serde_json::Value, String> {
 /// Describes `event` for delivery; an error when its payload does not decode as its
 /// declared type.
 pub fn describe(event: &Event) -> Result<Described, String> {
-    let descriptor = pool()?
+    let descriptor = mesh::json::pool()?
         .get_message_by_name(&event.payload_type)
         .ok_or_else(|| format!("unknown payload type {}", event.payload_type))?;
     let message = DynamicMessage::decode(descriptor, event.payload.as_slice())
@@ -96,7 +85,7 @@ pub fn sample(
         serde_json::json!({"message": "This is a test delivery from taskmesh."})
     } else {
         let name = payload_name(event_type)?;
-        let descriptor = pool()?
+        let descriptor = mesh::json::pool()?
             .get_message_by_name(&name)
             .ok_or_else(|| format!("no payload for {event_type}"))?;
         let mut message = DynamicMessage::new(descriptor);

@@ -1,4 +1,5 @@
-//! Password hashing on a fixed set of worker threads.
+//! Password hashing on a fixed set of worker threads, for every service that keeps
+//! passwords (identity's accounts, links' share-link passwords).
 //!
 //! argon2id with the OWASP parameters (m = 19 MiB, t = 2, p = 1). Invariants:
 //! - At most `workers` hashes run at once, however many calls wait or were cancelled: the
@@ -10,7 +11,8 @@
 //! - When the queue is full the call fails at once (RESOURCE_EXHAUSTED with a retry hint):
 //!   a flood degrades to fast refusals instead of a growing backlog.
 //!
-//! Metrics: `taskmesh_password_hashes_running` and `taskmesh_password_hashes_peak` (gauges;
+//! Metrics, labelled with the `pool` (the service): `taskmesh_password_hashes_running` and
+//! `taskmesh_password_hashes_peak` (gauges;
 //! the peak never exceeds the workers) and `taskmesh_password_hashes_total` by `outcome`
 //! (`computed`, `skipped`, `refused`).
 //!
@@ -25,7 +27,16 @@ use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::domain::IdentityError;
+/// Why a hash could not be computed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PasswordError {
+    /// The queue is full: retry after this long.
+    #[error("too many password checks at once")]
+    Busy(Duration),
+    /// The pool stopped or argon2 failed.
+    #[error("password hashing failed: {0}")]
+    Internal(String),
+}
 
 /// Jobs waiting per worker before new calls are refused.
 const QUEUE_PER_WORKER: usize = 32;
@@ -39,12 +50,12 @@ fn params() -> Params {
 enum Job {
     Hash {
         password: String,
-        reply: oneshot::Sender<Result<String, IdentityError>>,
+        reply: oneshot::Sender<Result<String, PasswordError>>,
     },
     Verify {
         password: String,
         phc: Arc<str>,
-        reply: oneshot::Sender<Result<bool, IdentityError>>,
+        reply: oneshot::Sender<Result<bool, PasswordError>>,
     },
 }
 
@@ -77,15 +88,16 @@ impl HasherStats {
 /// Hashes and verifies passwords on `workers` threads.
 #[derive(Clone)]
 pub struct PasswordHasherPool {
+    name: &'static str,
     jobs: mpsc::Sender<Job>,
     dummy_hash: Arc<str>,
     stats: Arc<HasherStats>,
 }
 
 impl PasswordHasherPool {
-    /// A pool of `workers` threads (0: one per CPU). The threads end when the last clone of
-    /// the pool is dropped.
-    pub fn new(workers: usize) -> Self {
+    /// A pool of `workers` threads (0: one per CPU) for service `name` (the `pool` label of
+    /// its metrics). The threads end when the last clone of the pool is dropped.
+    pub fn new(name: &'static str, workers: usize) -> Self {
         let workers = if workers == 0 {
             std::thread::available_parallelism().map_or(2, |n| n.get())
         } else {
@@ -103,11 +115,12 @@ impl PasswordHasherPool {
             let receiver = receiver.clone();
             let stats = stats.clone();
             std::thread::Builder::new()
-                .name(format!("password-hasher-{index}"))
-                .spawn(move || work(&receiver, &stats))
+                .name(format!("{name}-password-hasher-{index}"))
+                .spawn(move || work(name, &receiver, &stats))
                 .expect("spawn a password hasher thread");
         }
         Self {
+            name,
             jobs,
             dummy_hash,
             stats,
@@ -120,7 +133,7 @@ impl PasswordHasherPool {
     }
 
     /// The PHC string of `password`.
-    pub async fn hash(&self, password: &str) -> Result<String, IdentityError> {
+    pub async fn hash(&self, password: &str) -> Result<String, PasswordError> {
         let (reply, answer) = oneshot::channel();
         self.submit(Job::Hash {
             password: password.to_string(),
@@ -128,12 +141,12 @@ impl PasswordHasherPool {
         })?;
         answer
             .await
-            .map_err(|_| IdentityError::Internal("password hasher stopped".into()))?
+            .map_err(|_| PasswordError::Internal("password hasher stopped".into()))?
     }
 
     /// True when `password` matches `phc`; with `None` (unknown account) it verifies
     /// against the dummy hash and returns false, taking the same time.
-    pub async fn verify(&self, password: &str, phc: Option<&str>) -> Result<bool, IdentityError> {
+    pub async fn verify(&self, password: &str, phc: Option<&str>) -> Result<bool, PasswordError> {
         let (reply, answer) = oneshot::channel();
         self.submit(Job::Verify {
             password: password.to_string(),
@@ -142,26 +155,26 @@ impl PasswordHasherPool {
         })?;
         let matched = answer
             .await
-            .map_err(|_| IdentityError::Internal("password hasher stopped".into()))??;
+            .map_err(|_| PasswordError::Internal("password hasher stopped".into()))??;
         Ok(phc.is_some() && matched)
     }
 
-    fn submit(&self, job: Job) -> Result<(), IdentityError> {
+    fn submit(&self, job: Job) -> Result<(), PasswordError> {
         self.jobs.try_send(job).map_err(|error| match error {
             mpsc::error::TrySendError::Full(_) => {
-                metrics::counter!("taskmesh_password_hashes_total", "outcome" => "refused")
+                metrics::counter!("taskmesh_password_hashes_total", "pool" => self.name, "outcome" => "refused")
                     .increment(1);
-                IdentityError::RateLimited(Duration::from_secs(1))
+                PasswordError::Busy(Duration::from_secs(1))
             }
             mpsc::error::TrySendError::Closed(_) => {
-                IdentityError::Internal("password hasher stopped".into())
+                PasswordError::Internal("password hasher stopped".into())
             }
         })
     }
 }
 
 /// One worker: takes jobs until the pool is dropped, skipping those nobody waits for.
-fn work(receiver: &Mutex<mpsc::Receiver<Job>>, stats: &HasherStats) {
+fn work(pool: &'static str, receiver: &Mutex<mpsc::Receiver<Job>>, stats: &HasherStats) {
     let mut memory = Memory::new();
     loop {
         let job = match receiver.lock() {
@@ -177,14 +190,14 @@ fn work(receiver: &Mutex<mpsc::Receiver<Job>>, stats: &HasherStats) {
         };
         if abandoned {
             stats.skipped.fetch_add(1, Ordering::SeqCst);
-            metrics::counter!("taskmesh_password_hashes_total", "outcome" => "skipped")
+            metrics::counter!("taskmesh_password_hashes_total", "pool" => pool, "outcome" => "skipped")
                 .increment(1);
             continue;
         }
         let running = stats.running.fetch_add(1, Ordering::SeqCst) + 1;
         let peak = stats.peak.fetch_max(running, Ordering::SeqCst).max(running);
-        metrics::gauge!("taskmesh_password_hashes_running").increment(1.0);
-        metrics::gauge!("taskmesh_password_hashes_peak").set(peak as f64);
+        metrics::gauge!("taskmesh_password_hashes_running", "pool" => pool).increment(1.0);
+        metrics::gauge!("taskmesh_password_hashes_peak", "pool" => pool).set(peak as f64);
         match job {
             Job::Hash { password, reply } => {
                 let _ = reply.send(memory.hash(&password));
@@ -199,8 +212,8 @@ fn work(receiver: &Mutex<mpsc::Receiver<Job>>, stats: &HasherStats) {
         }
         stats.computed.fetch_add(1, Ordering::SeqCst);
         stats.running.fetch_sub(1, Ordering::SeqCst);
-        metrics::gauge!("taskmesh_password_hashes_running").decrement(1.0);
-        metrics::counter!("taskmesh_password_hashes_total", "outcome" => "computed").increment(1);
+        metrics::gauge!("taskmesh_password_hashes_running", "pool" => pool).decrement(1.0);
+        metrics::counter!("taskmesh_password_hashes_total", "pool" => pool, "outcome" => "computed").increment(1);
     }
 }
 
@@ -223,10 +236,10 @@ impl Memory {
         &mut self.blocks
     }
 
-    fn hash(&mut self, password: &str) -> Result<String, IdentityError> {
+    fn hash(&mut self, password: &str) -> Result<String, PasswordError> {
         let params = params();
         let mut salt = [0u8; 16];
-        rand::fill(&mut salt);
+        getrandom::fill(&mut salt).map_err(internal)?;
         let mut output = [0u8; OUTPUT_LEN];
         Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
             .hash_password_into_with_memory(password.as_bytes(), &salt, &mut output, self.blocks())
@@ -243,7 +256,7 @@ impl Memory {
 
     /// Verifies against a stored PHC string; a hash with other parameters (made before a
     /// parameter change) gets memory of its own size for this one call.
-    fn verify(&mut self, password: &str, phc: &str) -> Result<bool, IdentityError> {
+    fn verify(&mut self, password: &str, phc: &str) -> Result<bool, PasswordError> {
         let stored = PasswordHash::new(phc).map_err(internal)?;
         let (Some(salt), Some(expected)) = (&stored.salt, &stored.hash) else {
             return Ok(false);
@@ -270,8 +283,8 @@ impl Memory {
     }
 }
 
-fn internal(error: impl std::fmt::Display) -> IdentityError {
-    IdentityError::Internal(error.to_string())
+fn internal(error: impl std::fmt::Display) -> PasswordError {
+    PasswordError::Internal(error.to_string())
 }
 
 #[cfg(test)]
@@ -280,7 +293,7 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_verify_and_unknown_accounts_never_match() {
-        let pool = PasswordHasherPool::new(1);
+        let pool = PasswordHasherPool::new("test", 1);
         let hash = pool.hash("correct-horse-7").await.unwrap();
         assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
         assert!(pool.verify("correct-horse-7", Some(&hash)).await.unwrap());
@@ -301,7 +314,7 @@ mod tests {
             .hash_password_with_salt(b"correct-horse-7", b"0123456789abcdef")
             .unwrap()
             .to_string();
-        let pool = PasswordHasherPool::new(1);
+        let pool = PasswordHasherPool::new("test", 1);
         assert!(
             pool.verify("correct-horse-7", Some(&made_elsewhere))
                 .await
@@ -322,7 +335,7 @@ mod tests {
 
     #[tokio::test]
     async fn cancelled_calls_never_raise_the_number_of_running_hashes() {
-        let pool = PasswordHasherPool::new(1);
+        let pool = PasswordHasherPool::new("test", 1);
         // Callers that give up at once (a deadline), then callers that wait.
         let mut abandoned = Vec::new();
         for _ in 0..20 {
@@ -362,7 +375,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_queue_refuses_at_once() {
-        let pool = PasswordHasherPool::new(1);
+        let pool = PasswordHasherPool::new("test", 1);
         let mut calls = Vec::new();
         for _ in 0..(QUEUE_PER_WORKER + 8) {
             let pool = pool.clone();
@@ -370,7 +383,7 @@ mod tests {
         }
         let mut refused = 0;
         for call in calls {
-            if let Err(IdentityError::RateLimited(_)) = call.await.unwrap() {
+            if let Err(PasswordError::Busy(_)) = call.await.unwrap() {
                 refused += 1;
             }
         }
