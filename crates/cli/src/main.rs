@@ -86,7 +86,11 @@ fn main() -> anyhow::Result<()> {
                 let shutdown = mesh::server::Shutdown::new();
                 runtime::spawn_signal_handler(shutdown.clone());
                 let listener = tokio::net::TcpListener::bind(config.listen).await?;
-                runtime::serve(config, selection, listener, shutdown, runtime::print_banner).await
+                let console = config.edge.console && selection.names().contains(&"identity");
+                let banner = move |address, selection: &services::Selection| {
+                    runtime::print_banner(address, selection, console)
+                };
+                runtime::serve(config, selection, listener, shutdown, banner).await
             }
             Command::Migrate(args) => {
                 let config = load_config(&args, None)?;

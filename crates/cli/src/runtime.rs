@@ -230,8 +230,9 @@ impl edge::ReadinessCheck for DatabaseReady {
     }
 }
 
-/// Prints where the process listens and a first call to try.
-pub fn print_banner(address: SocketAddr, selection: &Selection) {
+/// Prints where the process listens and a first call to try (and the web console's address
+/// when this process serves it and the services it signs in with).
+pub fn print_banner(address: SocketAddr, selection: &Selection, console: bool) {
     let services = if selection.services.is_empty() {
         "none yet (health and reflection only)".to_string()
     } else {
@@ -247,6 +248,9 @@ pub fn print_banner(address: SocketAddr, selection: &Selection) {
          curl http://{address}/readyz",
         env!("CARGO_PKG_VERSION"),
     );
+    if console {
+        println!("web console: http://{address}/ (open it in a browser)");
+    }
 }
 
 /// Triggers `shutdown` on Ctrl-C or SIGTERM.

@@ -1,11 +1,13 @@
 //! The public door: one listener for native gRPC (HTTP/2, h2c) and grpc-web (HTTP/1.1 and
-//! HTTP/2, binary and text), plus `/healthz`, `/readyz` and `/metrics`.
+//! HTTP/2, binary and text), plus `/healthz`, `/readyz` and `/metrics`, and (unless
+//! `edge.console = false`) the web console at `/` and `/assets/*` (crate `console`).
 //!
 //! Request path, outermost first: request id, span and metrics (mesh's `RpcLayer`) → browser
 //! split (only grpc-web and CORS preflight requests go through CORS and
 //! tonic-web; native gRPC skips both) → body size limit → per-IP rate limit → authentication → per-principal
 //! rate limit → the routing table (in-process service, or forwarding to the remote address
-//! configured for that service).
+//! configured for that service). The plain HTTP routes (probes, JWKS, console) sit beside
+//! the gRPC router, before authentication and the rate limits: they need no credentials.
 //! Invariants: the edge holds no state; every service still verifies tokens itself (the
 //! edge is not the only check); a rate-limited call gets RESOURCE_EXHAUSTED with
 //! `retry-after`, never an HTTP error a gRPC client cannot read.
@@ -76,7 +78,13 @@ pub fn service(grpc: axum::Router, options: EdgeOptions) -> EdgeService {
     }
     // Install the metrics recorder before the first request is counted.
     let _ = mesh::telemetry::metrics_handle();
-    let app = http_routes::router(readiness, shutdown, jwks).merge(grpc);
+    let mut app = http_routes::router(readiness, shutdown, jwks);
+    if config.console {
+        app = app.merge(console::router());
+    }
+    // Merged last: the gRPC router's fallback (forwarding, else UNIMPLEMENTED) answers every
+    // path the plain routes do not claim.
+    let app = app.merge(grpc);
     // The body limit sits inside the browser split so that its refusal is translated to
     // grpc-web for browsers like every other status.
     tower::util::BoxCloneSyncService::new(

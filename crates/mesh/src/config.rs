@@ -307,6 +307,8 @@ pub struct EdgeConfig {
     pub max_request_bytes: usize,
     /// Rate limits.
     pub rate_limit: RateLimitConfig,
+    /// Serve the web console at `/` (assets embedded in the binary).
+    pub console: bool,
 }
 
 impl Default for EdgeConfig {
@@ -318,6 +320,7 @@ impl Default for EdgeConfig {
             ],
             max_request_bytes: 8 * 1024 * 1024,
             rate_limit: RateLimitConfig::default(),
+            console: true,
         }
     }
 }

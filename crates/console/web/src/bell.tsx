@@ -1,0 +1,120 @@
+// The notifications bell: the unread count, live from StreamNotifications (which sends the
+// count when the stream opens and whenever it changes), and the inbox on demand.
+//
+// The stream is resumed with its last resume_token after any interruption (backoff 0.5 s
+// doubling to 15 s; a token refresh first when the access token expired); 45 seconds of
+// silence counts as an interruption, as for boards.
+
+import { useEffect, useState } from "preact/hooks";
+
+import { notifications, reason, refresh, type Session } from "./api";
+import { describe } from "./errors";
+import type { Notification } from "./gen/taskmesh/notifications/v1/notification_pb";
+import { announce, go } from "./state";
+
+export function Bell(props: { session: Session }) {
+  const [unread, setUnread] = useState<bigint>(0n);
+  const [open, setOpen] = useState(false);
+  const [items, setItems] = useState<Notification[]>([]);
+  const [error, setError] = useState("");
+  const userId = props.session.user.id;
+
+  useEffect(() => {
+    const stop = new AbortController();
+    (async () => {
+      let resumeToken = "";
+      let attempt = 0;
+      while (!stop.signal.aborted) {
+        const silence = new AbortController();
+        let timer = setTimeout(() => silence.abort(), 45_000);
+        try {
+          const stream = notifications.streamNotifications(
+            { resumeToken },
+            { signal: AbortSignal.any([stop.signal, silence.signal]) },
+          );
+          for await (const message of stream) {
+            clearTimeout(timer);
+            timer = setTimeout(() => silence.abort(), 45_000);
+            attempt = 0;
+            if (message.resumeToken) resumeToken = message.resumeToken;
+            if (message.event.case === "unreadCount") setUnread(message.event.value.unreadCount);
+            if (message.event.case === "notification") {
+              const notification = message.event.value;
+              setItems((list) => [notification, ...list.filter((n) => n.id !== notification.id)]);
+              announce(`Notification: ${notification.title}`);
+            }
+          }
+        } catch (failure) {
+          if (stop.signal.aborted) return;
+          const why = reason(failure);
+          if (why === "RESUME_TOKEN_INVALID" || why === "RESUME_TOKEN_EXPIRED") resumeToken = "";
+          if (why === "TOKEN_EXPIRED") await refresh().catch(() => undefined);
+          if (!silence.signal.aborted) {
+            await new Promise((resolve) => setTimeout(resolve, Math.min(15_000, 500 * 2 ** attempt++)));
+          }
+        } finally {
+          clearTimeout(timer);
+        }
+      }
+    })();
+    return () => stop.abort();
+  }, [userId, props.session.tokens.organizationId]);
+
+  async function toggle() {
+    const next = !open;
+    setOpen(next);
+    if (!next) return;
+    try {
+      const response = await notifications.listNotifications({ pageSize: 20 });
+      setItems(response.notifications);
+      setError("");
+    } catch (failure) {
+      setError(describe(failure));
+    }
+  }
+
+  async function markAllRead() {
+    try {
+      const response = await notifications.markNotificationsRead({ all: true });
+      setUnread(response.unreadCount);
+      setItems((list) => list.map((n) => ({ ...n, readTime: n.readTime ?? { seconds: 0n, nanos: 0 } } as Notification)));
+    } catch (failure) {
+      setError(describe(failure));
+    }
+  }
+
+  const count = Number(unread);
+  return (
+    <div class="bell">
+      <button type="button" aria-expanded={open} aria-controls="inbox" onClick={toggle}
+        aria-label={`Notifications, ${count} unread`}>
+        <svg aria-hidden="true" width="18" height="18" viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round">
+          <path d="M6 8a6 6 0 0 1 12 0c0 7 3 9 3 9H3s3-2 3-9" />
+          <path d="M10.3 21a1.94 1.94 0 0 0 3.4 0" />
+        </svg>
+        {count > 0 && <span class="badge" data-testid="unread">{count}</span>}
+      </button>
+      {open && (
+        <section id="inbox" class="inbox" aria-label="Notifications">
+          <div class="inline">
+            <strong>Notifications</strong>
+            <button type="button" onClick={markAllRead} disabled={count === 0}>Mark all read</button>
+          </div>
+          {error && <p role="alert" class="error">{error}</p>}
+          {items.length === 0 ? <p class="muted">Nothing yet.</p> : (
+            <ul>
+              {items.map((n) => (
+                <li key={n.id} class={n.readTime ? "read" : "unread"}>
+                  <button type="button" class="link" onClick={() => { if (n.projectId) go(`p/${n.projectId}`); setOpen(false); }}>
+                    {n.title}
+                  </button>
+                  {n.body && <p class="muted">{n.body}</p>}
+                </li>
+              ))}
+            </ul>
+          )}
+        </section>
+      )}
+    </div>
+  );
+}

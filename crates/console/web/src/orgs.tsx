@@ -1,0 +1,175 @@
+// Organizations: the switcher in the header, and the organization page (create one, accept an
+// invitation, list members, invite someone). Switching asks identity for tokens scoped to the
+// chosen organization; everything below re-renders for the new organization.
+
+import { useEffect, useState } from "preact/hooks";
+
+import { identity, requestId, tenancy, tokensChanged, type Session } from "./api";
+import { describe } from "./errors";
+import { OrganizationRole } from "./gen/taskmesh/tenancy/v1/membership_pb";
+import type { Organization } from "./gen/taskmesh/tenancy/v1/organization_pb";
+import { announce, go, useMembers } from "./state";
+
+/** The caller's organizations; `reload` after creating or joining one. */
+export function useOrganizations(session: Session): [Organization[], () => void] {
+  const [organizations, setOrganizations] = useState<Organization[]>([]);
+  const [version, setVersion] = useState(0);
+  const userId = session.user.id;
+  useEffect(() => {
+    let live = true;
+    tenancy
+      .listOrganizations({ pageSize: 100 })
+      .then((response) => live && setOrganizations(response.organizations))
+      .catch(() => undefined);
+    return () => {
+      live = false;
+    };
+  }, [userId, version]);
+  return [organizations, () => setVersion((v) => v + 1)];
+}
+
+/** Switches the session to `organizationId`. */
+export async function switchTo(organizationId: string) {
+  const response = await identity.switchOrganization({ organizationId });
+  if (response.tokens) tokensChanged(response.tokens);
+}
+
+export function OrganizationSwitcher(props: { session: Session; organizations: Organization[] }) {
+  const { session, organizations } = props;
+  const [error, setError] = useState("");
+  return (
+    <label class="switcher">
+      <span class="visually-hidden">Organization</span>
+      <select
+        aria-label="Organization"
+        value={session.tokens.organizationId}
+        onChange={async (event) => {
+          const id = event.currentTarget.value;
+          if (!id) return go("org");
+          try {
+            await switchTo(id);
+            setError("");
+            go("projects");
+          } catch (failure) {
+            setError(describe(failure));
+          }
+        }}
+      >
+        {!session.tokens.organizationId && <option value="">Choose an organization</option>}
+        {organizations.map((organization) => (
+          <option key={organization.id} value={organization.id}>{organization.name}</option>
+        ))}
+      </select>
+      {error && <span role="alert" class="error">{error}</span>}
+    </label>
+  );
+}
+
+export function OrganizationPage(props: { session: Session; reload: () => void }) {
+  const { session, reload } = props;
+  const organizationId = session.tokens.organizationId;
+  const [name, setName] = useState("");
+  const [slug, setSlug] = useState("");
+  const [token, setToken] = useState("");
+  const [error, setError] = useState("");
+
+  async function createOrganization(event: Event) {
+    event.preventDefault();
+    try {
+      const response = await tenancy.createOrganization({ name, slug, requestId: requestId() });
+      await switchTo(response.organization!.id);
+      reload();
+      announce(`Created ${name}`);
+      go("projects");
+    } catch (failure) {
+      setError(describe(failure));
+    }
+  }
+
+  async function accept(event: Event) {
+    event.preventDefault();
+    try {
+      const response = await tenancy.acceptInvitation({ token: token.trim() });
+      await switchTo(response.organization!.id);
+      reload();
+      announce(`Joined ${response.organization!.name}`);
+      go("projects");
+    } catch (failure) {
+      setError(describe(failure));
+    }
+  }
+
+  return (
+    <section class="page" aria-labelledby="org-title">
+      <h1 id="org-title">Organizations</h1>
+      {error && <p role="alert" class="error">{error}</p>}
+      <div class="cards">
+        <form onSubmit={createOrganization} class="card">
+          <h2>New organization</h2>
+          <label>Name<input required value={name} onInput={(e) => setName(e.currentTarget.value)} /></label>
+          <label>
+            Address (slug)
+            <input required pattern="[a-z0-9][a-z0-9\-]{1,62}" value={slug}
+              onInput={(e) => setSlug(e.currentTarget.value)} />
+          </label>
+          <button type="submit">Create organization</button>
+        </form>
+        <form onSubmit={accept} class="card">
+          <h2>Join with an invitation</h2>
+          <label>Invitation token<input required value={token} onInput={(e) => setToken(e.currentTarget.value)} /></label>
+          <button type="submit">Accept invitation</button>
+        </form>
+      </div>
+      {organizationId && <Members organizationId={organizationId} />}
+    </section>
+  );
+}
+
+function Members(props: { organizationId: string }) {
+  const { organizationId } = props;
+  const [version, setVersion] = useState(0);
+  const members = useMembers(`${organizationId}`);
+  const [email, setEmail] = useState("");
+  const [invited, setInvited] = useState("");
+  const [error, setError] = useState("");
+
+  async function invite(event: Event) {
+    event.preventDefault();
+    try {
+      const response = await tenancy.createInvitation({
+        organizationId,
+        email,
+        role: OrganizationRole.MEMBER,
+        requestId: requestId(),
+      });
+      setInvited(response.token);
+      setError("");
+      setVersion(version + 1);
+    } catch (failure) {
+      setError(describe(failure));
+    }
+  }
+
+  return (
+    <section aria-labelledby="members-title">
+      <h2 id="members-title">Members</h2>
+      <ul class="members">
+        {[...members.values()].map((member) => (
+          <li key={member.userId}>
+            {member.displayName} <span class="muted">{member.email} · {OrganizationRole[member.role].toLowerCase()}</span>
+          </li>
+        ))}
+      </ul>
+      <form onSubmit={invite} class="inline">
+        <label>Invite by email<input type="email" required value={email} onInput={(e) => setEmail(e.currentTarget.value)} /></label>
+        <button type="submit">Invite</button>
+      </form>
+      {error && <p role="alert" class="error">{error}</p>}
+      {invited && (
+        <p class="notice">
+          Invitation token (shown once; also mailed): <output class="token" aria-label="Invitation token">{invited}</output>
+        </p>
+      )}
+    </section>
+  );
+}

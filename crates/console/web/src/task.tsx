@@ -1,0 +1,346 @@
+// The task panel: a dialog beside the board with the task's fields, assignees, labels,
+// subtasks, comments (with @mentions), work logs and activity.
+//
+// Edits send UpdateTask with a field mask naming only what changed, and the task's etag, so a
+// concurrent edit by someone else is refused (ETAG_MISMATCH) instead of silently overwritten;
+// the panel then reloads the task.
+
+import { timestampDate, timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
+import type { JSX } from "preact";
+import { useEffect, useRef, useState } from "preact/hooks";
+
+import { requestId, tasks as taskApi, projects } from "./api";
+import { describe } from "./errors";
+import type { TaskActivity } from "./gen/taskmesh/projects/v1/activity_pb";
+import { TaskActivityKind } from "./gen/taskmesh/projects/v1/activity_pb";
+import type { Column } from "./gen/taskmesh/projects/v1/board_pb";
+import type { Comment } from "./gen/taskmesh/projects/v1/comment_pb";
+import type { Label } from "./gen/taskmesh/projects/v1/label_pb";
+import type { ProjectMember } from "./gen/taskmesh/projects/v1/project_pb";
+import { TaskPriority, TaskView, type Task } from "./gen/taskmesh/projects/v1/task_pb";
+import type { WorkLog } from "./gen/taskmesh/projects/v1/worklog_pb";
+import type { Membership } from "./gen/taskmesh/tenancy/v1/membership_pb";
+import { announce, nameOf } from "./state";
+
+/** The task fields the panel edits (UpdateTask's mask names which). */
+interface TaskFields {
+  title?: string;
+  description?: string;
+  priority?: TaskPriority;
+  assigneeUserIds?: string[];
+  labelIds?: string[];
+  dueTime?: Timestamp;
+}
+type Update = (fields: TaskFields, paths: string[]) => Promise<void>;
+
+interface Props {
+  taskId: string;
+  members: Map<string, Membership>;
+  projectMembers: ProjectMember[];
+  labels: Label[];
+  columns: Column[];
+  reloadLabels: () => Promise<void>;
+  onChanged: (task: Task) => void;
+  onClose: () => void;
+}
+
+export function TaskPanel(props: Props) {
+  const { taskId, members, projectMembers, labels, columns, onChanged, onClose } = props;
+  const [task, setTask] = useState<Task | null>(null);
+  const [error, setError] = useState("");
+  const [version, setVersion] = useState(0);
+  const dialog = useRef<HTMLDivElement>(null);
+
+  const load = () =>
+    taskApi.getTask({ taskRef: { case: "id", value: taskId }, view: TaskView.FULL })
+      .then((r) => setTask(r.task ?? null))
+      .catch((e) => setError(describe(e)));
+  useEffect(() => void load(), [taskId]);
+  useEffect(() => dialog.current?.focus(), []);
+
+  async function update(fields: TaskFields, paths: string[]) {
+    if (!task) return;
+    try {
+      const response = await taskApi.updateTask({ task: { ...fields, id: task.id, etag: task.etag }, updateMask: { paths } });
+      if (response.task) {
+        setTask(response.task);
+        onChanged(response.task);
+      }
+      setError("");
+      setVersion(version + 1);
+    } catch (failure) {
+      setError(describe(failure));
+      void load();
+    }
+  }
+
+  const close = (event: KeyboardEvent) => event.key === "Escape" && onClose();
+  return (
+    <div class="panel" role="dialog" aria-modal="false" aria-labelledby="task-title" tabIndex={-1} ref={dialog} onKeyDown={close}>
+      <button type="button" class="close" onClick={onClose} aria-label="Close task">×</button>
+      {!task ? <p>{error || "Loading…"}</p> : (
+        <>
+          <h2 id="task-title"><span class="key">{task.key}</span> {task.title}</h2>
+          <p class="muted">
+            {columns.find((c) => c.id === task.columnId)?.name ?? "Not on this board"} · reported by {nameOf(members, task.reporterUserId)}
+            {task.timeSpent ? ` · ${minutes(Number(task.timeSpent.seconds))} logged` : ""}
+          </p>
+          {error && <p role="alert" class="error">{error}</p>}
+          <Fields task={task} update={update} />
+          <fieldset>
+            <legend>Assignees</legend>
+            {projectMembers.map((m) => (
+              <label key={m.userId} class="check">
+                <input type="checkbox" checked={task.assigneeUserIds.includes(m.userId)}
+                  onChange={(e) => update({ assigneeUserIds: toggle(task.assigneeUserIds, m.userId, e.currentTarget.checked) }, ["assignee_user_ids"])} />
+                {nameOf(members, m.userId)}
+              </label>
+            ))}
+          </fieldset>
+          <Labels task={task} labels={labels} update={update} reload={props.reloadLabels} />
+          <Subtasks task={task} onChanged={onChanged} />
+          <Comments key={`c${version}`} task={task} members={members} projectMembers={projectMembers} />
+          <WorkLogs task={task} members={members} onLogged={() => void load()} />
+          <Activity key={`a${version}`} task={task} members={members} />
+        </>
+      )}
+    </div>
+  );
+}
+
+function Fields(props: { task: Task; update: Update }) {
+  const { task, update } = props;
+  const [title, setTitle] = useState(task.title);
+  const [description, setDescription] = useState(task.description);
+  const due = task.dueTime ? timestampDate(task.dueTime).toISOString().slice(0, 10) : "";
+  return (
+    <div class="fields">
+      <label>
+        Title
+        <input value={title} maxLength={500} onInput={(e) => setTitle(e.currentTarget.value)}
+          onBlur={() => title !== task.title && title.trim() && update({ title }, ["title"])} />
+      </label>
+      <label>
+        Description
+        <textarea rows={4} value={description} onInput={(e) => setDescription(e.currentTarget.value)}
+          onBlur={() => description !== task.description && update({ description }, ["description"])} />
+      </label>
+      <label>
+        Priority
+        <select value={task.priority} onChange={(e) => update({ priority: Number(e.currentTarget.value) }, ["priority"])}>
+          {[TaskPriority.NONE, TaskPriority.LOW, TaskPriority.MEDIUM, TaskPriority.HIGH, TaskPriority.URGENT].map((p) => (
+            <option key={p} value={p}>{TaskPriority[p].toLowerCase()}</option>
+          ))}
+        </select>
+      </label>
+      <label>
+        Due
+        <input type="date" value={due} onChange={(e) => {
+          const value = e.currentTarget.value;
+          void update({ dueTime: value ? timestampFromDate(new Date(`${value}T17:00:00Z`)) : undefined }, ["due_time"]);
+        }} />
+      </label>
+    </div>
+  );
+}
+
+function Labels(props: { task: Task; labels: Label[]; update: Update; reload: () => Promise<void> }) {
+  const { task, labels, update, reload } = props;
+  const [name, setName] = useState("");
+  const [error, setError] = useState("");
+  async function create(event: Event) {
+    event.preventDefault();
+    try {
+      const response = await projects.createLabel({ label: { projectId: task.projectId, name, color: "#5b6ee1" } });
+      await reload();
+      await update({ labelIds: [...task.labelIds, response.label!.id] }, ["label_ids"]);
+      setName("");
+    } catch (failure) {
+      setError(describe(failure));
+    }
+  }
+  return (
+    <fieldset>
+      <legend>Labels</legend>
+      {labels.map((label) => (
+        <label key={label.id} class="check">
+          <input type="checkbox" checked={task.labelIds.includes(label.id)}
+            onChange={(e) => update({ labelIds: toggle(task.labelIds, label.id, e.currentTarget.checked) }, ["label_ids"])} />
+          {label.name}
+        </label>
+      ))}
+      <form class="inline" onSubmit={create}>
+        <label>New label<input required maxLength={50} value={name} onInput={(e) => setName(e.currentTarget.value)} /></label>
+        <button type="submit">Add label</button>
+      </form>
+      {error && <p role="alert" class="error">{error}</p>}
+    </fieldset>
+  );
+}
+
+function Subtasks(props: { task: Task; onChanged: (task: Task) => void }) {
+  const { task, onChanged } = props;
+  const [list, setList] = useState<Task[]>([]);
+  const [title, setTitle] = useState("");
+  const [error, setError] = useState("");
+  const load = () =>
+    taskApi.listTasks({ projectId: task.projectId, filter: `parent_task_id = "${task.id}"`, pageSize: 100 })
+      .then((r) => setList(r.tasks)).catch((e) => setError(describe(e)));
+  useEffect(() => void load(), [task.id]);
+  async function create(event: Event) {
+    event.preventDefault();
+    try {
+      const response = await taskApi.createTask({ task: { projectId: task.projectId, title, parentTaskId: task.id }, requestId: requestId() });
+      if (response.task) onChanged(response.task);
+      setTitle("");
+      await load();
+    } catch (failure) {
+      setError(describe(failure));
+    }
+  }
+  return (
+    <section aria-labelledby="subtasks-title">
+      <h3 id="subtasks-title">Subtasks</h3>
+      <ul>{list.map((t) => <li key={t.id}><span class="key">{t.key}</span> {t.title}</li>)}</ul>
+      <form class="inline" onSubmit={create}>
+        <label>New subtask<input required maxLength={500} value={title} onInput={(e) => setTitle(e.currentTarget.value)} /></label>
+        <button type="submit">Add subtask</button>
+      </form>
+      {error && <p role="alert" class="error">{error}</p>}
+    </section>
+  );
+}
+
+function Comments(props: { task: Task; members: Map<string, Membership>; projectMembers: ProjectMember[] }) {
+  const { task, members, projectMembers } = props;
+  const [list, setList] = useState<Comment[]>([]);
+  const [body, setBody] = useState("");
+  const [error, setError] = useState("");
+  const load = () => taskApi.listComments({ taskId: task.id, pageSize: 20, orderBy: "create_time desc" })
+    .then((r) => setList(r.comments.reverse())).catch((e) => setError(describe(e)));
+  useEffect(() => void load(), [task.id]);
+  async function create(event: Event) {
+    event.preventDefault();
+    try {
+      await taskApi.createComment({ comment: { taskId: task.id, body }, requestId: requestId() });
+      setBody("");
+      setError("");
+      announce("Comment added");
+      await load();
+    } catch (failure) {
+      setError(describe(failure));
+    }
+  }
+  return (
+    <section aria-labelledby="comments-title">
+      <h3 id="comments-title">Comments</h3>
+      <ol class="comments">
+        {list.map((c) => (
+          <li key={c.id}><strong>{nameOf(members, c.authorUserId)}</strong> <time>{when(c.createTime)}</time><p>{withMentions(c.body)}</p></li>
+        ))}
+      </ol>
+      <form onSubmit={create}>
+        <label>Comment<textarea rows={2} required maxLength={65536} value={body} onInput={(e) => setBody(e.currentTarget.value)} /></label>
+        <div class="inline">
+          <label>
+            Mention
+            <select aria-label="Mention" value="" onChange={(e) => {
+              const id = e.currentTarget.value;
+              if (id) setBody(`${body}${body && !body.endsWith(" ") ? " " : ""}@[${nameOf(members, id)}](user:${id}) `);
+            }}>
+              <option value="">someone…</option>
+              {projectMembers.map((m) => <option key={m.userId} value={m.userId}>{nameOf(members, m.userId)}</option>)}
+            </select>
+          </label>
+          <button type="submit">Add comment</button>
+        </div>
+      </form>
+      {error && <p role="alert" class="error">{error}</p>}
+    </section>
+  );
+}
+
+function WorkLogs(props: { task: Task; members: Map<string, Membership>; onLogged: () => void }) {
+  const { task, members, onLogged } = props;
+  const [list, setList] = useState<WorkLog[]>([]);
+  const [amount, setAmount] = useState("30");
+  const [note, setNote] = useState("");
+  const [error, setError] = useState("");
+  const load = () => taskApi.listWorkLogs({ scope: { case: "taskId", value: task.id }, pageSize: 50 })
+    .then((r) => setList(r.workLogs)).catch((e) => setError(describe(e)));
+  useEffect(() => void load(), [task.id]);
+  async function log(event: Event) {
+    event.preventDefault();
+    try {
+      const seconds = BigInt(Math.round(Number(amount) * 60));
+      await taskApi.createWorkLog({ workLog: { taskId: task.id, duration: { seconds }, description: note }, requestId: requestId() });
+      setNote("");
+      setError("");
+      await load();
+      onLogged();
+    } catch (failure) {
+      setError(describe(failure));
+    }
+  }
+  return (
+    <section aria-labelledby="worklogs-title">
+      <h3 id="worklogs-title">Work log</h3>
+      <ul>{list.map((w) => <li key={w.id}>{nameOf(members, w.userId)}: {minutes(Number(w.duration?.seconds ?? 0n))} {w.description && `— ${w.description}`}</li>)}</ul>
+      <form class="inline" onSubmit={log}>
+        <label>Minutes<input type="number" min={1} max={1440} required value={amount} onInput={(e) => setAmount(e.currentTarget.value)} /></label>
+        <label>Note<input maxLength={1000} value={note} onInput={(e) => setNote(e.currentTarget.value)} /></label>
+        <button type="submit">Log work</button>
+      </form>
+      {error && <p role="alert" class="error">{error}</p>}
+    </section>
+  );
+}
+
+function Activity(props: { task: Task; members: Map<string, Membership> }) {
+  const { task, members } = props;
+  const [list, setList] = useState<TaskActivity[]>([]);
+  useEffect(() => {
+    taskApi.listTaskActivity({ taskId: task.id, pageSize: 50, orderBy: "create_time desc" })
+      .then((r) => setList(r.activities)).catch(() => undefined);
+  }, [task.id, task.etag]);
+  return (
+    <section aria-labelledby="activity-title">
+      <h3 id="activity-title">Activity</h3>
+      <ol class="activity">
+        {list.map((a) => (
+          <li key={a.id}>
+            <strong>{nameOf(members, a.actorUserId)}</strong> {TaskActivityKind[a.kind].toLowerCase().replace(/_/g, " ")}
+            {a.fieldChanges.length > 0 && ` (${a.fieldChanges.map((f) => f.field).join(", ")})`} <time>{when(a.createTime)}</time>
+          </li>
+        ))}
+      </ol>
+    </section>
+  );
+}
+
+/** Renders `@[Name](user:<id>)` mentions as "@Name". */
+function withMentions(body: string): (string | JSX.Element)[] {
+  const parts: (string | JSX.Element)[] = [];
+  const pattern = /@\[([^\]]{1,100})\]\(user:([^)\s]{1,64})\)/g;
+  let last = 0;
+  for (const match of body.matchAll(pattern)) {
+    parts.push(body.slice(last, match.index));
+    parts.push(<span class="mention" key={match.index}>@{match[1]}</span>);
+    last = (match.index ?? 0) + match[0].length;
+  }
+  parts.push(body.slice(last));
+  return parts;
+}
+
+function toggle(list: string[], id: string, on: boolean): string[] {
+  return on ? [...new Set([...list, id])] : list.filter((x) => x !== id);
+}
+
+function minutes(seconds: number): string {
+  const m = Math.round(seconds / 60);
+  return m >= 60 ? `${Math.floor(m / 60)} h ${m % 60} min` : `${m} min`;
+}
+
+function when(time: Parameters<typeof timestampDate>[0] | undefined): string {
+  return time ? timestampDate(time).toLocaleString() : "";
+}
