@@ -60,23 +60,7 @@ before(async () => {
     "[identity]",
     "access_token_ttl_secs = 60",
   ].join("\n"));
-  server = spawn(BIN, ["serve", "--listen", "127.0.0.1:0", "--data-dir", data, "--config", join(data, "taskmesh.toml")], {
-    env: { ...process.env, TASKMESH_LOG__FILTER: "warn" },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  edge = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error("no banner within 60 s")), 60_000);
-    let text = "";
-    server.stdout.on("data", (chunk) => {
-      text += chunk;
-      const match = text.match(/http:\/\/(127\.0\.0\.1:\d+)/);
-      if (match) {
-        clearTimeout(timer);
-        resolve(`http://${match[1]}`);
-      }
-    });
-    server.on("exit", (code) => reject(new Error(`taskmesh exited with ${code}`)));
-  });
+  await startServer("127.0.0.1:0");
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox"] });
   mkdirSync(shots, { recursive: true });
 });
@@ -110,6 +94,29 @@ async function currentUserStatus(token) {
   return trailers ?? "missing";
 }
 
+/** Starts `taskmesh serve` on `listen` with the test's data dir and config; sets `edge`. */
+async function startServer(listen) {
+  server = spawn(BIN, ["serve", "--listen", listen, "--data-dir", data, "--config", join(data, "taskmesh.toml")], {
+    env: { ...process.env, TASKMESH_LOG__FILTER: "warn" },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const exited = new Promise((resolve) => server.on("exit", resolve));
+  server.exited = exited;
+  edge = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("no banner within 60 s")), 60_000);
+    let text = "";
+    server.stdout.on("data", (chunk) => {
+      text += chunk;
+      const match = text.match(/http:\/\/(127\.0\.0\.1:\d+)/);
+      if (match) {
+        clearTimeout(timer);
+        resolve(`http://${match[1]}`);
+      }
+    });
+    exited.then((code) => reject(new Error(`taskmesh exited with ${code}`)));
+  });
+}
+
 /** A person with their own browser context (own memory, so own session). */
 async function person(name, origin = edge) {
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
@@ -118,6 +125,12 @@ async function person(name, origin = edge) {
   const email = `${name.toLowerCase()}-${run}@example.com`;
   const problems = [];
   page.on("pageerror", (error) => problems.push(error.message));
+  if (process.env.DEBUG_E2E) {
+    // What each page calls and logs, with a clock, for reading a failure.
+    page.on("request", (r) => console.error(Date.now() % 100_000, name, "call", r.url().split("/").pop()));
+    page.on("requestfailed", (r) => console.error(Date.now() % 100_000, name, "failed", r.url().split("/").pop(), r.failure()?.errorText));
+    page.on("console", (m) => console.error(Date.now() % 100_000, name, "console", m.text()));
+  }
   page.on("request", (request) => {
     const bearer = request.headers().authorization?.replace(/^Bearer /, "");
     if (bearer) lastToken.set(page, bearer);
@@ -171,8 +184,6 @@ async function journey() {
   assert.match(csp, /script-src 'self'/);
   assert.match(csp, /frame-ancestors 'none'/);
   let refreshes = 0;
-  ada.page.on("request", (r) => process.env.DEBUG_E2E && console.error(Date.now() % 100000, "ada", r.url().split("/").pop()));
-  ada.page.on("console", (m) => process.env.DEBUG_E2E && console.error("ada console", m.text()));
   ada.page.on("request", (request) => request.url().endsWith(".IdentityService/RefreshToken") && refreshes++);
 
   await signUp(ada);
@@ -198,7 +209,8 @@ async function journey() {
   await ada.page.getByRole("button", { name: "Create project" }).click();
   await ada.page.getByRole("heading", { name: /WEB\s+Website/ }).waitFor({ timeout: 10_000 });
   const projectUrl = ada.page.url();
-  await ada.page.getByText(/^Members/).click();
+  await ada.page.locator(".live.on").waitFor({ timeout: 5_000 });
+  await ada.page.locator("summary", { hasText: /^Members/ }).click();
   await ada.page.getByLabel("Add to project").selectOption({ label: "Bob" });
   await ada.page.getByRole("button", { name: "Add", exact: true }).click();
   await ada.page.getByText("Members (2)").waitFor({ timeout: 5_000 });
@@ -263,6 +275,20 @@ async function journey() {
   await ada.page.getByRole("button", { name: /^Redo: / }).waitFor({ timeout: 5_000 });
   await ada.page.screenshot({ path: join(shots, "board.png") });
 
+  // The server restarts (same address and data): both boards and bells reconnect on their
+  // own, resuming their streams, and live updates flow again without a reload.
+  server.kill("SIGTERM");
+  await server.exited;
+  for (const who of [ada, bob]) {
+    await who.page.locator(".live", { hasText: "Reconnecting" }).waitFor({ timeout: 10_000 });
+  }
+  await startServer(edge.replace("http://", ""));
+  for (const who of [ada, bob]) await who.page.locator(".live.on").waitFor({ timeout: 30_000 });
+  await card(ada.page, "In Progress", "Fix login").locator(".card-open").focus();
+  await ada.page.keyboard.press("Alt+ArrowRight");
+  await card(ada.page, "Done", "Fix login").waitFor({ timeout: 5_000 });
+  await card(bob.page, "Done", "Fix login").waitFor({ timeout: 1_000 });
+
   // Carol, of another organization, sees no project and cannot open Ada's board.
   const carol = await person("Carol");
   await signUp(carol);
@@ -321,7 +347,7 @@ async function journey() {
   for (const [where, open] of [["sign-in page", false], ["board and task panel", true]]) {
     if (open) {
       await auditPage.goto(projectUrl.replace(/^http:\/\/[^/]+/, edge));
-      await card(auditPage, "In Progress", "Fix login").locator(".card-open").click();
+      await card(auditPage, "Done", "Fix login").locator(".card-open").click();
       await auditPage.getByRole("dialog").getByRole("heading", { name: /Fix login/ }).waitFor();
       await auditPage.getByText("Ada: 30 min").waitFor({ timeout: 5_000 });
     }

@@ -7,7 +7,7 @@ import { identity, projects, requestId, signedOut, type Session } from "./api";
 import { SignIn } from "./auth";
 import { Bell } from "./bell";
 import { BoardPage } from "./board";
-import { describe } from "./errors";
+import { Alert, useAction } from "./ui";
 import type { Project } from "./gen/taskmesh/projects/v1/project_pb";
 import { OrganizationPage, OrganizationSwitcher, switchTo, useOrganizations } from "./orgs";
 import { announce, go, useAnnouncements, useRoute, useSession } from "./state";
@@ -75,33 +75,29 @@ function ProjectsPage() {
   const [list, setList] = useState<Project[] | null>(null);
   const [key, setKey] = useState("");
   const [name, setName] = useState("");
-  const [error, setError] = useState("");
+  const { error, attempt } = useAction();
 
   async function load() {
-    try {
+    await attempt(async () => {
       const response = await projects.listProjects({ pageSize: 100, orderBy: "name" });
       setList(response.projects);
-    } catch (failure) {
-      setError(describe(failure));
-    }
+    });
   }
   useEffect(() => void load(), []);
 
   async function create(event: Event) {
     event.preventDefault();
-    try {
+    await attempt(async () => {
       const response = await projects.createProject({ project: { key: key.toUpperCase(), name }, requestId: requestId() });
       announce(`Created project ${response.project!.name}`);
       go(`p/${response.project!.id}`);
-    } catch (failure) {
-      setError(describe(failure));
-    }
+    });
   }
 
   return (
     <section class="page" aria-labelledby="projects-title">
       <h1 id="projects-title">Projects</h1>
-      {error && <p role="alert" class="error">{error}</p>}
+      <Alert error={error} />
       {list === null ? <p>Loading…</p> : list.length === 0 ? <p>No projects yet.</p> : (
         <ul class="projects">
           {list.map((project) => (

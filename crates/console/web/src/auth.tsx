@@ -4,21 +4,20 @@
 import { useState } from "preact/hooks";
 
 import { identity, requestId, signedIn } from "./api";
-import { describe } from "./errors";
+import { Alert, useAction } from "./ui";
 
 export function SignIn() {
   const [mode, setMode] = useState<"in" | "up">("in");
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
   const [displayName, setDisplayName] = useState("");
-  const [error, setError] = useState("");
+  const { error, attempt, reset } = useAction();
   const [busy, setBusy] = useState(false);
 
   async function submit(event: Event) {
     event.preventDefault();
     setBusy(true);
-    setError("");
-    try {
+    await attempt(async () => {
       if (mode === "up") {
         const response = await identity.signUp({ email, password, displayName, requestId: requestId() });
         if (response.user && response.tokens) signedIn(response.user, response.tokens);
@@ -26,11 +25,8 @@ export function SignIn() {
         const response = await identity.login({ email, password });
         if (response.user && response.tokens) signedIn(response.user, response.tokens);
       }
-    } catch (failure) {
-      setError(describe(failure));
-    } finally {
-      setBusy(false);
-    }
+    });
+    setBusy(false);
   }
 
   const title = mode === "in" ? "Sign in" : "Create an account";
@@ -56,12 +52,12 @@ export function SignIn() {
             autocomplete={mode === "up" ? "new-password" : "current-password"} value={password}
             onInput={(e) => setPassword(e.currentTarget.value)} />
         </label>
-        {error && <p role="alert" class="error">{error}</p>}
+        <Alert error={error} />
         <button type="submit" disabled={busy}>{title}</button>
       </form>
       <p>
         {mode === "in" ? "New here? " : "Have an account? "}
-        <button type="button" class="link" onClick={() => { setMode(mode === "in" ? "up" : "in"); setError(""); }}>
+        <button type="button" class="link" onClick={() => { setMode(mode === "in" ? "up" : "in"); reset(); }}>
           {mode === "in" ? "Create an account" : "Sign in instead"}
         </button>
       </p>

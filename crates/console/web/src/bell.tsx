@@ -8,7 +8,7 @@
 import { useEffect, useState } from "preact/hooks";
 
 import { notifications, reason, refresh, type Session } from "./api";
-import { describe } from "./errors";
+import { Alert, useAction } from "./ui";
 import type { Notification } from "./gen/taskmesh/notifications/v1/notification_pb";
 import { announce, go } from "./state";
 
@@ -16,7 +16,7 @@ export function Bell(props: { session: Session }) {
   const [unread, setUnread] = useState<bigint>(0n);
   const [open, setOpen] = useState(false);
   const [items, setItems] = useState<Notification[]>([]);
-  const [error, setError] = useState("");
+  const { error, attempt } = useAction();
   const userId = props.session.user.id;
 
   useEffect(() => {
@@ -64,23 +64,18 @@ export function Bell(props: { session: Session }) {
     const next = !open;
     setOpen(next);
     if (!next) return;
-    try {
+    await attempt(async () => {
       const response = await notifications.listNotifications({ pageSize: 20 });
       setItems(response.notifications);
-      setError("");
-    } catch (failure) {
-      setError(describe(failure));
-    }
+    });
   }
 
   async function markAllRead() {
-    try {
+    await attempt(async () => {
       const response = await notifications.markNotificationsRead({ all: true });
       setUnread(response.unreadCount);
       setItems((list) => list.map((n) => ({ ...n, readTime: n.readTime ?? { seconds: 0n, nanos: 0 } } as Notification)));
-    } catch (failure) {
-      setError(describe(failure));
-    }
+    });
   }
 
   const count = Number(unread);
@@ -100,7 +95,7 @@ export function Bell(props: { session: Session }) {
             <strong>Notifications</strong>
             <button type="button" onClick={markAllRead} disabled={count === 0}>Mark all read</button>
           </div>
-          {error && <p role="alert" class="error">{error}</p>}
+          <Alert error={error} />
           {items.length === 0 ? <p class="muted">Nothing yet.</p> : (
             <ul>
               {items.map((n) => (

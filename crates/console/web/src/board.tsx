@@ -7,7 +7,7 @@
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 
 import { boards, projects, requestId, tasks as taskApi, type Session } from "./api";
-import { describe } from "./errors";
+import { Alert, useAction } from "./ui";
 import type { Column } from "./gen/taskmesh/projects/v1/board_pb";
 import type { Label } from "./gen/taskmesh/projects/v1/label_pb";
 import type { Project, ProjectMember } from "./gen/taskmesh/projects/v1/project_pb";
@@ -25,7 +25,7 @@ export function BoardPage(props: { session: Session; projectId: string }) {
   const [labels, setLabels] = useState<Label[]>([]);
   const [projectMembers, setProjectMembers] = useState<ProjectMember[]>([]);
   const [undo, setUndo] = useState<GetUndoStateResponse | null>(null);
-  const [error, setError] = useState("");
+  const { error, attempt, fail } = useAction();
   const [open, setOpen] = useState<string | null>(null);
   const [focusTask, setFocusTask] = useState<string | null>(null);
   const members = useMembers(session.tokens.organizationId);
@@ -41,7 +41,7 @@ export function BoardPage(props: { session: Session; projectId: string }) {
     projects.listProjectMembers({ projectId, pageSize: 100 }).then((r) => setProjectMembers(r.members));
 
   useEffect(() => {
-    projects.getProject({ id: projectId }).then((r) => setProject(r.project ?? null)).catch((e) => setError(describe(e)));
+    projects.getProject({ id: projectId }).then((r) => setProject(r.project ?? null)).catch(fail);
     projects.listLabels({ projectId, pageSize: 100 }).then((r) => setLabels(r.labels)).catch(() => undefined);
     loadProjectMembers().catch(() => undefined);
     loadUndo();
@@ -66,17 +66,13 @@ export function BoardPage(props: { session: Session; projectId: string }) {
   }, [focusTask, byColumn]);
 
   async function move(task: Task, columnId: string, position: Position) {
-    try {
+    await attempt(async () => {
       const response = await taskApi.moveTask({ id: task.id, columnId, position });
       if (response.task) upsert(response.task);
       const column = columns.find((c) => c.id === columnId);
       announce(`Moved ${task.key} to ${column?.name ?? "column"}`);
-      setError("");
       loadUndo();
-    } catch (failure) {
-      setError(describe(failure));
-      announce(describe(failure));
-    }
+    }).then((failed) => failed && announce(failed));
   }
 
   function moveBy(task: Task, columnStep: number, rowStep: number) {
@@ -114,15 +110,12 @@ export function BoardPage(props: { session: Session; projectId: string }) {
   async function history(kind: "undo" | "redo") {
     const action = kind === "undo" ? undo?.nextUndo : undo?.nextRedo;
     if (!action) return;
-    try {
+    await attempt(async () => {
       const request = { projectId, requestId: requestId(), expectedActivityId: action.activity?.id ?? "" };
       const response = kind === "undo" ? await taskApi.undoLastAction(request) : await taskApi.redoLastAction(request);
       if (response.task) upsert(response.task);
       announce(`${kind === "undo" ? "Undid" : "Redid"}: ${action.summary}`);
-      setError("");
-    } catch (failure) {
-      setError(describe(failure));
-    }
+    });
     loadUndo();
   }
 
@@ -131,7 +124,7 @@ export function BoardPage(props: { session: Session; projectId: string }) {
     <section class="board-page" aria-labelledby="board-title">
       <div class="board-head">
         <h1 id="board-title"><span class="key">{project.key}</span> {project.name}</h1>
-        <span class={state.live ? "live on" : "live"} title={state.problem}>{state.live ? "Live" : state.problem || "Connecting…"}</span>
+        <span class={state.live ? "live on" : "live"} title={state.problem}>{state.live ? "Live" : state.problem ? "Reconnecting…" : "Connecting…"}</span>
         <div class="history" role="group" aria-label="History">
           <HistoryButton kind="undo" action={undo?.nextUndo} onClick={() => history("undo")} />
           <HistoryButton kind="redo" action={undo?.nextRedo} onClick={() => history("redo")} />
@@ -139,7 +132,7 @@ export function BoardPage(props: { session: Session; projectId: string }) {
         <ProjectMembers projectId={projectId} projectMembers={projectMembers} members={members} reload={loadProjectMembers} />
       </div>
       <NewTask projectId={projectId} boardId={project.defaultBoardId} columns={columns} onCreated={(t) => { upsert(t); loadUndo(); }} />
-      {error && <p role="alert" class="error">{error}</p>}
+      <Alert error={error || (state.problem && !state.problem.startsWith("Reconnecting") ? state.problem : "")} />
       <p id="move-help" class="visually-hidden">Alt+Left and Alt+Right move a card to the previous or next column; Alt+Up and Alt+Down move it within its column.</p>
       <div class="columns">
         {columns.map((column) => {
@@ -202,16 +195,13 @@ export function BoardPage(props: { session: Session; projectId: string }) {
 function ColumnLimit(props: { column: Column }) {
   const { column } = props;
   const [limit, setLimit] = useState(String(column.wipLimit));
-  const [error, setError] = useState("");
+  const { error, attempt } = useAction();
   async function save(event: Event) {
     event.preventDefault();
-    try {
+    await attempt(async () => {
       await boards.updateColumn({ column: { id: column.id, wipLimit: Number(limit) }, updateMask: { paths: ["wip_limit"] } });
       announce(`${column.name}: WIP limit ${Number(limit) || "removed"}`);
-      setError("");
-    } catch (failure) {
-      setError(describe(failure));
-    }
+    });
   }
   return (
     <details class="column-limit">
@@ -223,7 +213,7 @@ function ColumnLimit(props: { column: Column }) {
         </label>
         <button type="submit">Save limit</button>
       </form>
-      {error && <p role="alert" class="error">{error}</p>}
+      <Alert error={error} />
     </details>
   );
 }
@@ -243,10 +233,10 @@ function NewTask(props: { projectId: string; boardId: string; columns: Column[];
   const { projectId, boardId, columns, onCreated } = props;
   const [title, setTitle] = useState("");
   const [columnId, setColumnId] = useState("");
-  const [error, setError] = useState("");
+  const { error, attempt } = useAction();
   async function submit(event: Event) {
     event.preventDefault();
-    try {
+    await attempt(async () => {
       const response = await taskApi.createTask({
         task: { projectId, title, boardId, columnId: columnId || columns[0]?.id || "" },
         requestId: requestId(),
@@ -254,10 +244,7 @@ function NewTask(props: { projectId: string; boardId: string; columns: Column[];
       if (response.task) onCreated(response.task);
       announce(`Created ${response.task?.key ?? "task"}`);
       setTitle("");
-      setError("");
-    } catch (failure) {
-      setError(describe(failure));
-    }
+    });
   }
   return (
     <form class="inline new-task" onSubmit={submit}>
@@ -269,7 +256,7 @@ function NewTask(props: { projectId: string; boardId: string; columns: Column[];
         </select>
       </label>
       <button type="submit">Add task</button>
-      {error && <span role="alert" class="error">{error}</span>}
+      <Alert error={error} inline />
     </form>
   );
 }
@@ -277,20 +264,17 @@ function NewTask(props: { projectId: string; boardId: string; columns: Column[];
 function ProjectMembers(props: { projectId: string; projectMembers: ProjectMember[]; members: ReturnType<typeof useMembers>; reload: () => Promise<void> }) {
   const { projectId, projectMembers, members, reload } = props;
   const [userId, setUserId] = useState("");
-  const [error, setError] = useState("");
+  const { error, attempt } = useAction();
   const outside = [...members.values()].filter((m) => !projectMembers.some((p) => p.userId === m.userId));
   async function add(event: Event) {
     event.preventDefault();
     if (!userId) return;
-    try {
+    await attempt(async () => {
       await projects.addProjectMember({ projectId, userId });
       announce(`Added ${nameOf(members, userId)} to the project`);
       setUserId("");
-      setError("");
       await reload();
-    } catch (failure) {
-      setError(describe(failure));
-    }
+    });
   }
   return (
     <details class="project-members">
@@ -309,7 +293,7 @@ function ProjectMembers(props: { projectId: string; projectMembers: ProjectMembe
           <button type="submit">Add</button>
         </form>
       )}
-      {error && <p role="alert" class="error">{error}</p>}
+      <Alert error={error} />
       </div>
     </details>
   );

@@ -5,7 +5,7 @@
 import { useEffect, useState } from "preact/hooks";
 
 import { identity, requestId, tenancy, tokensChanged, type Session } from "./api";
-import { describe } from "./errors";
+import { Alert, useAction } from "./ui";
 import { OrganizationRole } from "./gen/taskmesh/tenancy/v1/membership_pb";
 import type { Organization } from "./gen/taskmesh/tenancy/v1/organization_pb";
 import { announce, go, useMembers } from "./state";
@@ -36,7 +36,7 @@ export async function switchTo(organizationId: string) {
 
 export function OrganizationSwitcher(props: { session: Session; organizations: Organization[] }) {
   const { session, organizations } = props;
-  const [error, setError] = useState("");
+  const { error, attempt } = useAction();
   return (
     <label class="switcher">
       <span class="visually-hidden">Organization</span>
@@ -46,13 +46,10 @@ export function OrganizationSwitcher(props: { session: Session; organizations: O
         onChange={async (event) => {
           const id = event.currentTarget.value;
           if (!id) return go("org");
-          try {
+          await attempt(async () => {
             await switchTo(id);
-            setError("");
             go("projects");
-          } catch (failure) {
-            setError(describe(failure));
-          }
+          });
         }}
       >
         {!session.tokens.organizationId && <option value="">Choose an organization</option>}
@@ -60,7 +57,7 @@ export function OrganizationSwitcher(props: { session: Session; organizations: O
           <option key={organization.id} value={organization.id}>{organization.name}</option>
         ))}
       </select>
-      {error && <span role="alert" class="error">{error}</span>}
+      <Alert error={error} inline />
     </label>
   );
 }
@@ -71,38 +68,34 @@ export function OrganizationPage(props: { session: Session; reload: () => void }
   const [name, setName] = useState("");
   const [slug, setSlug] = useState("");
   const [token, setToken] = useState("");
-  const [error, setError] = useState("");
+  const { error, attempt } = useAction();
 
   async function createOrganization(event: Event) {
     event.preventDefault();
-    try {
+    await attempt(async () => {
       const response = await tenancy.createOrganization({ name, slug, requestId: requestId() });
       await switchTo(response.organization!.id);
       reload();
       announce(`Created ${name}`);
       go("projects");
-    } catch (failure) {
-      setError(describe(failure));
-    }
+    });
   }
 
   async function accept(event: Event) {
     event.preventDefault();
-    try {
+    await attempt(async () => {
       const response = await tenancy.acceptInvitation({ token: token.trim() });
       await switchTo(response.organization!.id);
       reload();
       announce(`Joined ${response.organization!.name}`);
       go("projects");
-    } catch (failure) {
-      setError(describe(failure));
-    }
+    });
   }
 
   return (
     <section class="page" aria-labelledby="org-title">
       <h1 id="org-title">Organizations</h1>
-      {error && <p role="alert" class="error">{error}</p>}
+      <Alert error={error} />
       <div class="cards">
         <form onSubmit={createOrganization} class="card">
           <h2>New organization</h2>
@@ -131,11 +124,11 @@ function Members(props: { organizationId: string }) {
   const members = useMembers(`${organizationId}`);
   const [email, setEmail] = useState("");
   const [invited, setInvited] = useState("");
-  const [error, setError] = useState("");
+  const { error, attempt } = useAction();
 
   async function invite(event: Event) {
     event.preventDefault();
-    try {
+    await attempt(async () => {
       const response = await tenancy.createInvitation({
         organizationId,
         email,
@@ -143,11 +136,8 @@ function Members(props: { organizationId: string }) {
         requestId: requestId(),
       });
       setInvited(response.token);
-      setError("");
       setVersion(version + 1);
-    } catch (failure) {
-      setError(describe(failure));
-    }
+    });
   }
 
   return (
@@ -164,7 +154,7 @@ function Members(props: { organizationId: string }) {
         <label>Invite by email<input type="email" required value={email} onInput={(e) => setEmail(e.currentTarget.value)} /></label>
         <button type="submit">Invite</button>
       </form>
-      {error && <p role="alert" class="error">{error}</p>}
+      <Alert error={error} />
       {invited && (
         <p class="notice">
           Invitation token (shown once; also mailed): <output class="token" aria-label="Invitation token">{invited}</output>

@@ -10,7 +10,7 @@ import type { JSX } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 
 import { requestId, tasks as taskApi, projects } from "./api";
-import { describe } from "./errors";
+import { Alert, useAction } from "./ui";
 import type { TaskActivity } from "./gen/taskmesh/projects/v1/activity_pb";
 import { TaskActivityKind } from "./gen/taskmesh/projects/v1/activity_pb";
 import type { Column } from "./gen/taskmesh/projects/v1/board_pb";
@@ -47,31 +47,28 @@ interface Props {
 export function TaskPanel(props: Props) {
   const { taskId, members, projectMembers, labels, columns, onChanged, onClose } = props;
   const [task, setTask] = useState<Task | null>(null);
-  const [error, setError] = useState("");
+  const { error, attempt, fail } = useAction();
   const [version, setVersion] = useState(0);
   const dialog = useRef<HTMLDivElement>(null);
 
   const load = () =>
     taskApi.getTask({ taskRef: { case: "id", value: taskId }, view: TaskView.FULL })
       .then((r) => setTask(r.task ?? null))
-      .catch((e) => setError(describe(e)));
+      .catch(fail);
   useEffect(() => void load(), [taskId]);
   useEffect(() => dialog.current?.focus(), []);
 
   async function update(fields: TaskFields, paths: string[]) {
     if (!task) return;
-    try {
+    const failed = await attempt(async () => {
       const response = await taskApi.updateTask({ task: { ...fields, id: task.id, etag: task.etag }, updateMask: { paths } });
       if (response.task) {
         setTask(response.task);
         onChanged(response.task);
       }
-      setError("");
       setVersion(version + 1);
-    } catch (failure) {
-      setError(describe(failure));
-      void load();
-    }
+    });
+    if (failed) void load();
   }
 
   const close = (event: KeyboardEvent) => event.key === "Escape" && onClose();
@@ -85,7 +82,7 @@ export function TaskPanel(props: Props) {
             {columns.find((c) => c.id === task.columnId)?.name ?? "Not on this board"} · reported by {nameOf(members, task.reporterUserId)}
             {task.timeSpent ? ` · ${minutes(Number(task.timeSpent.seconds))} logged` : ""}
           </p>
-          {error && <p role="alert" class="error">{error}</p>}
+          <Alert error={error} />
           <Fields task={task} update={update} />
           <fieldset>
             <legend>Assignees</legend>
@@ -147,17 +144,15 @@ function Fields(props: { task: Task; update: Update }) {
 function Labels(props: { task: Task; labels: Label[]; update: Update; reload: () => Promise<void> }) {
   const { task, labels, update, reload } = props;
   const [name, setName] = useState("");
-  const [error, setError] = useState("");
+  const { error, attempt } = useAction();
   async function create(event: Event) {
     event.preventDefault();
-    try {
+    await attempt(async () => {
       const response = await projects.createLabel({ label: { projectId: task.projectId, name, color: "#5b6ee1" } });
       await reload();
       await update({ labelIds: [...task.labelIds, response.label!.id] }, ["label_ids"]);
       setName("");
-    } catch (failure) {
-      setError(describe(failure));
-    }
+    });
   }
   return (
     <fieldset>
@@ -173,7 +168,7 @@ function Labels(props: { task: Task; labels: Label[]; update: Update; reload: ()
         <label>New label<input required maxLength={50} value={name} onInput={(e) => setName(e.currentTarget.value)} /></label>
         <button type="submit">Add label</button>
       </form>
-      {error && <p role="alert" class="error">{error}</p>}
+      <Alert error={error} />
     </fieldset>
   );
 }
@@ -182,21 +177,19 @@ function Subtasks(props: { task: Task; onChanged: (task: Task) => void }) {
   const { task, onChanged } = props;
   const [list, setList] = useState<Task[]>([]);
   const [title, setTitle] = useState("");
-  const [error, setError] = useState("");
+  const { error, attempt, fail } = useAction();
   const load = () =>
     taskApi.listTasks({ projectId: task.projectId, filter: `parent_task_id = "${task.id}"`, pageSize: 100 })
-      .then((r) => setList(r.tasks)).catch((e) => setError(describe(e)));
+      .then((r) => setList(r.tasks)).catch(fail);
   useEffect(() => void load(), [task.id]);
   async function create(event: Event) {
     event.preventDefault();
-    try {
+    await attempt(async () => {
       const response = await taskApi.createTask({ task: { projectId: task.projectId, title, parentTaskId: task.id }, requestId: requestId() });
       if (response.task) onChanged(response.task);
       setTitle("");
       await load();
-    } catch (failure) {
-      setError(describe(failure));
-    }
+    });
   }
   return (
     <section aria-labelledby="subtasks-title">
@@ -206,7 +199,7 @@ function Subtasks(props: { task: Task; onChanged: (task: Task) => void }) {
         <label>New subtask<input required maxLength={500} value={title} onInput={(e) => setTitle(e.currentTarget.value)} /></label>
         <button type="submit">Add subtask</button>
       </form>
-      {error && <p role="alert" class="error">{error}</p>}
+      <Alert error={error} />
     </section>
   );
 }
@@ -215,21 +208,18 @@ function Comments(props: { task: Task; members: Map<string, Membership>; project
   const { task, members, projectMembers } = props;
   const [list, setList] = useState<Comment[]>([]);
   const [body, setBody] = useState("");
-  const [error, setError] = useState("");
+  const { error, attempt, fail } = useAction();
   const load = () => taskApi.listComments({ taskId: task.id, pageSize: 20, orderBy: "create_time desc" })
-    .then((r) => setList(r.comments.reverse())).catch((e) => setError(describe(e)));
+    .then((r) => setList(r.comments.reverse())).catch(fail);
   useEffect(() => void load(), [task.id]);
   async function create(event: Event) {
     event.preventDefault();
-    try {
+    await attempt(async () => {
       await taskApi.createComment({ comment: { taskId: task.id, body }, requestId: requestId() });
       setBody("");
-      setError("");
       announce("Comment added");
       await load();
-    } catch (failure) {
-      setError(describe(failure));
-    }
+    });
   }
   return (
     <section aria-labelledby="comments-title">
@@ -255,7 +245,7 @@ function Comments(props: { task: Task; members: Map<string, Membership>; project
           <button type="submit">Add comment</button>
         </div>
       </form>
-      {error && <p role="alert" class="error">{error}</p>}
+      <Alert error={error} />
     </section>
   );
 }
@@ -265,22 +255,19 @@ function WorkLogs(props: { task: Task; members: Map<string, Membership>; onLogge
   const [list, setList] = useState<WorkLog[]>([]);
   const [amount, setAmount] = useState("30");
   const [note, setNote] = useState("");
-  const [error, setError] = useState("");
+  const { error, attempt, fail } = useAction();
   const load = () => taskApi.listWorkLogs({ scope: { case: "taskId", value: task.id }, pageSize: 50 })
-    .then((r) => setList(r.workLogs)).catch((e) => setError(describe(e)));
+    .then((r) => setList(r.workLogs)).catch(fail);
   useEffect(() => void load(), [task.id]);
   async function log(event: Event) {
     event.preventDefault();
-    try {
+    await attempt(async () => {
       const seconds = BigInt(Math.round(Number(amount) * 60));
       await taskApi.createWorkLog({ workLog: { taskId: task.id, duration: { seconds }, description: note }, requestId: requestId() });
       setNote("");
-      setError("");
       await load();
       onLogged();
-    } catch (failure) {
-      setError(describe(failure));
-    }
+    });
   }
   return (
     <section aria-labelledby="worklogs-title">
@@ -291,7 +278,7 @@ function WorkLogs(props: { task: Task; members: Map<string, Membership>; onLogge
         <label>Note<input maxLength={1000} value={note} onInput={(e) => setNote(e.currentTarget.value)} /></label>
         <button type="submit">Log work</button>
       </form>
-      {error && <p role="alert" class="error">{error}</p>}
+      <Alert error={error} />
     </section>
   );
 }

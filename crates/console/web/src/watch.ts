@@ -80,6 +80,8 @@ export function useBoardWatch(
           local.current.board = event.value;
           break;
         default:
+          // A heartbeat: the stream is open and caught up (a resumed one may send nothing else).
+          if (snapshot === null) publish(true);
           return false;
       }
       publish(true);
@@ -92,9 +94,17 @@ export function useBoardWatch(
         const silence = new AbortController();
         let timer = setTimeout(() => silence.abort(), SILENCE_MS);
         try {
+          const resuming = resumeToken !== "";
           const stream = boards.watchBoard(
             { boardId, resumeToken },
-            { signal: AbortSignal.any([stop.signal, silence.signal]) },
+            {
+              signal: AbortSignal.any([stop.signal, silence.signal]),
+              // A resumed stream sends nothing until something changes: its headers say it is
+              // open. A fresh one is live once its snapshot completes.
+              onHeader: () => {
+                if (resuming && snapshot === null) publish(true);
+              },
+            },
           );
           for await (const message of stream) {
             clearTimeout(timer);
