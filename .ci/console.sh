@@ -17,4 +17,4 @@ fi
 cd crates/console/web
 npm ci --no-audit --no-fund --silent
 node build.mjs --check
-TASKMESH_BIN="$bin" CHROMIUM="$(command -v chromium)" node --test --test-reporter=spec e2e/
+TASKMESH_TEST_BIN="$bin" CHROMIUM="$(command -v chromium)" node --test --test-reporter=spec e2e/

@@ -2,7 +2,8 @@
 // binary: two people of one organization work on one board, a third organization sees none
 // of it, and a copy of the console on another origin works only when the edge allow-lists it.
 //
-// Run by .ci/console.sh: `node --test e2e/` with TASKMESH_BIN (default: the debug build) and
+// Run by .ci/console.sh: `node --test e2e/` with TASKMESH_TEST_BIN (default: the debug build;
+// TASKMESH_TEST_* variables are the ones taskmesh's config ignores) and
 // CHROMIUM (default /usr/bin/chromium). Loopback only; every wait is bounded.
 
 import { test, before, after } from "node:test";
@@ -18,7 +19,7 @@ const root = new URL("../../../../", import.meta.url).pathname;
 const assets = new URL("../../assets/", import.meta.url).pathname;
 const here = new URL("..", import.meta.url).pathname;
 const shots = join(root, "docs", "console");
-const BIN = process.env.TASKMESH_BIN ?? join(root, "target", "debug", "taskmesh");
+const BIN = process.env.TASKMESH_TEST_BIN ?? join(root, "target", "debug", "taskmesh");
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const run = Date.now().toString(36);
 
@@ -113,7 +114,10 @@ async function startServer(listen) {
         resolve(`http://${match[1]}`);
       }
     });
-    exited.then((code) => reject(new Error(`taskmesh exited with ${code}`)));
+    exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`taskmesh exited with ${code}`));
+    });
   });
 }
 
@@ -258,6 +262,13 @@ async function journey() {
   await panel.locator(".mention", { hasText: "@Bob" }).waitFor({ timeout: 5_000 });
   await panel.getByRole("button", { name: "Log work" }).click();
   await panel.getByText(/Ada: 30 min/).waitFor({ timeout: 5_000 });
+  await panel.getByLabel("New label").fill("bug");
+  await panel.getByRole("button", { name: "Add label" }).click();
+  await panel.getByRole("checkbox", { name: "bug", checked: true }).waitFor({ timeout: 5_000 });
+  await card(ada.page, "In Progress", "Fix login").locator(".label", { hasText: "bug" }).waitFor({ timeout: 5_000 });
+  await panel.getByLabel("New subtask").fill("Write a regression test");
+  await panel.getByRole("button", { name: "Add subtask" }).click();
+  await panel.getByText("Write a regression test").waitFor({ timeout: 5_000 });
   await panel.getByText(/assigned|updated/).first().waitFor({ timeout: 5_000 });
   await ada.page.screenshot({ path: join(shots, "task-panel.png") });
   await panel.getByRole("button", { name: "Close task" }).click();
@@ -282,6 +293,11 @@ async function journey() {
   for (const who of [ada, bob]) {
     await who.page.locator(".live", { hasText: "Reconnecting" }).waitFor({ timeout: 10_000 });
   }
+  // A token refresh that cannot reach the server is retried; it does not sign Ada out.
+  await ada.page.waitForEvent("requestfailed", {
+    predicate: (request) => request.url().endsWith(".IdentityService/RefreshToken"),
+    timeout: 15_000,
+  });
   await startServer(edge.replace("http://", ""));
   for (const who of [ada, bob]) await who.page.locator(".live.on").waitFor({ timeout: 30_000 });
   await card(ada.page, "In Progress", "Fix login").locator(".card-open").focus();

@@ -3,7 +3,8 @@
 //
 // Invariants: tokens live in memory only (never localStorage or cookies), so a reload signs
 // out; a refresh rotates the refresh token and only one refresh is ever in flight; a unary call
-// refused with UNAUTHENTICATED (TOKEN_EXPIRED) is retried once after a refresh.
+// refused with UNAUTHENTICATED (TOKEN_EXPIRED) is retried once after a refresh; only a refused
+// refresh token ends the session (an unreachable server is retried).
 
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
@@ -66,10 +67,22 @@ function publish(next: Session | null) {
     const expiresAt = next.tokens.accessTokenExpireTime
       ? timestampMs(next.tokens.accessTokenExpireTime)
       : Date.now() + 15 * 60_000;
-    const delay = Math.max(5_000, expiresAt - Date.now() - 60_000);
-    refreshTimer = setTimeout(() => void refresh().catch(() => signedOut()), delay);
+    scheduleRefresh(Math.max(5_000, expiresAt - Date.now() - 60_000), 0);
   }
   for (const listener of listeners) listener(next);
+}
+
+/** Refreshes after `delay`. Only a refused refresh token signs out: a server that cannot be
+ * reached (a restart, a network blip) is asked again, 1 s doubling to 30 s. */
+function scheduleRefresh(delay: number, failures: number) {
+  refreshTimer = setTimeout(() => {
+    refresh().catch((failure) => {
+      const refused = failure instanceof ConnectError &&
+        (failure.code === Code.Unauthenticated || failure.code === Code.PermissionDenied);
+      if (refused) signedOut();
+      else scheduleRefresh(Math.min(30_000, 1_000 * 2 ** failures), failures + 1);
+    });
+  }, delay);
 }
 
 /** Starts a session from tokens a sign-up, login or switch returned. */

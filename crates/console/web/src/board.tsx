@@ -174,6 +174,8 @@ export function BoardPage(props: { session: Session; projectId: string }) {
                         return label ? <span key={id} class="label">{label.name}</span> : null;
                       })}
                       {task.assigneeUserIds.map((id) => <span key={id} class="assignee" title={nameOf(members, id)}>{initials(nameOf(members, id))}</span>)}
+                      {task.parentTaskId && <span class="muted">subtask of {state.tasks.get(task.parentTaskId)?.key ?? "another task"}</span>}
+                      {task.subtaskCount > 0n && <span class="muted">{String(task.subtaskCount)} {task.subtaskCount === 1n ? "subtask" : "subtasks"}</span>}
                       {task.commentCount > 0n && <span class="muted">{String(task.commentCount)} {task.commentCount === 1n ? "comment" : "comments"}</span>}
                     </div>
                   </li>
@@ -196,15 +198,17 @@ function ColumnLimit(props: { column: Column }) {
   const { column } = props;
   const [limit, setLimit] = useState(String(column.wipLimit));
   const { error, attempt } = useAction();
+  const details = useRef<HTMLDetailsElement>(null);
   async function save(event: Event) {
     event.preventDefault();
-    await attempt(async () => {
+    const failed = await attempt(async () => {
       await boards.updateColumn({ column: { id: column.id, wipLimit: Number(limit) }, updateMask: { paths: ["wip_limit"] } });
       announce(`${column.name}: WIP limit ${Number(limit) || "removed"}`);
     });
+    if (!failed && details.current) details.current.open = false;
   }
   return (
-    <details class="column-limit">
+    <details class="column-limit" ref={details}>
       <summary>WIP limit</summary>
       <form class="inline" onSubmit={save}>
         <label>

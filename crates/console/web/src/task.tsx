@@ -60,13 +60,15 @@ export function TaskPanel(props: Props) {
 
   async function update(fields: TaskFields, paths: string[]) {
     if (!task) return;
+    // Shown at once (a checkbox follows the click); the answer replaces it, a refusal reloads.
+    setTask({ ...task, ...fields });
     const failed = await attempt(async () => {
       const response = await taskApi.updateTask({ task: { ...fields, id: task.id, etag: task.etag }, updateMask: { paths } });
       if (response.task) {
         setTask(response.task);
         onChanged(response.task);
       }
-      setVersion(version + 1);
+      setVersion((v) => v + 1);
     });
     if (failed) void load();
   }
@@ -96,9 +98,9 @@ export function TaskPanel(props: Props) {
           </fieldset>
           <Labels task={task} labels={labels} update={update} reload={props.reloadLabels} />
           <Subtasks task={task} onChanged={onChanged} />
-          <Comments key={`c${version}`} task={task} members={members} projectMembers={projectMembers} />
+          <Comments task={task} members={members} projectMembers={projectMembers} onCommented={() => setVersion((v) => v + 1)} />
           <WorkLogs task={task} members={members} onLogged={() => void load()} />
-          <Activity key={`a${version}`} task={task} members={members} />
+          <Activity task={task} members={members} version={version} />
         </>
       )}
     </div>
@@ -204,8 +206,9 @@ function Subtasks(props: { task: Task; onChanged: (task: Task) => void }) {
   );
 }
 
-function Comments(props: { task: Task; members: Map<string, Membership>; projectMembers: ProjectMember[] }) {
-  const { task, members, projectMembers } = props;
+// Not remounted when the task changes, so a comment being typed survives others' edits.
+function Comments(props: { task: Task; members: Map<string, Membership>; projectMembers: ProjectMember[]; onCommented: () => void }) {
+  const { task, members, projectMembers, onCommented } = props;
   const [list, setList] = useState<Comment[]>([]);
   const [body, setBody] = useState("");
   const { error, attempt, fail } = useAction();
@@ -219,6 +222,7 @@ function Comments(props: { task: Task; members: Map<string, Membership>; project
       setBody("");
       announce("Comment added");
       await load();
+      onCommented();
     });
   }
   return (
@@ -283,13 +287,13 @@ function WorkLogs(props: { task: Task; members: Map<string, Membership>; onLogge
   );
 }
 
-function Activity(props: { task: Task; members: Map<string, Membership> }) {
-  const { task, members } = props;
+function Activity(props: { task: Task; members: Map<string, Membership>; version: number }) {
+  const { task, members, version } = props;
   const [list, setList] = useState<TaskActivity[]>([]);
   useEffect(() => {
     taskApi.listTaskActivity({ taskId: task.id, pageSize: 50, orderBy: "create_time desc" })
       .then((r) => setList(r.activities)).catch(() => undefined);
-  }, [task.id, task.etag]);
+  }, [task.id, task.etag, version]);
   return (
     <section aria-labelledby="activity-title">
       <h3 id="activity-title">Activity</h3>
