@@ -14,7 +14,7 @@
 //!   from its uncompressed bytes: a new binary is picked up on the next load, an unchanged
 //!   file costs a 304.
 //! - A client that accepts gzip gets the precompressed sibling (`<file>.gz`, written by the
-//!   web build with `gzip -n`, so it is deterministic); nothing is compressed per request.
+//!   web build, deterministically: no name, no mtime); nothing is compressed per request.
 //! - The console holds no secret and sits outside the edge's authentication: the page is
 //!   public; the data it shows comes through grpc-web calls, authenticated like any other.
 
@@ -57,6 +57,9 @@ struct Asset {
     /// Hashed on first use rather than at startup: a process whose console is never loaded
     /// (or is turned off) pays nothing.
     etag: LazyLock<HeaderValue>,
+    /// The gzip body's own validator: a strong etag names one representation's bytes
+    /// (RFC 9110 §8.8.3), and the two encodings differ.
+    etag_gzip: LazyLock<HeaderValue>,
 }
 
 /// An [`Asset`] from `assets/<file>` and `assets/<file>.gz`. A missing file fails the build:
@@ -69,7 +72,8 @@ macro_rules! asset {
             content_type: $content_type,
             raw: RAW,
             gzip: include_bytes!(concat!("../assets/", $file, ".gz")),
-            etag: LazyLock::new(|| etag_of(RAW)),
+            etag: LazyLock::new(|| etag_of(RAW, "")),
+            etag_gzip: LazyLock::new(|| etag_of(RAW, "-gz")),
         }
     }};
 }
@@ -109,13 +113,17 @@ pub fn assets() -> impl Iterator<Item = (&'static str, &'static [u8], &'static [
 }
 
 fn serve(asset: &Asset, request: &HeaderMap) -> Response {
-    let etag = &*asset.etag;
+    let gzip = accepts_gzip(request);
+    let etag = if gzip {
+        &*asset.etag_gzip
+    } else {
+        &*asset.etag
+    };
     let mut response = if matches_etag(request, etag) {
         let mut response = Response::new(Body::empty());
         *response.status_mut() = StatusCode::NOT_MODIFIED;
         response
     } else {
-        let gzip = accepts_gzip(request);
         let mut response = Response::new(Body::from(if gzip { asset.gzip } else { asset.raw }));
         let headers = response.headers_mut();
         headers.insert(
@@ -147,15 +155,16 @@ async fn with_common_headers(mut response: Response) -> Response {
     response
 }
 
-/// A strong validator: the first 128 bits of the SHA-256 of the uncompressed file, in hex.
-/// Both encodings share it because both decode to the same bytes.
-fn etag_of(bytes: &[u8]) -> HeaderValue {
+/// A strong validator: the first 128 bits of the SHA-256 of the uncompressed file, in hex,
+/// then `suffix` (which tells the encodings apart).
+fn etag_of(bytes: &[u8], suffix: &str) -> HeaderValue {
     let digest = Sha256::digest(bytes);
     let hex: String = digest[..16]
         .iter()
         .map(|byte| format!("{byte:02x}"))
         .collect();
-    HeaderValue::from_str(&format!("\"{hex}\"")).expect("a quoted hex string is a header value")
+    HeaderValue::from_str(&format!("\"{hex}{suffix}\""))
+        .expect("a quoted hex string is a header value")
 }
 
 /// `if-none-match` names `etag` or is `*` (RFC 9110 §13.1.2: a list, compared weakly).

@@ -4,7 +4,8 @@
 // Invariants: tokens live in memory only (never localStorage or cookies), so a reload signs
 // out; a refresh rotates the refresh token and only one refresh is ever in flight; a unary call
 // refused with UNAUTHENTICATED (TOKEN_EXPIRED) is retried once after a refresh; only a refused
-// refresh token ends the session (an unreachable server is retried).
+// refresh token ends the session (an unreachable server is retried); calls that spend the
+// refresh token never overlap; Sign out ends the session on the server or reports why not.
 
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
@@ -72,17 +73,23 @@ function publish(next: Session | null) {
   for (const listener of listeners) listener(next);
 }
 
-/** Refreshes after `delay`. Only a refused refresh token signs out: a server that cannot be
- * reached (a restart, a network blip) is asked again, 1 s doubling to 30 s. */
+/** Refreshes after `delay`. A refused refresh token signs out (in `refresh`); a server that
+ * cannot be reached (a restart, a network blip) is asked again, 1 s doubling to 30 s. */
 function scheduleRefresh(delay: number, failures: number) {
+  clearTimeout(refreshTimer);
+  const scheduledFor = current;
   refreshTimer = setTimeout(() => {
     refresh().catch((failure) => {
-      const refused = failure instanceof ConnectError &&
-        (failure.code === Code.Unauthenticated || failure.code === Code.PermissionDenied);
-      if (refused) signedOut();
-      else scheduleRefresh(Math.min(30_000, 1_000 * 2 ** failures), failures + 1);
+      if (!refused(failure) && current === scheduledFor) {
+        scheduleRefresh(Math.min(30_000, 1_000 * 2 ** failures), failures + 1);
+      }
     });
   }, delay);
+}
+
+function refused(failure: unknown): boolean {
+  return failure instanceof ConnectError &&
+    (failure.code === Code.Unauthenticated || failure.code === Code.PermissionDenied);
 }
 
 /** Starts a session from tokens a sign-up, login or switch returned. */
@@ -90,33 +97,80 @@ export function signedIn(user: User, tokens: AuthTokens) {
   publish({ user, tokens: create(AuthTokensSchema, tokens) });
 }
 
-/** Replaces the tokens (same user), e.g. after SwitchOrganization. */
-export function tokensChanged(tokens: AuthTokens) {
-  if (current) publish({ user: current.user, tokens });
-}
-
 /** Forgets the session locally (after Logout, or when the refresh token is refused). */
 export function signedOut() {
   publish(null);
 }
 
-/** Exchanges the refresh token for new tokens (rotation: the old refresh token is spent). */
+// Calls that spend the refresh token (RefreshToken, SwitchOrganization, Logout) run one at a
+// time: two of them with the same token would look like a stolen token being replayed, and
+// identity would end the whole session.
+let rotation: Promise<unknown> = Promise.resolve();
+function oneAtATime<T>(call: () => Promise<T>): Promise<T> {
+  const result = rotation.then(call, call);
+  rotation = result.catch(() => undefined);
+  return result;
+}
+
+/** Exchanges the refresh token for new tokens (rotation: the old refresh token is spent).
+ * Concurrent callers share one exchange; a refused token ends the session. */
 export function refresh(): Promise<void> {
   if (!refreshing) {
     const from = current;
-    refreshing = (async () => {
-      if (!from) throw new ConnectError("signed out", Code.Unauthenticated);
-      const response = await identity.refreshToken({
-        refreshToken: from.tokens.refreshToken,
-        organizationId: from.tokens.organizationId,
-      });
-      if (response.tokens && current === from) publish({ user: from.user, tokens: response.tokens });
-    })().finally(() => {
+    refreshing = oneAtATime(async () => {
+      if (!from || current !== from) return; // signed out, or already replaced meanwhile
+      try {
+        // Empty organization: keep the session's scope (unscoped if membership ended).
+        const response = await identity.refreshToken({ refreshToken: from.tokens.refreshToken });
+        if (response.tokens && current === from) publish({ user: from.user, tokens: response.tokens });
+      } catch (failure) {
+        if (refused(failure) && current === from) signedOut();
+        throw failure;
+      }
+    }).finally(() => {
       refreshing = null;
     });
   }
   return refreshing;
 }
+
+/** Scopes the session to `organizationId` (a rotation like a refresh). */
+export async function switchOrganization(organizationId: string): Promise<void> {
+  await freshToken();
+  return oneAtATime(async () => {
+    const from = current;
+    const response = await identity.switchOrganization({ organizationId });
+    if (response.tokens && from && current === from) publish({ user: from.user, tokens: response.tokens });
+  });
+}
+
+/** Ends the session on the server, then here. Throws (and keeps the session) when the server
+ * could not be told, so that the user can try again rather than leave a live session behind. */
+export async function signOut(): Promise<void> {
+  await freshToken().catch(() => undefined);
+  return oneAtATime(async () => {
+    if (!current) return;
+    await identity.logout({});
+    signedOut();
+  }).catch((failure) => {
+    if (!refused(failure)) throw failure;
+    signedOut(); // the session had already ended on the server
+  });
+}
+
+/** Refreshes first when the access token expires within 30 s (after the computer slept, the
+ * timer may not have run): the calls that spend the refresh token are not retried, since a
+ * refresh inside them would wait for them. */
+async function freshToken(): Promise<void> {
+  const expiry = current?.tokens.accessTokenExpireTime;
+  if (expiry && timestampMs(expiry) - Date.now() < 30_000) await refresh();
+}
+
+// Not retried after a refresh: sign-in calls carry no session, RefreshToken must not trigger
+// itself, and the rotation calls refresh beforehand (see `freshToken`).
+const NOT_RETRIED = new Set([
+  "RefreshToken", "Login", "SignUp", "RequestPasswordReset", "ResetPassword", "Logout", "SwitchOrganization",
+]);
 
 const authorize: Interceptor = (next) => async (request) => {
   const token = current?.tokens.accessToken;
@@ -124,13 +178,13 @@ const authorize: Interceptor = (next) => async (request) => {
   try {
     return await next(request);
   } catch (error) {
-    const refreshable =
+    const retry =
       !request.stream &&
       token !== undefined &&
       reason(error) === "TOKEN_EXPIRED" &&
-      request.service.typeName !== IdentityService.typeName;
-    if (!refreshable) throw error;
-    await refresh();
+      !NOT_RETRIED.has(request.method.name);
+    if (!retry) throw error;
+    if (current?.tokens.accessToken === token) await refresh();
     request.header.set("authorization", `Bearer ${current?.tokens.accessToken ?? ""}`);
     return await next(request);
   }
@@ -158,9 +212,30 @@ export function reason(error: unknown): string | undefined {
   return error.findDetails(ErrorInfoSchema)[0]?.reason;
 }
 
-/** A fresh idempotency key for a create call. */
+/** A fresh idempotency key for a create call (a v4 UUID; `crypto.randomUUID` exists only in
+ * secure contexts, and the console may be opened over plain HTTP on a LAN address). */
 export function requestId(): string {
-  return crypto.randomUUID();
+  if (typeof crypto.randomUUID === "function") return crypto.randomUUID();
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  bytes[6] = (bytes[6]! & 0x0f) | 0x40;
+  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
+  const hex = [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
 export type { MessageInitShape };
+
+/** Every item of a paged list (at most `limit`, so a huge list cannot stall the page). */
+export async function allPages<T>(
+  page: (pageToken: string) => Promise<{ items: T[]; nextPageToken: string }>,
+  limit = 1_000,
+): Promise<T[]> {
+  const items: T[] = [];
+  let pageToken = "";
+  do {
+    const response = await page(pageToken);
+    items.push(...response.items);
+    pageToken = response.nextPageToken;
+  } while (pageToken && items.length < limit);
+  return items;
+}

@@ -3,7 +3,7 @@
 
 import { useEffect, useState } from "preact/hooks";
 
-import { identity, projects, requestId, signedOut, type Session } from "./api";
+import { allPages, projects, requestId, signOut, type Session } from "./api";
 import { SignIn } from "./auth";
 import { Bell } from "./bell";
 import { BoardPage } from "./board";
@@ -17,7 +17,7 @@ export function App() {
   const status = useAnnouncements();
   return (
     <>
-      {session ? <SignedIn session={session} /> : <SignIn />}
+      {session ? <SignedIn session={session} /> : <main><SignIn /></main>}
       <p class="status" role="status" aria-live="polite">{status}</p>
     </>
   );
@@ -35,13 +35,9 @@ function SignedIn(props: { session: Session }) {
     void switchTo(organizations[0]!.id).catch(() => undefined);
   }, [organizationId, organizations]);
 
-  async function signOut() {
-    try {
-      await identity.logout({});
-    } finally {
-      signedOut();
-      go("");
-    }
+  const { error, attempt } = useAction();
+  async function leave() {
+    if (!(await attempt(signOut))) go("");
   }
 
   let page;
@@ -64,7 +60,8 @@ function SignedIn(props: { session: Session }) {
         <OrganizationSwitcher session={session} organizations={organizations} />
         {organizationId && <Bell key={organizationId} session={session} />}
         <span class="who">{session.user.displayName}</span>
-        <button type="button" onClick={signOut}>Sign out</button>
+        <button type="button" onClick={leave}>Sign out</button>
+        <Alert error={error && `Not signed out: ${error}`} inline />
       </header>
       <main>{page}</main>
     </>
@@ -79,8 +76,10 @@ function ProjectsPage() {
 
   async function load() {
     await attempt(async () => {
-      const response = await projects.listProjects({ pageSize: 100, orderBy: "name" });
-      setList(response.projects);
+      setList(await allPages(async (pageToken) => {
+        const response = await projects.listProjects({ pageSize: 20, pageToken, orderBy: "name" });
+        return { items: response.projects, nextPageToken: response.nextPageToken };
+      }));
     });
   }
   useEffect(() => void load(), []);

@@ -1,16 +1,21 @@
 // The notifications bell: the unread count, live from StreamNotifications (which sends the
 // count when the stream opens and whenever it changes), and the inbox on demand.
 //
-// The stream is resumed with its last resume_token after any interruption (backoff 0.5 s
-// doubling to 15 s; a token refresh first when the access token expired); 45 seconds of
-// silence counts as an interruption, as for boards.
+// The stream is resumed with its last resume_token after any interruption (at once after a
+// server drain or an expired token, else backoff 0.5 s doubling to 15 s); 75 seconds of
+// silence counts as an interruption (the server sends a heartbeat every 30). It stops when the
+// caller is no longer a member of the organization (MEMBERSHIP_REVOKED).
 
+import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { useEffect, useState } from "preact/hooks";
 
-import { notifications, reason, refresh, type Session } from "./api";
+import { notifications, reason, refresh, session, type Session } from "./api";
 import { Alert, useAction } from "./ui";
 import type { Notification } from "./gen/taskmesh/notifications/v1/notification_pb";
 import { announce, go } from "./state";
+import { delay } from "./watch";
+
+const SILENCE_MS = 75_000;
 
 export function Bell(props: { session: Session }) {
   const [unread, setUnread] = useState<bigint>(0n);
@@ -26,7 +31,8 @@ export function Bell(props: { session: Session }) {
       let attempt = 0;
       while (!stop.signal.aborted) {
         const silence = new AbortController();
-        let timer = setTimeout(() => silence.abort(), 45_000);
+        let timer = setTimeout(() => silence.abort(), SILENCE_MS);
+        const openedWith = session()?.tokens.accessToken;
         try {
           const stream = notifications.streamNotifications(
             { resumeToken },
@@ -34,7 +40,7 @@ export function Bell(props: { session: Session }) {
           );
           for await (const message of stream) {
             clearTimeout(timer);
-            timer = setTimeout(() => silence.abort(), 45_000);
+            timer = setTimeout(() => silence.abort(), SILENCE_MS);
             attempt = 0;
             if (message.resumeToken) resumeToken = message.resumeToken;
             if (message.event.case === "unreadCount") setUnread(message.event.value.unreadCount);
@@ -47,10 +53,20 @@ export function Bell(props: { session: Session }) {
         } catch (failure) {
           if (stop.signal.aborted) return;
           const why = reason(failure);
-          if (why === "RESUME_TOKEN_INVALID" || why === "RESUME_TOKEN_EXPIRED") resumeToken = "";
-          if (why === "TOKEN_EXPIRED") await refresh().catch(() => undefined);
-          if (!silence.signal.aborted) {
-            await new Promise((resolve) => setTimeout(resolve, Math.min(15_000, 500 * 2 ** attempt++)));
+          // No longer a member here: nothing to show until the session changes organization.
+          if (why === "MEMBERSHIP_REVOKED") return;
+          if (why === "RESUME_TOKEN_INVALID" || why === "RESUME_TOKEN_EXPIRED") {
+            // Too old to replay: start afresh; the inbox reloads when it is opened.
+            resumeToken = "";
+            setItems([]);
+          }
+          if (why === "TOKEN_EXPIRED") {
+            const renewed = session()?.tokens.accessToken !== openedWith ||
+              (await refresh().then(() => true, () => false));
+            if (renewed) continue;
+          }
+          if (why !== "SERVER_SHUTTING_DOWN" && !silence.signal.aborted) {
+            await delay(Math.min(15_000, 500 * 2 ** attempt++), stop.signal);
           }
         } finally {
           clearTimeout(timer);
@@ -74,7 +90,8 @@ export function Bell(props: { session: Session }) {
     await attempt(async () => {
       const response = await notifications.markNotificationsRead({ all: true });
       setUnread(response.unreadCount);
-      setItems((list) => list.map((n) => ({ ...n, readTime: n.readTime ?? { seconds: 0n, nanos: 0 } } as Notification)));
+      const now = timestampNow();
+      setItems((list) => list.map((n) => ({ ...n, readTime: n.readTime ?? now })));
     });
   }
 

@@ -6,7 +6,7 @@
 
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 
-import { boards, projects, requestId, tasks as taskApi, type Session } from "./api";
+import { allPages, boards, projects, requestId, tasks as taskApi, type Session } from "./api";
 import { Alert, useAction } from "./ui";
 import type { Column } from "./gen/taskmesh/projects/v1/board_pb";
 import type { Label } from "./gen/taskmesh/projects/v1/label_pb";
@@ -38,11 +38,19 @@ export function BoardPage(props: { session: Session; projectId: string }) {
     }, 100);
   };
   const loadProjectMembers = () =>
-    projects.listProjectMembers({ projectId, pageSize: 100 }).then((r) => setProjectMembers(r.members));
+    allPages(async (pageToken) => {
+      const r = await projects.listProjectMembers({ projectId, pageSize: 100, pageToken });
+      return { items: r.members, nextPageToken: r.nextPageToken };
+    }).then(setProjectMembers);
+  const loadLabels = () =>
+    allPages(async (pageToken) => {
+      const r = await projects.listLabels({ projectId, pageSize: 100, pageToken });
+      return { items: r.labels, nextPageToken: r.nextPageToken };
+    }).then(setLabels);
 
   useEffect(() => {
     projects.getProject({ id: projectId }).then((r) => setProject(r.project ?? null)).catch(fail);
-    projects.listLabels({ projectId, pageSize: 100 }).then((r) => setLabels(r.labels)).catch(() => undefined);
+    loadLabels().catch(() => undefined);
     loadProjectMembers().catch(() => undefined);
     loadUndo();
   }, [projectId]);
@@ -62,7 +70,10 @@ export function BoardPage(props: { session: Session; projectId: string }) {
   // Keep keyboard focus on a card after it moves.
   useEffect(() => {
     if (!focusTask) return;
-    document.querySelector<HTMLElement>(`[data-task-id="${focusTask}"] .card-open`)?.focus();
+    const card = document.querySelector<HTMLElement>(`[data-task-id="${CSS.escape(focusTask)}"] .card-open`);
+    if (!card) return;
+    card.focus();
+    setFocusTask(null); // once: later renders (others' changes, heartbeats) leave focus alone
   }, [focusTask, byColumn]);
 
   async function move(task: Task, columnId: string, position: Position) {
@@ -75,22 +86,22 @@ export function BoardPage(props: { session: Session; projectId: string }) {
     }).then((failed) => failed && announce(failed));
   }
 
-  function moveBy(task: Task, columnStep: number, rowStep: number) {
+  async function moveBy(task: Task, columnStep: number, rowStep: number) {
     const index = columns.findIndex((c) => c.id === task.columnId);
     if (columnStep !== 0) {
       const target = columns[index + columnStep];
       if (!target) return;
       const list = byColumn.get(target.id) ?? [];
       const last = list[list.length - 1];
-      setFocusTask(task.id);
-      return move(task, target.id, last ? { case: "afterTaskId", value: last.id } : { case: undefined });
+      await move(task, target.id, last ? { case: "afterTaskId", value: last.id } : { case: undefined });
+      return setFocusTask(task.id); // the card was rendered anew in its new column
     }
     const list = byColumn.get(task.columnId) ?? [];
     const at = list.findIndex((t) => t.id === task.id);
     const neighbour = list[at + rowStep];
     if (!neighbour) return;
+    await move(task, task.columnId, rowStep < 0 ? { case: "beforeTaskId", value: neighbour.id } : { case: "afterTaskId", value: neighbour.id });
     setFocusTask(task.id);
-    return move(task, task.columnId, rowStep < 0 ? { case: "beforeTaskId", value: neighbour.id } : { case: "afterTaskId", value: neighbour.id });
   }
 
   function drop(event: DragEvent, column: Column) {
@@ -145,8 +156,9 @@ export function BoardPage(props: { session: Session; projectId: string }) {
               onDrop={(e) => drop(e, column)}>
               <h2>
                 {column.name}{" "}
-                <span class="wip" aria-label={column.wipLimit > 0 ? `${list.length} of at most ${column.wipLimit} tasks` : `${list.length} tasks`}>
-                  {list.length}{column.wipLimit > 0 ? ` / ${column.wipLimit}` : ""}
+                <span class="wip" aria-hidden="true">{list.length}{column.wipLimit > 0 ? ` / ${column.wipLimit}` : ""}</span>
+                <span class="visually-hidden">
+                  {column.wipLimit > 0 ? `${list.length} of at most ${column.wipLimit} tasks` : `${list.length} tasks`}
                 </span>
               </h2>
               <ColumnLimit column={column} />
@@ -187,7 +199,7 @@ export function BoardPage(props: { session: Session; projectId: string }) {
       </div>
       {open && (
         <TaskPanel key={open} taskId={open} members={members} projectMembers={projectMembers} labels={labels}
-          columns={columns} reloadLabels={() => projects.listLabels({ projectId, pageSize: 100 }).then((r) => setLabels(r.labels))}
+          columns={columns} reloadLabels={loadLabels}
           onChanged={(task) => { upsert(task); loadUndo(); }} onClose={() => { setFocusTask(open); setOpen(null); }} />
       )}
     </section>

@@ -1,4 +1,4 @@
-// Entry point: renders the console into `<main id="app">`.
+// Entry point: renders the console into `<div id="app">`.
 //
 // Routing is by the URL fragment (`#/projects`, `#/org`, `#/p/<project id>`), so the edge
 // serves one page at `/` and a reload needs no server-side routes.

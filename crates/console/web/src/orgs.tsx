@@ -4,7 +4,7 @@
 
 import { useEffect, useState } from "preact/hooks";
 
-import { identity, requestId, tenancy, tokensChanged, type Session } from "./api";
+import { allPages, requestId, switchOrganization, tenancy, type Session } from "./api";
 import { Alert, useAction } from "./ui";
 import { OrganizationRole } from "./gen/taskmesh/tenancy/v1/membership_pb";
 import type { Organization } from "./gen/taskmesh/tenancy/v1/organization_pb";
@@ -17,9 +17,11 @@ export function useOrganizations(session: Session): [Organization[], () => void]
   const userId = session.user.id;
   useEffect(() => {
     let live = true;
-    tenancy
-      .listOrganizations({ pageSize: 100 })
-      .then((response) => live && setOrganizations(response.organizations))
+    allPages(async (pageToken) => {
+      const r = await tenancy.listOrganizations({ pageSize: 100, pageToken });
+      return { items: r.organizations, nextPageToken: r.nextPageToken };
+    })
+      .then((all) => live && setOrganizations(all))
       .catch(() => undefined);
     return () => {
       live = false;
@@ -30,8 +32,7 @@ export function useOrganizations(session: Session): [Organization[], () => void]
 
 /** Switches the session to `organizationId`. */
 export async function switchTo(organizationId: string) {
-  const response = await identity.switchOrganization({ organizationId });
-  if (response.tokens) tokensChanged(response.tokens);
+  await switchOrganization(organizationId);
 }
 
 export function OrganizationSwitcher(props: { session: Session; organizations: Organization[] }) {

@@ -51,26 +51,43 @@ export function TaskPanel(props: Props) {
   const [version, setVersion] = useState(0);
   const dialog = useRef<HTMLDivElement>(null);
 
+  // The etag of the latest version this panel knows, and its edits in flight: edits are sent
+  // one after another, each with the etag the previous one returned, so two quick edits (a
+  // title then a checkbox) are not mistaken for someone else's concurrent change.
+  const etag = useRef("");
+  const queue = useRef<Promise<unknown>>(Promise.resolve());
+  const pending = useRef(0);
+
   const load = () =>
     taskApi.getTask({ taskRef: { case: "id", value: taskId }, view: TaskView.FULL })
-      .then((r) => setTask(r.task ?? null))
+      .then((r) => {
+        etag.current = r.task?.etag ?? "";
+        setTask(r.task ?? null);
+      })
       .catch(fail);
   useEffect(() => void load(), [taskId]);
   useEffect(() => dialog.current?.focus(), []);
 
-  async function update(fields: TaskFields, paths: string[]) {
-    if (!task) return;
+  function update(fields: TaskFields, paths: string[]): Promise<void> {
     // Shown at once (a checkbox follows the click); the answer replaces it, a refusal reloads.
-    setTask({ ...task, ...fields });
-    const failed = await attempt(async () => {
-      const response = await taskApi.updateTask({ task: { ...fields, id: task.id, etag: task.etag }, updateMask: { paths } });
-      if (response.task) {
-        setTask(response.task);
+    setTask((shown) => shown && { ...shown, ...fields });
+    pending.current += 1;
+    const send = async () => {
+      const failed = await attempt(async () => {
+        const request = { task: { ...fields, id: taskId, etag: etag.current }, updateMask: { paths } };
+        const response = await taskApi.updateTask(request);
+        if (!response.task) return;
+        etag.current = response.task.etag;
+        if (pending.current === 1) setTask(response.task); // later edits are still shown
         onChanged(response.task);
-      }
-      setVersion((v) => v + 1);
-    });
-    if (failed) void load();
+        setVersion((v) => v + 1);
+      });
+      pending.current -= 1;
+      if (failed) await load();
+    };
+    const sent = queue.current.then(send, send);
+    queue.current = sent;
+    return sent;
   }
 
   const close = (event: KeyboardEvent) => event.key === "Escape" && onClose();
@@ -230,7 +247,7 @@ function Comments(props: { task: Task; members: Map<string, Membership>; project
       <h3 id="comments-title">Comments</h3>
       <ol class="comments">
         {list.map((c) => (
-          <li key={c.id}><strong>{nameOf(members, c.authorUserId)}</strong> <time>{when(c.createTime)}</time><p>{withMentions(c.body)}</p></li>
+          <li key={c.id}><strong>{nameOf(members, c.authorUserId)}</strong> <time>{when(c.createTime)}</time><p>{withMentions(c.body, members)}</p></li>
         ))}
       </ol>
       <form onSubmit={create}>
@@ -240,7 +257,7 @@ function Comments(props: { task: Task; members: Map<string, Membership>; project
             Mention
             <select aria-label="Mention" value="" onChange={(e) => {
               const id = e.currentTarget.value;
-              if (id) setBody(`${body}${body && !body.endsWith(" ") ? " " : ""}@[${nameOf(members, id)}](user:${id}) `);
+              if (id) setBody(`${body}${body && !body.endsWith(" ") ? " " : ""}${mention(members, id)} `);
             }}>
               <option value="">someone…</option>
               {projectMembers.map((m) => <option key={m.userId} value={m.userId}>{nameOf(members, m.userId)}</option>)}
@@ -309,18 +326,30 @@ function Activity(props: { task: Task; members: Map<string, Membership>; version
   );
 }
 
-/** Renders `@[Name](user:<id>)` mentions as "@Name". */
-function withMentions(body: string): (string | JSX.Element)[] {
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** Renders `@[Name](user:<id>)` mentions as "@<the user's current name>" (the name in the
+ * token is free text anyone can write, so it is not shown); an id that is not a UUID leaves
+ * the token as plain text, as the contract says. */
+function withMentions(body: string, members: Map<string, Membership>): (string | JSX.Element)[] {
   const parts: (string | JSX.Element)[] = [];
-  const pattern = /@\[([^\]]{1,100})\]\(user:([^)\s]{1,64})\)/g;
+  const pattern = /@\[([^\]\r\n]{1,100})\]\(user:([^)\s]{1,64})\)/g;
   let last = 0;
   for (const match of body.matchAll(pattern)) {
+    const id = match[2]!;
+    if (!UUID.test(id)) continue;
     parts.push(body.slice(last, match.index));
-    parts.push(<span class="mention" key={match.index}>@{match[1]}</span>);
+    parts.push(<span class="mention" key={match.index}>@{nameOf(members, id)}</span>);
     last = (match.index ?? 0) + match[0].length;
   }
   parts.push(body.slice(last));
   return parts;
+}
+
+/** The mention token for `userId`, its name cleaned of what would end the token early. */
+function mention(members: Map<string, Membership>, userId: string): string {
+  const name = nameOf(members, userId).replace(/[\]\r\n]/g, " ").slice(0, 100);
+  return `@[${name}](user:${userId})`;
 }
 
 function toggle(list: string[], id: string, on: boolean): string[] {

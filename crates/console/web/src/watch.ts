@@ -5,11 +5,12 @@
 // resume_token is passed back on reconnect, so nothing is missed and nothing is applied twice;
 // 45 seconds of silence (heartbeats come every 15) means a dead stream: cancel and resume.
 // BOARD_NOT_FOUND ends the watch for good; RESUME_TOKEN_INVALID starts over with a snapshot;
-// TOKEN_EXPIRED refreshes the session first; anything else backs off (0.5 s doubling to 15 s).
+// TOKEN_EXPIRED resumes at once with the session's current token (refreshing it only if the
+// timer has not); anything else backs off (0.5 s doubling to 15 s).
 
 import { useEffect, useRef, useState } from "preact/hooks";
 
-import { boards, reason, refresh } from "./api";
+import { boards, reason, refresh, session } from "./api";
 import { describe } from "./errors";
 import type { WatchBoardResponse } from "./gen/taskmesh/projects/v1/board_service_pb";
 import type { Board as BoardMessage } from "./gen/taskmesh/projects/v1/board_pb";
@@ -37,12 +38,16 @@ export function useBoardWatch(
   const local = useRef<{ board?: BoardMessage; tasks: Map<string, Task> }>({ tasks: new Map() });
 
   useEffect(() => {
+    local.current = { tasks: new Map() };
     if (!boardId) return;
     const stop = new AbortController();
     let resumeToken = "";
     let snapshot: { board?: BoardMessage; tasks: Map<string, Task> } | null = null;
-    const publish = (live: boolean, problem = "") =>
+    let isLive = false;
+    const publish = (live: boolean, problem = "") => {
+      isLive = live;
       setState({ board: local.current.board, tasks: new Map(local.current.tasks), live, problem });
+    };
 
     function apply(message: WatchBoardResponse): boolean {
       const event = message.event;
@@ -81,7 +86,7 @@ export function useBoardWatch(
           break;
         default:
           // A heartbeat: the stream is open and caught up (a resumed one may send nothing else).
-          if (snapshot === null) publish(true);
+          if (snapshot === null && !isLive) publish(true);
           return false;
       }
       publish(true);
@@ -93,6 +98,7 @@ export function useBoardWatch(
       while (!stop.signal.aborted) {
         const silence = new AbortController();
         let timer = setTimeout(() => silence.abort(), SILENCE_MS);
+        const openedWith = session()?.tokens.accessToken;
         try {
           const resuming = resumeToken !== "";
           const stream = boards.watchBoard(
@@ -121,7 +127,13 @@ export function useBoardWatch(
             return;
           }
           if (why === "RESUME_TOKEN_INVALID") resumeToken = "";
-          if (why === "TOKEN_EXPIRED") await refresh().catch(() => undefined);
+          if (why === "TOKEN_EXPIRED") {
+            // The stream outlived the token it was opened with: resume at once with the
+            // session's current token (refreshed first unless the timer already did).
+            const renewed = session()?.tokens.accessToken !== openedWith ||
+              (await refresh().then(() => true, () => false));
+            if (renewed) continue;
+          }
           if (!silence.signal.aborted && why !== "WATCH_OVERRUN") {
             publish(false, `Reconnecting: ${describe(failure)}`);
             await delay(Math.min(15_000, 500 * 2 ** attempt++), stop.signal);
@@ -134,8 +146,11 @@ export function useBoardWatch(
     return () => stop.abort();
   }, [boardId]);
 
-  // A task the caller changed, applied at once (the stream confirms it shortly after).
+  // A task the caller changed, applied at once (the stream confirms it shortly after) unless
+  // the stream already brought a later version.
   const upsert = (task: Task) => {
+    const known = local.current.tasks.get(task.id);
+    if (known && newer(known, task)) return;
     if (task.boardId === boardId) local.current.tasks.set(task.id, task);
     else local.current.tasks.delete(task.id);
     setState((previous) => ({ ...previous, tasks: new Map(local.current.tasks) }));
@@ -143,12 +158,23 @@ export function useBoardWatch(
   return [state, upsert];
 }
 
-function delay(ms: number, signal: AbortSignal): Promise<void> {
+/** `a` was updated after `b`. */
+function newer(a: Task, b: Task): boolean {
+  const x = a.updateTime;
+  const y = b.updateTime;
+  if (!x || !y) return false;
+  return x.seconds > y.seconds || (x.seconds === y.seconds && x.nanos > y.nanos);
+}
+
+/** Waits `ms`, or less if `signal` aborts. */
+export function delay(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => {
+    const done = () => {
       clearTimeout(timer);
+      signal.removeEventListener("abort", done);
       resolve();
-    });
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
   });
 }
