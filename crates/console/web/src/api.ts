@@ -148,14 +148,24 @@ export async function switchOrganization(organizationId: string): Promise<void> 
  * could not be told, so that the user can try again rather than leave a live session behind. */
 export async function signOut(): Promise<void> {
   await freshToken().catch(() => undefined);
-  return oneAtATime(async () => {
-    if (!current) return;
-    await identity.logout({});
-    signedOut();
-  }).catch((failure) => {
+  const logout = () =>
+    oneAtATime(async () => {
+      if (!current) return;
+      await identity.logout({});
+      signedOut();
+    });
+  try {
+    await logout();
+  } catch (failure) {
+    if (reason(failure) === "TOKEN_EXPIRED") {
+      // Only the access token expired (a clock behind the server's, a refresh that failed):
+      // the refresh token still ends the session. A refused refresh signs out in `refresh`.
+      await refresh();
+      return logout();
+    }
     if (!refused(failure)) throw failure;
-    signedOut(); // the session had already ended on the server
-  });
+    signedOut(); // revoked or unknown: the session has already ended on the server
+  }
 }
 
 /** Refreshes first when the access token expires within 30 s (after the computer slept, the

@@ -29,6 +29,7 @@ export function Bell(props: { session: Session }) {
     (async () => {
       let resumeToken = "";
       let attempt = 0;
+      let expiredSinceMessage = false;
       while (!stop.signal.aborted) {
         const silence = new AbortController();
         let timer = setTimeout(() => silence.abort(), SILENCE_MS);
@@ -42,6 +43,7 @@ export function Bell(props: { session: Session }) {
             clearTimeout(timer);
             timer = setTimeout(() => silence.abort(), SILENCE_MS);
             attempt = 0;
+            expiredSinceMessage = false;
             if (message.resumeToken) resumeToken = message.resumeToken;
             if (message.event.case === "unreadCount") setUnread(message.event.value.unreadCount);
             if (message.event.case === "notification") {
@@ -61,9 +63,13 @@ export function Bell(props: { session: Session }) {
             setItems([]);
           }
           if (why === "TOKEN_EXPIRED") {
-            const renewed = session()?.tokens.accessToken !== openedWith ||
-              (await refresh().then(() => true, () => false));
-            if (renewed) continue;
+            // At once only the first time since a message: a server that keeps refusing fresh
+            // tokens (clocks apart) falls back to the backoff below.
+            if (!expiredSinceMessage) {
+              expiredSinceMessage = true;
+              if (session()?.tokens.accessToken === openedWith) await refresh().catch(() => undefined);
+              if (session()?.tokens.accessToken !== openedWith) continue;
+            }
           }
           if (why !== "SERVER_SHUTTING_DOWN" && !silence.signal.aborted) {
             await delay(Math.min(15_000, 500 * 2 ** attempt++), stop.signal);

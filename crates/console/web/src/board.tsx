@@ -67,23 +67,27 @@ export function BoardPage(props: { session: Session; projectId: string }) {
     return grouped;
   }, [columns, state.tasks]);
 
-  // Keep keyboard focus on a card after it moves.
+  // Keep keyboard focus on a card after it moves (rendered anew in its new column), once, and
+  // only if focus did not go somewhere else meanwhile; later renders leave focus alone.
   useEffect(() => {
     if (!focusTask) return;
     const card = document.querySelector<HTMLElement>(`[data-task-id="${CSS.escape(focusTask)}"] .card-open`);
-    if (!card) return;
-    card.focus();
-    setFocusTask(null); // once: later renders (others' changes, heartbeats) leave focus alone
+    const lost = document.activeElement === null || document.activeElement === document.body;
+    if (card && lost) card.focus();
+    setFocusTask(null);
   }, [focusTask, byColumn]);
 
-  async function move(task: Task, columnId: string, position: Position) {
-    await attempt(async () => {
+  /** Moves `task`; answers whether it moved. */
+  async function move(task: Task, columnId: string, position: Position): Promise<boolean> {
+    const failed = await attempt(async () => {
       const response = await taskApi.moveTask({ id: task.id, columnId, position });
       if (response.task) upsert(response.task);
       const column = columns.find((c) => c.id === columnId);
       announce(`Moved ${task.key} to ${column?.name ?? "column"}`);
       loadUndo();
-    }).then((failed) => failed && announce(failed));
+    });
+    if (failed) announce(failed);
+    return !failed;
   }
 
   async function moveBy(task: Task, columnStep: number, rowStep: number) {
@@ -93,15 +97,17 @@ export function BoardPage(props: { session: Session; projectId: string }) {
       if (!target) return;
       const list = byColumn.get(target.id) ?? [];
       const last = list[list.length - 1];
-      await move(task, target.id, last ? { case: "afterTaskId", value: last.id } : { case: undefined });
-      return setFocusTask(task.id); // the card was rendered anew in its new column
+      if (await move(task, target.id, last ? { case: "afterTaskId", value: last.id } : { case: undefined })) {
+        setFocusTask(task.id);
+      }
+      return;
     }
     const list = byColumn.get(task.columnId) ?? [];
     const at = list.findIndex((t) => t.id === task.id);
     const neighbour = list[at + rowStep];
     if (!neighbour) return;
-    await move(task, task.columnId, rowStep < 0 ? { case: "beforeTaskId", value: neighbour.id } : { case: "afterTaskId", value: neighbour.id });
-    setFocusTask(task.id);
+    const position: Position = rowStep < 0 ? { case: "beforeTaskId", value: neighbour.id } : { case: "afterTaskId", value: neighbour.id };
+    if (await move(task, task.columnId, position)) setFocusTask(task.id);
   }
 
   function drop(event: DragEvent, column: Column) {

@@ -15,6 +15,9 @@ export function useOrganizations(session: Session): [Organization[], () => void]
   const [organizations, setOrganizations] = useState<Organization[]>([]);
   const [version, setVersion] = useState(0);
   const userId = session.user.id;
+  // Reloaded when the scope changes too: a refresh that comes back unscoped (membership ended)
+  // must not pick the organization just lost from a stale list.
+  const scope = session.tokens.organizationId;
   useEffect(() => {
     let live = true;
     allPages(async (pageToken) => {
@@ -26,7 +29,7 @@ export function useOrganizations(session: Session): [Organization[], () => void]
     return () => {
       live = false;
     };
-  }, [userId, version]);
+  }, [userId, scope, version]);
   return [organizations, () => setVersion((v) => v + 1)];
 }
 

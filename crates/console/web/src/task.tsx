@@ -31,7 +31,7 @@ interface TaskFields {
   labelIds?: string[];
   dueTime?: Timestamp;
 }
-type Update = (fields: TaskFields, paths: string[]) => Promise<void>;
+type Update = (change: TaskFields | ((task: Task) => TaskFields), paths: string[]) => Promise<string>;
 
 interface Props {
   taskId: string;
@@ -54,40 +54,56 @@ export function TaskPanel(props: Props) {
   // The etag of the latest version this panel knows, and its edits in flight: edits are sent
   // one after another, each with the etag the previous one returned, so two quick edits (a
   // title then a checkbox) are not mistaken for someone else's concurrent change.
+  // Reads of the task go through the same queue, so an older read cannot bring back an older
+  // etag after an edit; `shown` is the task as displayed, for edits computed from it.
   const etag = useRef("");
   const queue = useRef<Promise<unknown>>(Promise.resolve());
   const pending = useRef(0);
+  const shown = useRef<Task | null>(null);
+  const show = (next: Task | null) => {
+    shown.current = next;
+    setTask(next);
+  };
 
-  const load = () =>
+  const fetchTask = () =>
     taskApi.getTask({ taskRef: { case: "id", value: taskId }, view: TaskView.FULL })
       .then((r) => {
         etag.current = r.task?.etag ?? "";
-        setTask(r.task ?? null);
+        show(r.task ?? null);
       })
       .catch(fail);
+  const enqueue = (work: () => Promise<unknown>) => {
+    const done = queue.current.then(work, work);
+    queue.current = done;
+    return done;
+  };
+  const load = () => enqueue(fetchTask);
   useEffect(() => void load(), [taskId]);
   useEffect(() => dialog.current?.focus(), []);
 
-  function update(fields: TaskFields, paths: string[]): Promise<void> {
+  /** Sends an edit; `change` may be computed from the task as shown when the edit is made.
+   * Answers its failure in words ("" when it was saved). */
+  function update(change: TaskFields | ((task: Task) => TaskFields), paths: string[]): Promise<string> {
+    const current = shown.current;
+    if (!current) return Promise.resolve("");
+    const fields = typeof change === "function" ? change(current) : change;
     // Shown at once (a checkbox follows the click); the answer replaces it, a refusal reloads.
-    setTask((shown) => shown && { ...shown, ...fields });
+    show({ ...current, ...fields });
     pending.current += 1;
-    const send = async () => {
+    return enqueue(async () => {
       const failed = await attempt(async () => {
         const request = { task: { ...fields, id: taskId, etag: etag.current }, updateMask: { paths } };
         const response = await taskApi.updateTask(request);
         if (!response.task) return;
         etag.current = response.task.etag;
-        if (pending.current === 1) setTask(response.task); // later edits are still shown
+        if (pending.current === 1) show(response.task); // later edits are still shown
         onChanged(response.task);
         setVersion((v) => v + 1);
       });
       pending.current -= 1;
-      if (failed) await load();
-    };
-    const sent = queue.current.then(send, send);
-    queue.current = sent;
-    return sent;
+      if (failed) await fetchTask();
+      return failed;
+    }) as Promise<string>;
   }
 
   const close = (event: KeyboardEvent) => event.key === "Escape" && onClose();
@@ -108,7 +124,7 @@ export function TaskPanel(props: Props) {
             {projectMembers.map((m) => (
               <label key={m.userId} class="check">
                 <input type="checkbox" checked={task.assigneeUserIds.includes(m.userId)}
-                  onChange={(e) => update({ assigneeUserIds: toggle(task.assigneeUserIds, m.userId, e.currentTarget.checked) }, ["assignee_user_ids"])} />
+                  onChange={(e) => { const on = e.currentTarget.checked; void update((t) => ({ assigneeUserIds: toggle(t.assigneeUserIds, m.userId, on) }), ["assignee_user_ids"]); }} />
                 {nameOf(members, m.userId)}
               </label>
             ))}
@@ -167,9 +183,10 @@ function Labels(props: { task: Task; labels: Label[]; update: Update; reload: ()
   async function create(event: Event) {
     event.preventDefault();
     await attempt(async () => {
-      const response = await projects.createLabel({ label: { projectId: task.projectId, name, color: "#5b6ee1" } });
+      const response = await projects.createLabel({ label: { projectId: task.projectId, name, color: "#5b6ee1" }, requestId: requestId() });
       await reload();
-      await update({ labelIds: [...task.labelIds, response.label!.id] }, ["label_ids"]);
+      const failed = await update((t) => ({ labelIds: [...t.labelIds, response.label!.id] }), ["label_ids"]);
+      if (failed) throw new Error(failed);
       setName("");
     });
   }
@@ -179,7 +196,7 @@ function Labels(props: { task: Task; labels: Label[]; update: Update; reload: ()
       {labels.map((label) => (
         <label key={label.id} class="check">
           <input type="checkbox" checked={task.labelIds.includes(label.id)}
-            onChange={(e) => update({ labelIds: toggle(task.labelIds, label.id, e.currentTarget.checked) }, ["label_ids"])} />
+            onChange={(e) => { const on = e.currentTarget.checked; void update((t) => ({ labelIds: toggle(t.labelIds, label.id, on) }), ["label_ids"]); }} />
           {label.name}
         </label>
       ))}

@@ -95,6 +95,7 @@ export function useBoardWatch(
 
     (async () => {
       let attempt = 0;
+      let expiredSinceMessage = false;
       while (!stop.signal.aborted) {
         const silence = new AbortController();
         let timer = setTimeout(() => silence.abort(), SILENCE_MS);
@@ -116,6 +117,7 @@ export function useBoardWatch(
             clearTimeout(timer);
             timer = setTimeout(() => silence.abort(), SILENCE_MS);
             attempt = 0;
+            expiredSinceMessage = false;
             if (apply(message)) changed.current(message);
             if (message.resumeToken) resumeToken = message.resumeToken;
           }
@@ -130,9 +132,13 @@ export function useBoardWatch(
           if (why === "TOKEN_EXPIRED") {
             // The stream outlived the token it was opened with: resume at once with the
             // session's current token (refreshed first unless the timer already did).
-            const renewed = session()?.tokens.accessToken !== openedWith ||
-              (await refresh().then(() => true, () => false));
-            if (renewed) continue;
+            // At once only the first time since a message: a server that keeps refusing fresh
+            // tokens (clocks apart) falls back to the backoff below.
+            if (!expiredSinceMessage) {
+              expiredSinceMessage = true;
+              if (session()?.tokens.accessToken === openedWith) await refresh().catch(() => undefined);
+              if (session()?.tokens.accessToken !== openedWith) continue;
+            }
           }
           if (!silence.signal.aborted && why !== "WATCH_OVERRUN") {
             publish(false, `Reconnecting: ${describe(failure)}`);
