@@ -138,6 +138,7 @@ async function person(name, origin = edge) {
     page.on("request", (r) => console.error(Date.now() % 100_000, name, "call", r.url().split("/").pop()));
     page.on("requestfailed", (r) => console.error(Date.now() % 100_000, name, "failed", r.url().split("/").pop(), r.failure()?.errorText));
     page.on("console", (m) => console.error(Date.now() % 100_000, name, "console", m.text()));
+    page.on("response", (r) => r.headers()["grpc-status"] && console.error(Date.now() % 100_000, name, "refused", r.url().split("/").pop(), r.headers()["grpc-status"], r.headers()["grpc-message"]));
   }
   page.on("request", (request) => {
     const bearer = request.headers().authorization?.replace(/^Bearer /, "");
@@ -263,8 +264,19 @@ async function journey() {
   await card(ada.page, "In Progress", "Fix login").locator(".card-open").click();
   const panel = ada.page.getByRole("dialog");
   await panel.getByRole("heading", { name: /Fix login/ }).waitFor();
+  // Being added to the project already told Bob (one unread); being assigned makes it two.
+  const badge = bob.page.locator('[data-testid="unread"]');
+  await badge.filter({ hasText: /^1$/ }).waitFor({ timeout: 10_000 });
   await panel.getByRole("checkbox", { name: "Bob" }).check();
-  await bob.page.locator('[data-testid="unread"]', { hasText: "1" }).waitFor({ timeout: 10_000 });
+  await badge.filter({ hasText: /^2$/ }).waitFor({ timeout: 10_000 });
+  // Bob follows the assignment from his inbox: it is marked read; Mark all read clears the rest.
+  await bob.page.getByRole("button", { name: "Notifications, 2 unread" }).click();
+  await bob.page.locator("#inbox li.unread button", { hasText: 'You were assigned WEB-1 "Fix login"' }).click();
+  await badge.filter({ hasText: /^1$/ }).waitFor({ timeout: 5_000 });
+  await bob.page.getByRole("button", { name: "Notifications, 1 unread" }).click();
+  await bob.page.getByRole("button", { name: "Mark all read" }).click();
+  await badge.waitFor({ state: "detached", timeout: 5_000 });
+  await bob.page.getByRole("button", { name: "Notifications, 0 unread" }).click(); // closes the inbox
   await panel.getByRole("textbox", { name: "Comment", exact: true }).fill("Bob, can you look at the redirect? ");
   await panel.getByRole("combobox", { name: "Mention" }).selectOption({ label: "Bob" });
   await panel.getByRole("button", { name: "Add comment" }).click();

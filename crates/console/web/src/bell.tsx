@@ -101,6 +101,19 @@ export function Bell(props: { session: Session }) {
     });
   }
 
+  /** Follows a notification to its project, marking it read. */
+  function follow(notification: Notification) {
+    if (!notification.readTime) {
+      void attempt(async () => {
+        const response = await notifications.markNotificationsRead({ ids: [notification.id] });
+        setUnread(response.unreadCount);
+      });
+      setItems((list) => list.map((n) => (n.id === notification.id ? { ...n, readTime: timestampNow() } : n)));
+    }
+    if (notification.projectId) go(`p/${notification.projectId}`);
+    setOpen(false);
+  }
+
   const count = Number(unread);
   return (
     <div class="bell">
@@ -123,7 +136,7 @@ export function Bell(props: { session: Session }) {
             <ul>
               {items.map((n) => (
                 <li key={n.id} class={n.readTime ? "read" : "unread"}>
-                  <button type="button" class="link" onClick={() => { if (n.projectId) go(`p/${n.projectId}`); setOpen(false); }}>
+                  <button type="button" class="link" onClick={() => follow(n)}>
                     {n.title}
                   </button>
                   {n.body && <p class="muted">{n.body}</p>}

@@ -244,10 +244,20 @@ function Subtasks(props: { task: Task; onChanged: (task: Task) => void }) {
 function Comments(props: { task: Task; members: Map<string, Membership>; projectMembers: ProjectMember[]; onCommented: () => void }) {
   const { task, members, projectMembers, onCommented } = props;
   const [list, setList] = useState<Comment[]>([]);
+  const [older, setOlder] = useState(""); // page token of the comments before the oldest shown
   const [body, setBody] = useState("");
   const { error, attempt, fail } = useAction();
+  // Newest first from the server (20 a page), shown oldest first; "Show older" prepends.
   const load = () => taskApi.listComments({ taskId: task.id, pageSize: 20, orderBy: "create_time desc" })
-    .then((r) => setList(r.comments.reverse())).catch(fail);
+    .then((r) => {
+      setList(r.comments.reverse());
+      setOlder(r.nextPageToken);
+    }).catch(fail);
+  const loadOlder = () => taskApi.listComments({ taskId: task.id, pageSize: 20, orderBy: "create_time desc", pageToken: older })
+    .then((r) => {
+      setList((shown) => [...r.comments.reverse(), ...shown.filter((c) => !r.comments.some((o) => o.id === c.id))]);
+      setOlder(r.nextPageToken);
+    }).catch(fail);
   useEffect(() => void load(), [task.id]);
   async function create(event: Event) {
     event.preventDefault();
@@ -262,6 +272,7 @@ function Comments(props: { task: Task; members: Map<string, Membership>; project
   return (
     <section aria-labelledby="comments-title">
       <h3 id="comments-title">Comments</h3>
+      {older && <button type="button" class="link" onClick={() => void loadOlder()}>Show older comments</button>}
       <ol class="comments">
         {list.map((c) => (
           <li key={c.id}><strong>{nameOf(members, c.authorUserId)}</strong> <time>{when(c.createTime)}</time><p>{withMentions(c.body, members)}</p></li>
